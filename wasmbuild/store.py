@@ -1,0 +1,31 @@
+"""The local image store: one OCI image layout under a per-user data directory.
+
+Tags are normalised image references (``hello`` -> ``hello:latest``). ``WASMBUILD_STORE``
+overrides the location (tests and CI use it to isolate runs).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import reference
+from .oci.layout import Layout
+
+
+def store_path() -> Path:
+    env = os.environ.get("WASMBUILD_STORE")
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("wasmbuild")) / "store"
+
+
+def open_store(path: Path | None = None) -> Layout:
+    return Layout(path or store_path()).init()
+
+
+def normalize_tag(text: str) -> str:
+    """The store's key for a user-written image name."""
+    return str(reference.parse(text))
