@@ -12,10 +12,19 @@ class WasmbuildError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        where: str | None = None,
+        hint: str | None = None,
+        details: str | None = None,
+    ):
         self.message = message
         self.where = where
         self.hint = hint
+        #: Longer context printed before the one-line message (e.g. a compiler's output).
+        self.details = details
         super().__init__(self.render())
 
     def render(self) -> str:

@@ -1,0 +1,92 @@
+"""``check``: validate Wasmfiles and recipes without building (used by the pre-commit hook)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from . import recipes
+from .errors import ConfigError
+from .wasmfile.model import Stage
+
+_PLACEHOLDER: dict[str, Any] = {"string": "x", "path": "placeholder.txt", "paths": ["placeholder.c"],
+                                "list": ["x"], "bool": False, "int": 0}
+
+
+def _recipe_dir(path: Path) -> Path | None:
+    for candidate in (path, *path.parents[:2]):
+        if (candidate / "recipe.yaml").is_file() or candidate.name == "recipe.yaml":
+            return candidate if candidate.is_dir() else candidate.parent
+    if path.parent.parent.name == "recipes" or path.parent.name == "recipes" and path.is_dir():
+        return path.parent if path.is_file() else path
+    return None
+
+
+def check_recipe(path: Path) -> list[str]:
+    """Parse a recipe and render it with its defaults (placeholders for required params)."""
+    try:
+        recipe = recipes.parse_recipe(path)
+        values = {n: (p.default if p.default is not None or not p.required else _PLACEHOLDER[p.type])
+                  for n, p in recipe.params.items()}
+        values.update(recipe.example)
+        _, data = recipes.render(recipe, values)
+    except ConfigError as exc:
+        return [exc.render()]
+    if not isinstance(data, dict):
+        return [f"{recipe.template_path}: renders to {type(data).__name__}, not a stage mapping"]
+    try:
+        Stage.model_validate(data)
+    except Exception as exc:
+        errors = getattr(exc, "errors", lambda: [{"loc": (), "msg": str(exc)}])()
+        return [f"{recipe.template_path}: rendered stage is invalid: "
+                f"{'.'.join(map(str, e['loc'])) or '(stage)'}: {e['msg']}" for e in errors]
+    return []
+
+
+def check_wasmfile(path: Path) -> list[str]:
+    from .plan import plan
+    from .wasmfile.loader import load
+
+    try:
+        plan(load(path))
+    except ConfigError as exc:
+        return [p.render() for p in getattr(exc, "problems", [exc])]
+    return []
+
+
+def check_paths(paths: list[Path]) -> tuple[list[str], list[str]]:
+    problems: list[str] = []
+    checked: list[str] = []
+    recipe_dirs: dict[Path, None] = {}
+    wasmfiles: list[Path] = []
+    for p in paths:
+        if not p.exists():
+            problems.append(f"{p}: no such file")
+            continue
+        rdir = _recipe_dir(p)
+        if rdir is not None:
+            recipe_dirs[rdir.resolve()] = None
+        elif p.is_dir() and (p / "Wasmfile").is_file():
+            wasmfiles.append(p / "Wasmfile")
+        else:
+            wasmfiles.append(p)
+    # Recipes being checked are also the ones the checked Wasmfiles may use.
+    roots = {str(d.parent) for d in recipe_dirs}
+    if Path("recipes").is_dir():
+        roots.add(str(Path("recipes").resolve()))
+    old = os.environ.get("WASMBUILD_RECIPES")
+    os.environ["WASMBUILD_RECIPES"] = os.pathsep.join([*sorted(roots), *([old] if old else [])])
+    try:
+        for d in recipe_dirs:
+            checked.append(str(d))
+            problems.extend(check_recipe(d))
+        for w in wasmfiles:
+            checked.append(str(w))
+            problems.extend(check_wasmfile(w))
+    finally:
+        if old is None:
+            os.environ.pop("WASMBUILD_RECIPES", None)
+        else:
+            os.environ["WASMBUILD_RECIPES"] = old
+    return problems, checked

@@ -1,0 +1,140 @@
+"""Deterministic layer tarballs.
+
+Same inputs give the same bytes, whatever the checkout: entries sorted by path, parents
+included, uid/gid 0 with empty user/group names, modes normalised (0755 if executable, else
+0644, unless the Wasmfile says), every mtime = ``SOURCE_DATE_EPOCH`` (or 0), and a gzip header
+with mtime 0 and no file name. Symlinks are kept as symlinks (never followed), so a link in a
+stage's output cannot copy a host file into an image.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from . import MEDIA_LAYER_GZIP, Descriptor
+from .layout import Layout
+
+DIR_MODE = 0o755
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One path in the layer (``path`` is relative, POSIX, no leading slash)."""
+
+    path: str
+    kind: str  # "file" | "dir" | "symlink"
+    mode: int
+    source: Path | None = None
+    linkname: str = ""
+
+
+def normal_mode(source: Path, explicit: int | None) -> int:
+    if explicit is not None:
+        return explicit
+    return 0o755 if source.stat().st_mode & 0o111 else 0o644
+
+
+def collect(files: list[tuple[str, Path, int | None]]) -> list[Entry]:
+    """Expand ``(dest, source, mode)`` triples (sources may be dirs) into sorted entries."""
+    entries: dict[str, Entry] = {}
+
+    def add_parents(rel: str) -> None:
+        parent = os.path.dirname(rel)
+        while parent and parent not in entries:
+            entries[parent] = Entry(parent, "dir", DIR_MODE)
+            parent = os.path.dirname(parent)
+
+    def add(rel: str, src: Path, mode: int | None) -> None:
+        add_parents(rel)
+        if src.is_symlink():
+            entries[rel] = Entry(rel, "symlink", 0o777, linkname=os.readlink(src))
+        elif src.is_dir():
+            entries[rel] = Entry(rel, "dir", mode if mode is not None else DIR_MODE)
+            for child in sorted(src.iterdir()):
+                add(f"{rel}/{child.name}", child, None)
+        else:
+            entries[rel] = Entry(rel, "file", normal_mode(src, mode), source=src)
+
+    for dest, src, mode in files:
+        rel = dest.strip("/")
+        if not rel:
+            raise ValueError("cannot place a file at the image root '/'")
+        add(rel, src, mode)
+    return [entries[k] for k in sorted(entries)]
+
+
+class _HashWriter:
+    """A write-only file object that hashes and counts what passes through."""
+
+    def __init__(self, inner: IO[bytes] | None = None):
+        self.inner = inner
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self.sha.update(data)
+        self.size += len(data)
+        if self.inner is not None:
+            self.inner.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        if self.inner is not None:
+            self.inner.flush()
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.sha.hexdigest()
+
+
+def _tarinfo(entry: Entry, epoch: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(entry.path + ("/" if entry.kind == "dir" else ""))
+    info.mode = entry.mode
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = epoch
+    if entry.kind == "dir":
+        info.type = tarfile.DIRTYPE
+    elif entry.kind == "symlink":
+        info.type = tarfile.SYMTYPE
+        info.linkname = entry.linkname
+    else:
+        assert entry.source is not None
+        info.size = entry.source.stat().st_size
+    return info
+
+
+def write_layer(entries: list[Entry], epoch: int, layout: Layout,
+                compresslevel: int = 9) -> tuple[Descriptor, str]:
+    """Write a gzip layer blob into ``layout``. Returns (descriptor, diff_id)."""
+    blob_dir = layout.path / "blobs" / "sha256"
+    blob_dir.mkdir(parents=True, exist_ok=True)
+    tmp = blob_dir / f".layer-{os.getpid()}-{id(entries)}.tmp"
+    try:
+        with open(tmp, "wb") as raw:
+            compressed = _HashWriter(raw)
+            with gzip.GzipFile(filename="", mode="wb", fileobj=compressed,  # type: ignore[arg-type]
+                               compresslevel=compresslevel, mtime=0) as gz:
+                plain = _HashWriter(gz)  # type: ignore[arg-type]
+                with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
+                                  encoding="utf-8") as tar:
+                    for entry in entries:
+                        info = _tarinfo(entry, epoch)
+                        if entry.kind == "file":
+                            assert entry.source is not None
+                            with open(entry.source, "rb") as fh:
+                                tar.addfile(info, fh)
+                        else:
+                            tar.addfile(info)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, layout.blob_path(compressed.digest))
+    finally:
+        tmp.unlink(missing_ok=True)
+    return Descriptor(MEDIA_LAYER_GZIP, compressed.digest, compressed.size), plain.digest

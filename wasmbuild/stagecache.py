@@ -1,0 +1,135 @@
+"""Content-addressed stage cache.
+
+A stage's key hashes everything that can change its outputs: its steps, declared env and
+network, its inputs' contents (not mtimes; outputs of other stages enter this way too), and the
+identity of what runs it (host toolchain path and version, or builder image). An entry is a
+directory ``stages/KEY/`` with ``outputs.tar`` and ``meta.json`` (the tar's sha256), published by
+an atomic rename and verified on every read: a truncated or corrupted entry is discarded and the
+stage rebuilt, never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .dirs import cache_dir
+from .hashing import file_sha256
+
+CACHE_VERSION = 1
+
+
+def stage_key(material: dict[str, Any]) -> str:
+    blob = json.dumps({"v": CACHE_VERSION, **material}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    path: Path
+    size: int
+    stage: str
+    created: float
+    last_used: float
+
+
+class StageCache:
+    def __init__(self, root: Path | None = None):
+        self.root = (root or cache_dir()) / "stages"
+
+    def _dir(self, key: str) -> Path:
+        return self.root / key
+
+    def restore(self, key: str, out: Path) -> bool:
+        """Unpack the entry for ``key`` into ``out``; False on a miss or a corrupt entry."""
+        entry = self._dir(key)
+        try:
+            meta = json.loads((entry / "meta.json").read_text())
+            tar_path = entry / "outputs.tar"
+            if meta.get("key") != key or file_sha256(tar_path) != meta.get("sha256"):
+                raise ValueError("digest mismatch")
+            staging = out.with_name(out.name + ".restore")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            with tarfile.open(tar_path) as tar:
+                tar.extractall(staging, filter="tar")
+        except FileNotFoundError:
+            return False
+        except (ValueError, OSError, tarfile.TarError, json.JSONDecodeError):
+            shutil.rmtree(entry, ignore_errors=True)  # corrupt: drop it, the stage reruns
+            return False
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(staging, out)
+        os.utime(entry / "meta.json")  # last use, for pruning
+        return True
+
+    def store(self, key: str, stage: str, out: Path) -> None:
+        """Publish ``out`` as the entry for ``key`` (atomic; a concurrent writer may win)."""
+        final = self._dir(key)
+        if (final / "meta.json").is_file():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".tmp-{key[:16]}-{os.getpid()}-{time.monotonic_ns()}"
+        tmp.mkdir()
+        try:
+            tar_path = tmp / "outputs.tar"
+            with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:
+                for child in sorted(out.iterdir()):
+                    tar.add(child, arcname=child.name)
+            meta = {"key": key, "stage": stage, "sha256": file_sha256(tar_path),
+                    "size": tar_path.stat().st_size, "created": time.time()}
+            (tmp / "meta.json").write_text(json.dumps(meta))
+            for f in (tar_path, tmp / "meta.json"):
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if not (final / "meta.json").is_file():  # a broken leftover: replace it
+                    shutil.rmtree(final, ignore_errors=True)
+                    os.rename(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def entries(self) -> list[Entry]:
+        out: list[Entry] = []
+        if not self.root.is_dir():
+            return out
+        for d in self.root.iterdir():
+            if d.name.startswith("."):
+                continue
+            try:
+                meta = json.loads((d / "meta.json").read_text())
+                used = (d / "meta.json").stat().st_mtime
+            except (OSError, json.JSONDecodeError):
+                continue
+            out.append(Entry(d.name, d, int(meta.get("size", 0)), str(meta.get("stage", "?")),
+                             float(meta.get("created", 0)), used))
+        return sorted(out, key=lambda e: e.last_used)
+
+    def prune(self, max_bytes: int = 0) -> tuple[int, int]:
+        """Remove least recently used entries until the total is <= ``max_bytes``, and any
+        leftovers of killed writers. Returns (entries removed, bytes freed)."""
+        removed = freed = 0
+        if self.root.is_dir():
+            for d in self.root.glob(".tmp-*"):
+                if time.time() - d.stat().st_mtime > 3600:
+                    shutil.rmtree(d, ignore_errors=True)
+        entries = self.entries()
+        total = sum(e.size for e in entries)
+        for e in entries:
+            if total <= max_bytes:
+                break
+            shutil.rmtree(e.path, ignore_errors=True)
+            total -= e.size
+            removed += 1
+            freed += e.size
+        return removed, freed

@@ -1,0 +1,154 @@
+"""Find host toolchains that can target WASI, and describe them for the executor.
+
+A toolchain is found once per process. Its ``identity`` (path, version, target) is part of a
+stage's cache key; its ``env`` is the only toolchain information a stage sees ($RUSTC, $CC...).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import subprocess
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from .errors import ToolchainError
+
+BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    name: str
+    env: dict[str, str]
+    path_dirs: tuple[str, ...]
+    identity: str
+    notes: list[str] = field(default_factory=list, compare=False)
+
+    def search_path(self) -> str:
+        dirs = [*self.path_dirs, *BASE_PATH.split(":")]
+        return ":".join(dict.fromkeys(dirs))
+
+
+def _run(argv: list[str]) -> str | None:
+    try:
+        # Probing only: rustup's proxies need the caller's HOME/RUSTUP_HOME to pick a toolchain.
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def _candidates(env_var: str, names: list[str], extra: list[str]) -> list[str]:
+    found: list[str] = []
+    if os.environ.get(env_var):
+        found.append(os.environ[env_var])
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        for n in names:
+            p = Path(d) / n
+            if p.is_file() and os.access(p, os.X_OK):
+                found.append(str(p))
+    found.extend(p for p in extra if Path(p).is_file())
+    unique: dict[str, str] = {}
+    for p in found:
+        unique.setdefault(os.path.realpath(p), p)
+    return list(unique.values())
+
+
+RUST_HINT = ("install a Rust compiler with the WASI standard library: `apt-get install rustc cargo "
+             "libstd-rust-dev-wasm32` (Debian) or `rustup target add wasm32-wasip1`")
+
+
+@cache
+def rust() -> Toolchain:
+    """A rustc whose sysroot has the wasm32-wasip1 (preferred) or wasm32-wasi std.
+
+    rustup's rustc often comes first on PATH without any wasm std; we keep looking instead of
+    failing on the first rustc we see.
+    """
+    tried: list[str] = []
+    extra = ["/usr/bin/rustc", str(Path.home() / ".cargo/bin/rustc")]
+    for rustc in _candidates("WASMBUILD_RUSTC", ["rustc"], extra):
+        sysroot = _run([rustc, "--print", "sysroot"])
+        if not sysroot:
+            tried.append(f"{rustc} (does not run)")
+            continue
+        target = next((t for t in ("wasm32-wasip1", "wasm32-wasi")
+                       if (Path(sysroot) / "lib/rustlib" / t / "lib").is_dir()), None)
+        if target is None:
+            tried.append(f"{rustc} (no wasm32-wasip1/wasm32-wasi std in {sysroot})")
+            continue
+        # Use the toolchain's own binary, not a rustup proxy: stages run with a clean HOME.
+        real = Path(sysroot) / "bin" / "rustc"
+        rustc = str(real) if real.is_file() else rustc
+        version = _run([rustc, "--version"]) or "unknown"
+        cargo = Path(rustc).with_name("cargo")
+        env = {"RUSTC": rustc, "WASM_TARGET": target}
+        if cargo.is_file():
+            env["CARGO"] = str(cargo)
+        return Toolchain("rust", env, (str(Path(rustc).parent),),
+                         f"rustc={rustc};{version};target={target}", tried)
+    raise ToolchainError(
+        "no Rust compiler with a WebAssembly standard library was found"
+        + (f" (tried {'; '.join(tried)})" if tried else ""),
+        hint=RUST_HINT,
+    )
+
+
+C_HINT = ("install clang with wasi-libc: `apt-get install clang-16 lld-16 wasi-libc "
+          "libclang-rt-16-dev-wasm32` (Debian), or set WASMBUILD_CC and WASI_SYSROOT for a wasi-sdk")
+
+
+def _wasi_sysroot() -> tuple[str, str] | None:
+    """(sysroot, target) for wasi-libc: Debian's layout, or a wasi-sdk's."""
+    env = os.environ.get("WASI_SYSROOT")
+    candidates = [env] if env else []
+    candidates += ["/usr", "/opt/wasi-sdk/share/wasi-sysroot"]
+    for root in candidates:
+        for target in ("wasm32-wasip1", "wasm32-wasi"):
+            if (Path(root) / "lib" / target / "libc.a").is_file():
+                return root, target
+    return None
+
+
+@cache
+def c() -> Toolchain:
+    """clang that can link wasm32-wasi modules (needs wasm-ld and compiler-rt builtins)."""
+    sysroot = _wasi_sysroot()
+    if sysroot is None:
+        raise ToolchainError("wasi-libc (the WASI C library) was not found", hint=C_HINT)
+    root, target = sysroot
+    names = ["clang", *(f"clang-{v}" for v in range(21, 13, -1))]
+    extra = [f"/usr/bin/clang-{v}" for v in range(21, 13, -1)]
+    tried: list[str] = []
+    for cc in _candidates("WASMBUILD_CC", names, extra):
+        builtins = _run([cc, f"--target={target}", "-print-libgcc-file-name", "-rtlib=compiler-rt"])
+        if not builtins or not Path(builtins).is_file():
+            tried.append(f"{cc} (no wasm32 compiler-rt builtins)")
+            continue
+        if not _links(cc, target, root):
+            tried.append(f"{cc} (cannot link a wasm module: is lld installed?)")
+            continue
+        version = (_run([cc, "--version"]) or "unknown").splitlines()[0]
+        return Toolchain("c", {"CC": cc, "WASM_TARGET": target, "WASI_SYSROOT": root},
+                         (str(Path(os.path.realpath(cc)).parent),), f"cc={cc};{version};sysroot={root};{target}")
+    raise ToolchainError(
+        "no clang able to build WASI modules was found"
+        + (f" (tried {'; '.join(tried)})" if tried else ""), hint=C_HINT)
+
+
+def _links(cc: str, target: str, sysroot: str) -> bool:
+    """Compile and link an empty program: the only sure test that wasm-ld is found."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "t.c"
+        src.write_text("int main(void) { return 0; }\n")
+        out = Path(tmp) / "t.wasm"
+        _run([cc, f"--target={target}", f"--sysroot={sysroot}", "-o", str(out), str(src)])
+        return out.is_file()
+
+
+def get(name: str | None) -> Toolchain | None:
+    if name in (None, "none"):
+        return None
+    return {"rust": rust, "c": c}[name]()
