@@ -56,6 +56,12 @@ def _candidates(env_var: str, names: list[str], extra: list[str]) -> list[str]:
     return list(unique.values())
 
 
+def _well_known() -> list[str]:
+    """Places searched besides PATH (``WASMBUILD_TOOLCHAIN_DIRS`` overrides, "" for none)."""
+    raw = os.environ.get("WASMBUILD_TOOLCHAIN_DIRS", "/usr/bin:~/.cargo/bin")
+    return [d for d in raw.split(os.pathsep) if d]
+
+
 RUST_HINT = ("install a Rust compiler with the WASI standard library: `apt-get install rustc cargo "
              "libstd-rust-dev-wasm32` (Debian) or `rustup target add wasm32-wasip1`")
 
@@ -68,7 +74,7 @@ def rust() -> Toolchain:
     failing on the first rustc we see.
     """
     tried: list[str] = []
-    extra = ["/usr/bin/rustc", str(Path.home() / ".cargo/bin/rustc")]
+    extra = [str(Path(d).expanduser() / "rustc") for d in _well_known()]
     for rustc in _candidates("WASMBUILD_RUSTC", ["rustc"], extra):
         sysroot = _run([rustc, "--print", "sysroot"])
         if not sysroot:
@@ -104,7 +110,8 @@ def _wasi_sysroot() -> tuple[str, str] | None:
     """(sysroot, target) for wasi-libc: Debian's layout, or a wasi-sdk's."""
     env = os.environ.get("WASI_SYSROOT")
     candidates = [env] if env else []
-    candidates += ["/usr", "/opt/wasi-sdk/share/wasi-sysroot"]
+    if "WASMBUILD_TOOLCHAIN_DIRS" not in os.environ or _well_known():
+        candidates += ["/usr", "/opt/wasi-sdk/share/wasi-sysroot"]
     for root in candidates:
         for target in ("wasm32-wasip1", "wasm32-wasi"):
             if (Path(root) / "lib" / target / "libc.a").is_file():
@@ -120,7 +127,7 @@ def c() -> Toolchain:
         raise ToolchainError("wasi-libc (the WASI C library) was not found", hint=C_HINT)
     root, target = sysroot
     names = ["clang", *(f"clang-{v}" for v in range(21, 13, -1))]
-    extra = [f"/usr/bin/clang-{v}" for v in range(21, 13, -1)]
+    extra = [str(Path(d) / f"clang-{v}") for d in _well_known() for v in range(21, 13, -1)]
     tried: list[str] = []
     for cc in _candidates("WASMBUILD_CC", names, extra):
         builtins = _run([cc, f"--target={target}", "-print-libgcc-file-name", "-rtlib=compiler-rt"])

@@ -200,8 +200,10 @@ class Layout:
             if not isinstance(doc, dict):
                 continue
             for key in ("manifests", "layers"):
-                stack.extend(d["digest"] for d in doc.get(key) or [] if isinstance(d, dict))
-            if isinstance(doc.get("config"), dict):
+                stack.extend(
+                    d["digest"] for d in doc.get(key) or [] if isinstance(d, dict) and "digest" in d
+                )
+            if isinstance(doc.get("config"), dict) and "digest" in doc["config"]:
                 stack.append(doc["config"]["digest"])
         return seen
 

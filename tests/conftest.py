@@ -1,0 +1,66 @@
+"""Shared fixtures. Every test gets its own store and cache (WASMBUILD_STORE/CACHE)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytest_plugins: list[str] = []
+
+
+def require(tool: str) -> str:
+    """The path of ``tool``; in CI a missing tool fails the test, elsewhere it skips."""
+    path = shutil.which(tool)
+    if path:
+        return path
+    message = f"{tool} is not installed (scripts/bootstrap --test installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    store, cache = tmp_path / "store", tmp_path / "cache"
+    monkeypatch.setenv("WASMBUILD_STORE", str(store))
+    monkeypatch.setenv("WASMBUILD_CACHE", str(cache))
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    return {"store": store, "cache": cache}
+
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def wb() -> Runner:
+    """Run the CLI in a subprocess, as a user would (``wb("build", ..., cwd=..., env=...)``)."""
+
+    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            check: bool = False, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        proc = subprocess.run([sys.executable, "-m", "wasmbuild", *args], cwd=cwd or REPO,
+                              env=full_env, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"wasmbuild {' '.join(args)} failed ({proc.returncode}):\n"
+                                 f"{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    return run
+
+
+def copy_example(dest: Path) -> Path:
+    """A copy of Wasmfile.example and its sources in ``dest``; returns the Wasmfile path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(REPO / "examples" / "hello-rust", dest / "examples" / "hello-rust")
+    shutil.copytree(REPO / "examples" / "hello-c", dest / "examples" / "hello-c")
+    shutil.copy(REPO / "Wasmfile.example", dest / "Wasmfile")
+    return dest / "Wasmfile"
