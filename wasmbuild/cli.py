@@ -170,9 +170,12 @@ def run_cmd(
         if not sep or not key:
             raise ConfigError(f"--env {item!r} is not KEY=VALUE")
         extra[key] = value
+    rest = list(args or [])
+    if rest[:1] == ["--"]:  # `run IMAGE -- ARGS`: click keeps the separator after IMAGE
+        rest = rest[1:]
     layout, desc = _resolve_for_run(image, plain_http)
     sys.stdout.flush()
-    raise typer.Exit(run(layout, desc, list(args or []), extra))
+    raise typer.Exit(run(layout, desc, rest, extra))
 
 
 def _resolve_for_run(image: str, plain_http: bool) -> Any:
