@@ -43,15 +43,28 @@ Runner = Callable[..., subprocess.CompletedProcess[str]]
 def wb() -> Runner:
     """Run the CLI in a subprocess, as a user would (``wb("build", ..., cwd=..., env=...)``)."""
 
-    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            check: bool = False, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        check: bool = False,
+        timeout: float = 600,
+    ) -> subprocess.CompletedProcess[str]:
         full_env = dict(os.environ)
         full_env.update(env or {})
-        proc = subprocess.run([sys.executable, "-m", "wasmbuild", *args], cwd=cwd or REPO,
-                              env=full_env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-m", "wasmbuild", *args],
+            cwd=cwd or REPO,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"wasmbuild {' '.join(args)} failed ({proc.returncode}):\n"
-                                 f"{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"wasmbuild {' '.join(args)} failed ({proc.returncode}):\n"
+                f"{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     return run

@@ -157,7 +157,7 @@ class _Runner:
         inputs = self._stage_inputs(spec, src)
         toolchain = None if spec.builder else toolchains.get(spec.toolchain)
         executor = _executor_for(spec)
-        identity = (executor.identity(spec) if hasattr(executor, "identity")  # noqa: B009
+        identity = (executor.identity(spec) if hasattr(executor, "identity")
                     else (toolchain.identity if toolchain else "host"))
         key = stage_key({
             "steps": list(spec.steps), "env": spec.env, "network": spec.network,

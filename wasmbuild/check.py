@@ -6,19 +6,27 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from . import recipes
 from .errors import ConfigError
 from .wasmfile.model import Stage
 
-_PLACEHOLDER: dict[str, Any] = {"string": "x", "path": "placeholder.txt", "paths": ["placeholder.c"],
-                                "list": ["x"], "bool": False, "int": 0}
+_PLACEHOLDER: dict[str, Any] = {
+    "string": "x",
+    "path": "placeholder.txt",
+    "paths": ["placeholder.c"],
+    "list": ["x"],
+    "bool": False,
+    "int": 0,
+}
 
 
 def _recipe_dir(path: Path) -> Path | None:
     for candidate in (path, *path.parents[:2]):
         if (candidate / "recipe.yaml").is_file() or candidate.name == "recipe.yaml":
             return candidate if candidate.is_dir() else candidate.parent
-    if path.parent.parent.name == "recipes" or path.parent.name == "recipes" and path.is_dir():
+    if path.parent.parent.name == "recipes" or (path.parent.name == "recipes" and path.is_dir()):
         return path.parent if path.is_file() else path
     return None
 
@@ -27,8 +35,10 @@ def check_recipe(path: Path) -> list[str]:
     """Parse a recipe and render it with its defaults (placeholders for required params)."""
     try:
         recipe = recipes.parse_recipe(path)
-        values = {n: (p.default if p.default is not None or not p.required else _PLACEHOLDER[p.type])
-                  for n, p in recipe.params.items()}
+        values = {
+            n: (p.default if p.default is not None or not p.required else _PLACEHOLDER[p.type])
+            for n, p in recipe.params.items()
+        }
         values.update(recipe.example)
         _, data = recipes.render(recipe, values)
     except ConfigError as exc:
@@ -37,10 +47,13 @@ def check_recipe(path: Path) -> list[str]:
         return [f"{recipe.template_path}: renders to {type(data).__name__}, not a stage mapping"]
     try:
         Stage.model_validate(data)
-    except Exception as exc:
-        errors = getattr(exc, "errors", lambda: [{"loc": (), "msg": str(exc)}])()
-        return [f"{recipe.template_path}: rendered stage is invalid: "
-                f"{'.'.join(map(str, e['loc'])) or '(stage)'}: {e['msg']}" for e in errors]
+    except ValidationError as exc:
+        errors = exc.errors()
+        return [
+            f"{recipe.template_path}: rendered stage is invalid: "
+            f"{'.'.join(map(str, e['loc'])) or '(stage)'}: {e['msg']}"
+            for e in errors
+        ]
     return []
 
 

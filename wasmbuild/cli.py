@@ -39,7 +39,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     version: Annotated[
-        bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show version.")
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show version."),
     ] = False,
 ) -> None:
     """wasmbuild: a Wasmfile in, a reproducible Wasm OCI image out."""
@@ -55,15 +56,38 @@ def _load(path: Path, context: Path | None = None) -> Any:
 @app.command("build")
 def build_cmd(
     wasmfile: WasmfileArg = Path("Wasmfile"),
-    context: Annotated[Path | None, typer.Option(help="Build context (default: from the Wasmfile).")] = None,
-    tag: Annotated[list[str], typer.Option("--tag", "-t", help="Tag (repeatable); with --push, a registry reference.")] = [],  # noqa: B006
-    output: Annotated[str | None, typer.Option("--output", "-o", help="oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE (default: the local store).")] = None,
-    push: Annotated[bool, typer.Option("--push", help="Push every -t reference to its registry.")] = False,
+    context: Annotated[
+        Path | None, typer.Option(help="Build context (default: from the Wasmfile).")
+    ] = None,
+    tag: Annotated[
+        list[str],
+        typer.Option("--tag", "-t", help="Tag (repeatable); with --push, a registry reference."),
+    ] = [],  # noqa: B006
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE (default: the local store).",
+        ),
+    ] = None,
+    push: Annotated[
+        bool, typer.Option("--push", help="Push every -t reference to its registry.")
+    ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every stage.")] = False,
-    no_cache_stage: Annotated[list[str], typer.Option("--no-cache-stage", help="Run this stage even if cached (repeatable).")] = [],  # noqa: B006
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Stages run at once.")] = os.cpu_count() or 1,
-    plain_http: Annotated[bool, typer.Option("--plain-http", help="Use http for the registry (with --push).")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream every step's output.")] = False,
+    no_cache_stage: Annotated[
+        list[str],
+        typer.Option("--no-cache-stage", help="Run this stage even if cached (repeatable)."),
+    ] = [],  # noqa: B006
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="Stages run at once.")
+    ] = os.cpu_count() or 1,
+    plain_http: Annotated[
+        bool, typer.Option("--plain-http", help="Use http for the registry (with --push).")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Stream every step's output.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Build the image a Wasmfile describes (into the local store by default)."""
@@ -73,12 +97,17 @@ def build_cmd(
     the_plan = _load(wasmfile, context)
     unknown = set(no_cache_stage) - set(the_plan.project.stages)
     if unknown:
-        raise ConfigError(f"--no-cache-stage names unknown stage {sorted(unknown)[0]!r}",
-                          hint=f"stages: {', '.join(the_plan.project.stages)}")
+        raise ConfigError(
+            f"--no-cache-stage names unknown stage {sorted(unknown)[0]!r}",
+            hint=f"stages: {', '.join(the_plan.project.stages)}",
+        )
     rep = reporter(json_out, verbose)
     try:
-        built = build(the_plan, BuildOptions(jobs=jobs, no_cache=no_cache,
-                                             no_cache_stages=frozenset(no_cache_stage)), rep)
+        built = build(
+            the_plan,
+            BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage)),
+            rep,
+        )
     finally:
         if hasattr(rep, "close"):
             rep.close()
@@ -91,13 +120,16 @@ def build_cmd(
         written = tag_in_store(built.layout, built.descriptor, tags)
     result: dict[str, Any] = {**built.to_json(), "tags": written}
     if push:
-        from .publish.registry import RegistryOptions, push as push_image
+        from .publish.registry import RegistryOptions
+        from .publish.registry import push as push_image
 
         refs = [t for t in tag if "/" in t]
         if not refs:
             raise ConfigError("--push needs at least one -t REGISTRY/NAME[:TAG]")
-        result["pushed"] = [push_image(built.layout, built.descriptor, r,
-                                       RegistryOptions(plain_http=plain_http)) for r in refs]
+        result["pushed"] = [
+            push_image(built.layout, built.descriptor, r, RegistryOptions(plain_http=plain_http))
+            for r in refs
+        ]
     if json_out:
         emit_json(result)
     else:
@@ -106,8 +138,6 @@ def build_cmd(
         if push:
             for ref in result["pushed"]:
                 print(f"pushed {ref}")
-
-
 
 
 @app.command("plan")
@@ -124,7 +154,9 @@ def plan_cmd(wasmfile: WasmfileArg = Path("Wasmfile"), json_out: JsonOpt = False
     for s in data["stages"]:
         deps = f" <- {', '.join(s['depends_on'])}" if s["depends_on"] else ""
         what = f"recipe {s['recipe']}" if s["recipe"] else f"{len(s['steps'])} step(s)"
-        print(f"  stage {s['name']}{deps}: {what} on {s['executor']}; outputs {', '.join(s['outputs'])}")
+        print(
+            f"  stage {s['name']}{deps}: {what} on {s['executor']}; outputs {', '.join(s['outputs'])}"
+        )
     img = data["image"]
     print(f"image {img['platform']} entrypoint {img['entrypoint']} tags {img['tags']}")
     for f in img["files"]:
@@ -136,7 +168,9 @@ def plan_cmd(wasmfile: WasmfileArg = Path("Wasmfile"), json_out: JsonOpt = False
 
 @app.command("check")
 def check_cmd(
-    files: Annotated[list[Path] | None, typer.Argument(help="Wasmfiles and recipe files/dirs.")] = None,
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Wasmfiles and recipe files/dirs.")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Validate Wasmfiles and recipes without building (exit 1 if any problem)."""
@@ -156,10 +190,18 @@ def check_cmd(
 
 @app.command("run", context_settings={"allow_interspersed_args": False})
 def run_cmd(
-    image: Annotated[str, typer.Argument(help="Store tag, digest, oci:DIR[:TAG] or registry reference.")],
-    args: Annotated[list[str] | None, typer.Argument(help="Arguments (replace the image's cmd).")] = None,
-    env: Annotated[list[str], typer.Option("--env", "-e", help="KEY=VALUE added to the image's env.")] = [],  # noqa: B006
-    plain_http: Annotated[bool, typer.Option("--plain-http", help="Use http to pull from the registry.")] = False,
+    image: Annotated[
+        str, typer.Argument(help="Store tag, digest, oci:DIR[:TAG] or registry reference.")
+    ],
+    args: Annotated[
+        list[str] | None, typer.Argument(help="Arguments (replace the image's cmd).")
+    ] = None,
+    env: Annotated[
+        list[str], typer.Option("--env", "-e", help="KEY=VALUE added to the image's env.")
+    ] = [],  # noqa: B006
+    plain_http: Annotated[
+        bool, typer.Option("--plain-http", help="Use http to pull from the registry.")
+    ] = False,
 ) -> None:
     """Run an image's entrypoint with wasmtime (exit code = the module's)."""
     from .runtime import run
@@ -203,9 +245,21 @@ def recipes_cmd(json_out: JsonOpt = False) -> None:
     from .recipes import list_recipes
 
     data = [
-        {"name": r.name, "description": r.description, "path": str(r.path),
-         "params": [{"name": p.name, "type": p.type, "required": p.required, "default": p.default,
-                     "description": p.description} for p in r.params.values()]}
+        {
+            "name": r.name,
+            "description": r.description,
+            "path": str(r.path),
+            "params": [
+                {
+                    "name": p.name,
+                    "type": p.type,
+                    "required": p.required,
+                    "default": p.default,
+                    "description": p.description,
+                }
+                for p in r.params.values()
+            ],
+        }
         for r in list_recipes()
     ]
     if json_out:
@@ -232,7 +286,10 @@ def images_cmd(json_out: JsonOpt = False) -> None:
     from .store import open_store
 
     store = open_store()
-    data = [{"tag": t, "digest": d.digest, "platform": d.platform} for t, d in sorted(store.tags().items())]
+    data = [
+        {"tag": t, "digest": d.digest, "platform": d.platform}
+        for t, d in sorted(store.tags().items())
+    ]
     if json_out:
         emit_json(data)
         return
@@ -243,7 +300,10 @@ def images_cmd(json_out: JsonOpt = False) -> None:
 
 @app.command("fetch")
 def fetch_cmd(
-    add: Annotated[list[Path], typer.Option("--add", help="Put FILE into the download cache (offline sources).")] = [],  # noqa: B006
+    add: Annotated[
+        list[Path],
+        typer.Option("--add", help="Put FILE into the download cache (offline sources)."),
+    ] = [],  # noqa: B006
     json_out: JsonOpt = False,
 ) -> None:
     """Seed the content-addressed download cache with files obtained another way."""
@@ -269,7 +329,9 @@ def cache_ls(json_out: JsonOpt = False) -> None:
     from .stagecache import StageCache
 
     entries = StageCache().entries()
-    data = [{"key": e.key, "stage": e.stage, "size": e.size, "last_used": e.last_used} for e in entries]
+    data = [
+        {"key": e.key, "stage": e.stage, "size": e.size, "last_used": e.last_used} for e in entries
+    ]
     if json_out:
         emit_json(data)
         return
@@ -280,7 +342,9 @@ def cache_ls(json_out: JsonOpt = False) -> None:
 
 @cache_app.command("prune")
 def cache_prune(
-    max_size: Annotated[str, typer.Option(help="Keep at most this much (e.g. 500M, 2G; 0 empties).")] = "0",
+    max_size: Annotated[
+        str, typer.Option(help="Keep at most this much (e.g. 500M, 2G; 0 empties).")
+    ] = "0",
     json_out: JsonOpt = False,
 ) -> None:
     """Remove least recently used entries until the cache fits in --max-size."""
@@ -292,7 +356,9 @@ def cache_prune(
     try:
         limit = int(float(text[: len(text) - len(unit)] or 0) * units[unit])
     except ValueError:
-        raise ConfigError(f"--max-size {max_size!r} is not a size", hint="e.g. 500M or 2G") from None
+        raise ConfigError(
+            f"--max-size {max_size!r} is not a size", hint="e.g. 500M or 2G"
+        ) from None
     removed, freed = StageCache().prune(limit)
     if json_out:
         emit_json({"removed": removed, "freed": freed})

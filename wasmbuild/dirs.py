@@ -25,6 +25,8 @@ def source_date_epoch() -> int:
     except ValueError:
         from .errors import ConfigError
 
-        raise ConfigError(f"SOURCE_DATE_EPOCH={raw!r} is not an integer",
-                          hint="set it to seconds since 1970, e.g. $(git log -1 --format=%ct)") from None
+        raise ConfigError(
+            f"SOURCE_DATE_EPOCH={raw!r} is not an integer",
+            hint="set it to seconds since 1970, e.g. $(git log -1 --format=%ct)",
+        ) from None
     return max(value, 0)

@@ -23,7 +23,9 @@ def tree_sha256(path: Path) -> str:
     if path.is_symlink():
         h.update(b"L" + os.readlink(path).encode())
     elif path.is_file():
-        h.update(b"F" + (b"x" if path.stat().st_mode & 0o111 else b"-") + file_sha256(path).encode())
+        h.update(
+            b"F" + (b"x" if path.stat().st_mode & 0o111 else b"-") + file_sha256(path).encode()
+        )
     elif path.is_dir():
         h.update(b"D")
         for child in sorted(path.iterdir(), key=lambda p: p.name):

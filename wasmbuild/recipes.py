@@ -86,7 +86,9 @@ def parse_recipe(path: Path) -> Recipe:
     if unknown:
         key = sorted(unknown)[0]
         raise ConfigError(
-            f"unknown key {key!r}", where=pos.where((key,)), hint="allowed: description, params, example"
+            f"unknown key {key!r}",
+            where=pos.where((key,)),
+            hint="allowed: description, params, example",
         )
     params: dict[str, Param] = {}
     for name, spec in (data.get("params") or {}).items():
@@ -116,7 +118,9 @@ def parse_recipe(path: Path) -> Recipe:
         params[name] = p
     example = data.get("example") or {}
     if not isinstance(example, dict) or set(example) - set(params):
-        raise ConfigError("`example` must map parameter names to values", where=pos.where(("example",)))
+        raise ConfigError(
+            "`example` must map parameter names to values", where=pos.where(("example",))
+        )
     recipe = Recipe(path.name, path, str(data.get("description", "")).strip(), params, example)
     if not recipe.template_path.is_file():
         raise ConfigError("recipe has no stage.yaml.j2 template", where=str(path))

@@ -42,8 +42,9 @@ def run_spec(config: dict[str, Any], args: list[str], extra_env: dict[str, str])
     cmd = list(cfg.get("Cmd") or [])
     argv = entrypoint + (list(args) if args else cmd)
     if not argv:
-        raise WasmbuildError("the image has no entrypoint or cmd to run",
-                             hint="set image.entrypoint in the Wasmfile")
+        raise WasmbuildError(
+            "the image has no entrypoint or cmd to run", hint="set image.entrypoint in the Wasmfile"
+        )
     env: dict[str, str] = {}
     for item in cfg.get("Env") or []:
         key, _, value = item.partition("=")
@@ -102,8 +103,12 @@ def load_module(engine: Any, path: Path) -> Any:
     return module
 
 
-def run(layout: Layout, desc: Descriptor, args: list[str] | None = None,
-        extra_env: dict[str, str] | None = None) -> int:
+def run(
+    layout: Layout,
+    desc: Descriptor,
+    args: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> int:
     """Run the image; returns the module's exit code."""
     import wasmtime
 
@@ -113,8 +118,10 @@ def run(layout: Layout, desc: Descriptor, args: list[str] | None = None,
     root = rootfs(layout, manifest, desc.digest)
     module_path = root / spec.module.lstrip("/")
     if not module_path.is_file():
-        raise WasmbuildError(f"the image has no file {spec.module} to run",
-                             hint="check image.entrypoint and image.files")
+        raise WasmbuildError(
+            f"the image has no file {spec.module} to run",
+            hint="check image.entrypoint and image.files",
+        )
     engine = wasmtime.Engine()
     module = load_module(engine, module_path)
     linker = wasmtime.Linker(engine)
@@ -134,8 +141,10 @@ def run(layout: Layout, desc: Descriptor, args: list[str] | None = None,
         instance = linker.instantiate(store, module)
         start = instance.exports(store).get("_start")
         if start is None:
-            raise WasmbuildError(f"{spec.module} exports no _start function",
-                                 hint="build it as a WASI command (a program with main)")
+            raise WasmbuildError(
+                f"{spec.module} exports no _start function",
+                hint="build it as a WASI command (a program with main)",
+            )
         start(store)
     except wasmtime.ExitTrap as exc:
         return int(exc.code)
@@ -150,4 +159,7 @@ def run(layout: Layout, desc: Descriptor, args: list[str] | None = None,
 
 def describe(layout: Layout, desc: Descriptor) -> dict[str, Any]:
     manifest = layout.read_json(desc.digest)
-    return {"manifest": manifest, "config": json.loads(layout.read_blob(manifest["config"]["digest"]))}
+    return {
+        "manifest": manifest,
+        "config": json.loads(layout.read_blob(manifest["config"]["digest"])),
+    }

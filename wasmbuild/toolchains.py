@@ -7,8 +7,8 @@ stage's cache key; its ``env`` is the only toolchain information a stage sees ($
 from __future__ import annotations
 
 import os
-import tempfile
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -62,8 +62,10 @@ def _well_known() -> list[str]:
     return [d for d in raw.split(os.pathsep) if d]
 
 
-RUST_HINT = ("install a Rust compiler with the WASI standard library: `apt-get install rustc cargo "
-             "libstd-rust-dev-wasm32` (Debian) or `rustup target add wasm32-wasip1`")
+RUST_HINT = (
+    "install a Rust compiler with the WASI standard library: `apt-get install rustc cargo "
+    "libstd-rust-dev-wasm32` (Debian) or `rustup target add wasm32-wasip1`"
+)
 
 
 @cache
@@ -80,8 +82,14 @@ def rust() -> Toolchain:
         if not sysroot:
             tried.append(f"{rustc} (does not run)")
             continue
-        target = next((t for t in ("wasm32-wasip1", "wasm32-wasi")
-                       if (Path(sysroot) / "lib/rustlib" / t / "lib").is_dir()), None)
+        target = next(
+            (
+                t
+                for t in ("wasm32-wasip1", "wasm32-wasi")
+                if (Path(sysroot) / "lib/rustlib" / t / "lib").is_dir()
+            ),
+            None,
+        )
         if target is None:
             tried.append(f"{rustc} (no wasm32-wasip1/wasm32-wasi std in {sysroot})")
             continue
@@ -93,8 +101,13 @@ def rust() -> Toolchain:
         env = {"RUSTC": rustc, "WASM_TARGET": target}
         if cargo.is_file():
             env["CARGO"] = str(cargo)
-        return Toolchain("rust", env, (str(Path(rustc).parent),),
-                         f"rustc={rustc};{version};target={target}", tried)
+        return Toolchain(
+            "rust",
+            env,
+            (str(Path(rustc).parent),),
+            f"rustc={rustc};{version};target={target}",
+            tried,
+        )
     raise ToolchainError(
         "no Rust compiler with a WebAssembly standard library was found"
         + (f" (tried {'; '.join(tried)})" if tried else ""),
@@ -102,8 +115,10 @@ def rust() -> Toolchain:
     )
 
 
-C_HINT = ("install clang with wasi-libc: `apt-get install clang-16 lld-16 wasi-libc "
-          "libclang-rt-16-dev-wasm32` (Debian), or set WASMBUILD_CC and WASI_SYSROOT for a wasi-sdk")
+C_HINT = (
+    "install clang with wasi-libc: `apt-get install clang-16 lld-16 wasi-libc "
+    "libclang-rt-16-dev-wasm32` (Debian), or set WASMBUILD_CC and WASI_SYSROOT for a wasi-sdk"
+)
 
 
 def _wasi_sysroot() -> tuple[str, str] | None:
@@ -138,11 +153,17 @@ def c() -> Toolchain:
             tried.append(f"{cc} (cannot link a wasm module: is lld installed?)")
             continue
         version = (_run([cc, "--version"]) or "unknown").splitlines()[0]
-        return Toolchain("c", {"CC": cc, "WASM_TARGET": target, "WASI_SYSROOT": root},
-                         (str(Path(os.path.realpath(cc)).parent),), f"cc={cc};{version};sysroot={root};{target}")
+        return Toolchain(
+            "c",
+            {"CC": cc, "WASM_TARGET": target, "WASI_SYSROOT": root},
+            (str(Path(os.path.realpath(cc)).parent),),
+            f"cc={cc};{version};sysroot={root};{target}",
+        )
     raise ToolchainError(
         "no clang able to build WASI modules was found"
-        + (f" (tried {'; '.join(tried)})" if tried else ""), hint=C_HINT)
+        + (f" (tried {'; '.join(tried)})" if tried else ""),
+        hint=C_HINT,
+    )
 
 
 def _links(cc: str, target: str, sysroot: str) -> bool:

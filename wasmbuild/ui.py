@@ -49,8 +49,13 @@ class RichReporter(PlainReporter):
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.console = Console(stderr=True)
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                 TimeElapsedColumn(), console=self.console, transient=False)
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+        )
         self.tasks: dict[str, Any] = {}
         self.started = time.monotonic()
         self.progress.start()
@@ -65,14 +70,16 @@ class RichReporter(PlainReporter):
                 self.progress.console.print(f"  {line}", markup=False, highlight=False)
             elif name in self.tasks:
                 short = line.split("] ", 1)[-1][:60]
-                self.progress.update(self.tasks[name], description=f"stage [bold]{name}[/] {short}",
-                                     refresh=False)
+                self.progress.update(
+                    self.tasks[name], description=f"stage [bold]{name}[/] {short}", refresh=False
+                )
 
     def stage_end(self, name: str, cached: bool, seconds: float) -> None:
         with self.lock:
             state = "[green]cached[/]" if cached else "[green]built[/]"
-            self.progress.update(self.tasks[name], completed=1,
-                                 description=f"stage [bold]{name}[/] {state}")
+            self.progress.update(
+                self.tasks[name], completed=1, description=f"stage [bold]{name}[/] {state}"
+            )
 
     def note(self, text: str) -> None:
         self.progress.console.print(text, markup=False, highlight=False)

@@ -21,8 +21,13 @@ GOLDEN_DIGEST = "sha256:7e1106dcc357be0834e698465aea11c61bacf87611ee240dc8f5c264
 
 
 def test_readme_main_command_prints_hello_wasm() -> None:
-    out = subprocess.run([str(REPO / "scripts" / "demo")], capture_output=True, text=True,
-                         timeout=900, env=dict(os.environ))
+    out = subprocess.run(
+        [str(REPO / "scripts" / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=dict(os.environ),
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "Hello Wasm"
 
@@ -35,9 +40,15 @@ def _build_copy(wb: Runner, root: Path, umask: int, env: dict[str, str]) -> str:
         os.umask(old)
     for i, path in enumerate(sorted(root.rglob("*"))):
         os.utime(path, (1_000_000 + i * 7919 * umask, 1_000_000 + i * 7919 * umask))
-    proc = wb("build", str(wasmfile), "--output", f"oci:{root / 'out'}:latest", "--json", cwd=root,
-              env={"WASMBUILD_CACHE": str(root / "cache"), "WASMBUILD_STORE": str(root / "store"),
-                   **env})
+    proc = wb(
+        "build",
+        str(wasmfile),
+        "--output",
+        f"oci:{root / 'out'}:latest",
+        "--json",
+        cwd=root,
+        env={"WASMBUILD_CACHE": str(root / "cache"), "WASMBUILD_STORE": str(root / "store"), **env},
+    )
     assert proc.returncode == 0, proc.stderr
     return str(json.loads(proc.stdout)["digest"])
 
@@ -48,8 +59,9 @@ def test_reproducible_across_copies_umask_mtime_and_clock(wb: Runner, tmp_path: 
     # The second build runs under another wall clock (libfaketime, as the `faketime` tool does).
     libfaketime = next(str(p) for p in Path("/usr/lib").rglob("libfaketime.so.1") if p.is_file())
     clock = {"LD_PRELOAD": libfaketime, "FAKETIME": "@2031-05-05 12:00:00"}
-    probe = subprocess.run(["date", "+%Y"], env={**os.environ, **clock}, capture_output=True,
-                           text=True, check=True)
+    probe = subprocess.run(
+        ["date", "+%Y"], env={**os.environ, **clock}, capture_output=True, text=True, check=True
+    )
     assert probe.stdout.strip() == "2031"
     second = _build_copy(wb, tmp_path / "b", 0o077, clock)
     assert first == second
@@ -64,23 +76,30 @@ def test_skopeo_and_umoci_read_the_oci_output(wb: Runner, tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr
     digest = json.loads(proc.stdout)["digest"]
 
-    raw = subprocess.run([skopeo, "inspect", "--raw", f"oci:{layout}:v1"], capture_output=True,
-                         check=True).stdout
+    raw = subprocess.run(
+        [skopeo, "inspect", "--raw", f"oci:{layout}:v1"], capture_output=True, check=True
+    ).stdout
     import hashlib
 
     assert "sha256:" + hashlib.sha256(raw).hexdigest() == digest
     manifest = json.loads(raw)
     assert manifest["annotations"]["module.wasm.image/variant"] == "compat"
-    config = json.loads(subprocess.run([skopeo, "inspect", "--config", f"oci:{layout}:v1"],
-                                       capture_output=True, check=True).stdout)
+    config = json.loads(
+        subprocess.run(
+            [skopeo, "inspect", "--config", f"oci:{layout}:v1"], capture_output=True, check=True
+        ).stdout
+    )
     assert (config["os"], config["architecture"]) == ("wasi", "wasm32")
     assert config["config"]["Entrypoint"] == ["hello.wasm"]
 
     # `umoci unpack` also writes a Linux runtime config.json and refuses os "wasi"
     # ("unsupported OS: wasi"); `umoci raw unpack` unpacks the root filesystem only.
     rootfs = tmp_path / "rootfs"
-    subprocess.run([umoci, "raw", "unpack", "--rootless", "--image", f"{layout}:v1", str(rootfs)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [umoci, "raw", "unpack", "--rootless", "--image", f"{layout}:v1", str(rootfs)],
+        check=True,
+        capture_output=True,
+    )
     files = sorted(str(p.relative_to(rootfs)) for p in rootfs.rglob("*"))
     assert files == ["bin", "bin/env.wasm", "hello.wasm"]
     assert (rootfs / "hello.wasm").read_bytes()[:4] == b"\0asm"
@@ -137,12 +156,14 @@ def _assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str
     return last
 
 
-def test_entrypoint_that_is_not_wasm(wb: Runner, tmp_path: Path,
-                                     isolated_dirs: dict[str, Path]) -> None:
+def test_entrypoint_that_is_not_wasm(
+    wb: Runner, tmp_path: Path, isolated_dirs: dict[str, Path]
+) -> None:
     (tmp_path / "fake.wasm").write_text("#!/bin/sh\necho not wasm\n")
     (tmp_path / "Wasmfile").write_text(
         "wasmfile: 1\nimage:\n  files: [{src: fake.wasm, dest: /fake.wasm}]\n"
-        "  entrypoint: [fake.wasm]\n")
+        "  entrypoint: [fake.wasm]\n"
+    )
     before = _store_state(isolated_dirs["store"])
     proc = wb("build", str(tmp_path / "Wasmfile"))
     _assert_one_line_error(proc, "not a WebAssembly module", "Wasmfile:4")
@@ -152,17 +173,22 @@ def test_entrypoint_that_is_not_wasm(wb: Runner, tmp_path: Path,
 def test_invalid_wasm_module(wb: Runner, tmp_path: Path) -> None:
     (tmp_path / "bad.wasm").write_bytes(b"\0asm\1\0\0\0\x99garbage")
     (tmp_path / "Wasmfile").write_text(
-        "wasmfile: 1\nimage:\n  files: [{src: bad.wasm, dest: /bad.wasm}]\n  entrypoint: [bad.wasm]\n")
-    _assert_one_line_error(wb("build", str(tmp_path / "Wasmfile")), "not a valid WebAssembly module")
+        "wasmfile: 1\nimage:\n  files: [{src: bad.wasm, dest: /bad.wasm}]\n  entrypoint: [bad.wasm]\n"
+    )
+    _assert_one_line_error(
+        wb("build", str(tmp_path / "Wasmfile")), "not a valid WebAssembly module"
+    )
 
 
-def test_compile_error_shows_compiler_output(wb: Runner, tmp_path: Path,
-                                             isolated_dirs: dict[str, Path]) -> None:
-    (tmp_path / "hello.rs").write_text("fn main() { let x: u32 = \"nope\"; }\n")
+def test_compile_error_shows_compiler_output(
+    wb: Runner, tmp_path: Path, isolated_dirs: dict[str, Path]
+) -> None:
+    (tmp_path / "hello.rs").write_text('fn main() { let x: u32 = "nope"; }\n')
     (tmp_path / "Wasmfile").write_text(
         "wasmfile: 1\nstages:\n  app:\n    recipe: rust\n    with: {source: hello.rs}\n"
         "image:\n  files: [{from: app, path: app.wasm, dest: /app.wasm}]\n  entrypoint: [app.wasm]\n"
-        "  tags: [broken]\n")
+        "  tags: [broken]\n"
+    )
     proc = wb("build", str(tmp_path / "Wasmfile"))
     _assert_one_line_error(proc, "stage 'app'", "exit code", "Wasmfile:3")
     assert "mismatched types" in proc.stderr  # rustc's own diagnostic is shown
@@ -177,18 +203,29 @@ def test_missing_toolchain_says_what_to_install(wb: Runner, tmp_path: Path) -> N
     (tmp_path / "hello.rs").write_text("fn main() {}\n")
     (tmp_path / "Wasmfile").write_text(
         "wasmfile: 1\nstages:\n  app:\n    recipe: rust\n    with: {source: hello.rs}\n"
-        "image:\n  files: [{from: app, path: app.wasm, dest: /app.wasm}]\n  entrypoint: [app.wasm]\n")
-    proc = wb("build", str(tmp_path / "Wasmfile"),
-              env={"PATH": str(fakebin), "WASMBUILD_TOOLCHAIN_DIRS": ""})
-    _assert_one_line_error(proc, "no Rust compiler with a WebAssembly standard library",
-                           "apt-get install rustc", str(fakebin / "rustc"))
+        "image:\n  files: [{from: app, path: app.wasm, dest: /app.wasm}]\n  entrypoint: [app.wasm]\n"
+    )
+    proc = wb(
+        "build",
+        str(tmp_path / "Wasmfile"),
+        env={"PATH": str(fakebin), "WASMBUILD_TOOLCHAIN_DIRS": ""},
+    )
+    _assert_one_line_error(
+        proc,
+        "no Rust compiler with a WebAssembly standard library",
+        "apt-get install rustc",
+        str(fakebin / "rustc"),
+    )
 
 
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
         ("wasmfile: 1\nimage: {files: [}\n", "invalid YAML"),
-        ("wasmfile: 1\nimage:\n  files: []\n  entrypoint: [a.wasm]\n  bogus: 1\n", "unknown key 'bogus'"),
+        (
+            "wasmfile: 1\nimage:\n  files: []\n  entrypoint: [a.wasm]\n  bogus: 1\n",
+            "unknown key 'bogus'",
+        ),
         ("wasmfile: 1\nimage:\n  files: [{src: ../x, dest: /x}]\n  entrypoint: [x]\n", "escapes"),
     ],
 )
@@ -210,11 +247,13 @@ def test_plan_json(wb: Runner) -> None:
 def test_rootfs_of_run_is_read_only(wb: Runner, tmp_path: Path) -> None:
     (tmp_path / "w.c").write_text(
         '#include <stdio.h>\nint main(void){FILE*f=fopen("/new.txt","w");'
-        'puts(f?"writable":"read-only");return 0;}\n')
+        'puts(f?"writable":"read-only");return 0;}\n'
+    )
     (tmp_path / "Wasmfile").write_text(
         "wasmfile: 1\nstages:\n  w:\n    recipe: c\n    with: {sources: [w.c], output: w.wasm}\n"
         "image:\n  files: [{from: w, path: w.wasm, dest: /w.wasm}]\n  entrypoint: [w.wasm]\n"
-        "  tags: [ro]\n")
+        "  tags: [ro]\n"
+    )
     assert wb("build", str(tmp_path / "Wasmfile")).returncode == 0
     proc = wb("run", "ro")
     assert proc.stdout.strip() == "read-only"
@@ -224,8 +263,11 @@ def test_layer_tar_is_listed_by_python_tarfile(tmp_path: Path, wb: Runner) -> No
     wasmfile = copy_example(tmp_path / "src")
     assert wb("build", str(wasmfile), "-o", f"oci:{tmp_path / 'o'}").returncode == 0
     index = json.loads((tmp_path / "o" / "index.json").read_text())
-    manifest = json.loads((tmp_path / "o" / "blobs" / "sha256" /
-                           index["manifests"][0]["digest"].split(":")[1]).read_text())
+    manifest = json.loads(
+        (
+            tmp_path / "o" / "blobs" / "sha256" / index["manifests"][0]["digest"].split(":")[1]
+        ).read_text()
+    )
     layer = tmp_path / "o" / "blobs" / "sha256" / manifest["layers"][0]["digest"].split(":")[1]
     with tarfile.open(layer) as tar:
         assert sorted(tar.getnames()) == ["bin", "bin/env.wasm", "hello.wasm"]

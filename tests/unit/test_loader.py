@@ -108,7 +108,7 @@ def test_unknown_stage_reference(tmp_path: Path) -> None:
 def test_stage_cycle(tmp_path: Path) -> None:
     text = GOOD.replace(
         "    recipe: rust\n    with: {source: hello.rs, output: hello.wasm}",
-        "    inputs: [{from: copy, path: again.wasm}]\n    steps: [\"true\"]\n    outputs: [hello.wasm]",
+        '    inputs: [{from: copy, path: again.wasm}]\n    steps: ["true"]\n    outputs: [hello.wasm]',
     )
     err = error_of(tmp_path, text)
     assert "cycle" in str(err) and "hello" in str(err) and "copy" in str(err)
@@ -139,7 +139,9 @@ def test_unknown_recipe_parameter(tmp_path: Path) -> None:
 
 
 def test_recipe_parameter_type(tmp_path: Path) -> None:
-    err = error_of(tmp_path, GOOD.replace("output: hello.wasm}", "output: hello.wasm, strip: yes-please}"))
+    err = error_of(
+        tmp_path, GOOD.replace("output: hello.wasm}", "output: hello.wasm, strip: yes-please}")
+    )
     assert "'strip' must be a bool" in str(err)
 
 
@@ -154,6 +156,8 @@ def test_entrypoint_not_in_files(tmp_path: Path) -> None:
 
 
 def test_check_collects_every_problem(tmp_path: Path) -> None:
-    text = GOOD.replace("src: data.txt", "src: nope.txt").replace("{from: hello, path", "{from: x, path")
+    text = GOOD.replace("src: data.txt", "src: nope.txt").replace(
+        "{from: hello, path", "{from: x, path"
+    )
     err = error_of(tmp_path, text)
     assert len(err.problems) >= 2  # type: ignore[attr-defined]

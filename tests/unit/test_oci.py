@@ -54,8 +54,13 @@ def test_layer_entries_are_normalised(tmp_path: Path) -> None:
     for m in members:
         assert (m.uid, m.gid, m.uname, m.gname, m.mtime) == (0, 0, "", "", 42)
     modes = {m.name: m.mode for m in members}
-    assert modes == {"bin": 0o755, "bin/app.wasm": 0o755, "data": 0o755,
-                     "data/a.txt": 0o644, "data/b.txt": 0o644}
+    assert modes == {
+        "bin": 0o755,
+        "bin/app.wasm": 0o755,
+        "data": 0o755,
+        "data/a.txt": 0o644,
+        "data/b.txt": 0o644,
+    }
 
 
 def test_symlinks_stay_links(tmp_path: Path) -> None:

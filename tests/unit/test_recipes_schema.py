@@ -49,7 +49,7 @@ def test_missing_required_param() -> None:
 
 
 def test_unknown_recipe_lists_available() -> None:
-    with pytest.raises(ConfigError, match="available recipes: .*rust"):
+    with pytest.raises(ConfigError, match=r"available recipes: .*rust"):
         recipes.get_recipe("nope")
 
 
@@ -59,8 +59,10 @@ def test_checked_in_schema_matches_model() -> None:
 
 
 def test_version_does_not_import_heavy_libraries() -> None:
-    code = ("import sys; from wasmbuild.__main__ import main; main(['--version']); "
-            "heavy = {'typer', 'pydantic', 'docker', 'oras', 'wasmtime', 'yaml', 'rich', 'jinja2'}; "
-            "print(sorted(heavy & set(sys.modules)))")
+    code = (
+        "import sys; from wasmbuild.__main__ import main; main(['--version']); "
+        "heavy = {'typer', 'pydantic', 'docker', 'oras', 'wasmtime', 'yaml', 'rich', 'jinja2'}; "
+        "print(sorted(heavy & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("[]"), out.stdout

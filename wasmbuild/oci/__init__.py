@@ -35,7 +35,11 @@ class Descriptor:
     platform: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+        }
         if self.platform:
             out["platform"] = dict(self.platform)
         if self.annotations:

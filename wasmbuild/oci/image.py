@@ -49,7 +49,9 @@ def config_json(spec: ImageSpec, diff_ids: list[str], epoch: int) -> dict[str, A
         "os": os_,
         "config": cfg,
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [{"created": rfc3339(epoch), "created_by": "wasmbuild", "comment": "FROM scratch"}],
+        "history": [
+            {"created": rfc3339(epoch), "created_by": "wasmbuild", "comment": "FROM scratch"}
+        ],
     }
     if variant:
         config["variant"] = variant
@@ -63,8 +65,9 @@ def manifest_annotations(spec: ImageSpec) -> dict[str, str]:
     return annotations
 
 
-def write_image(layout: Layout, spec: ImageSpec, layers: list[tuple[Descriptor, str]],
-                epoch: int) -> Descriptor:
+def write_image(
+    layout: Layout, spec: ImageSpec, layers: list[tuple[Descriptor, str]], epoch: int
+) -> Descriptor:
     """Write config and manifest blobs; returns the manifest descriptor (with platform)."""
     config = layout.write_json(config_json(spec, [d for _, d in layers], epoch), MEDIA_CONFIG)
     manifest: dict[str, Any] = {

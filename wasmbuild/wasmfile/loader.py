@@ -72,9 +72,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     current: Any = Wasmfile
     for part in loc:
         if isinstance(current, type) and issubclass(current, BaseModel):
-            fld = next(
-                (f for n, f in current.model_fields.items() if (f.alias or n) == part), None
-            )
+            fld = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
             if fld is None:
                 return None
             current = fld.annotation
@@ -124,33 +122,53 @@ def _translate(exc: ValidationError, pos: yamlpos.Positions, problems: _Problems
             hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
             problems.add(f"unknown key {key!r} in {_dotted(parent)}", where, hint)
         elif kind == "missing":
-            problems.add(f"missing required key {loc[-1]!r} in {_dotted(loc[:-1])}", where,
-                         "see docs/wasmfile.md")
+            problems.add(
+                f"missing required key {loc[-1]!r} in {_dotted(loc[:-1])}",
+                where,
+                "see docs/wasmfile.md",
+            )
         elif kind == "value_error":
             msg = str(err["msg"]).removeprefix("Value error, ")
             problems.add(f"{_dotted(loc)}: {msg}", where)
         elif kind == "string_pattern_mismatch" and "[key]" in err["loc"]:
-            problems.add(f"invalid name {err['input']!r} in {_dotted(loc[:-1])}", where,
-                         "names use lowercase letters, digits, '-' and '_'")
+            problems.add(
+                f"invalid name {err['input']!r} in {_dotted(loc[:-1])}",
+                where,
+                "names use lowercase letters, digits, '-' and '_'",
+            )
         else:
             got = err.get("input")
-            shown = f"{type(got).__name__} {got!r}" if not isinstance(got, dict | list) else type(got).__name__
+            shown = (
+                f"{type(got).__name__} {got!r}"
+                if not isinstance(got, dict | list)
+                else type(got).__name__
+            )
             problems.add(f"{_dotted(loc)}: {err['msg'].lower()}, got {shown}", where)
 
 
-def _check_input(inp: Input, stage: str, idx: int, where: str, ctx: Path, names: set[str],
-                 problems: _Problems) -> None:
+def _check_input(
+    inp: Input, stage: str, idx: int, where: str, ctx: Path, names: set[str], problems: _Problems
+) -> None:
     try:
         if inp.src is not None:
             full = within(ctx, inp.src, "input")
             if not full.exists():
-                problems.add(f"stage {stage!r}: input {inp.src!r} does not exist in the build context "
-                             f"({ctx})", where, "fix the path or create the file")
+                problems.add(
+                    f"stage {stage!r}: input {inp.src!r} does not exist in the build context "
+                    f"({ctx})",
+                    where,
+                    "fix the path or create the file",
+                )
         if inp.from_ is not None:
             if inp.from_ not in names:
                 close = difflib.get_close_matches(inp.from_, sorted(names), n=1)
-                problems.add(f"stage {stage!r}: input refers to unknown stage {inp.from_!r}", where,
-                             f"did you mean {close[0]!r}?" if close else f"stages: {', '.join(sorted(names))}")
+                problems.add(
+                    f"stage {stage!r}: input refers to unknown stage {inp.from_!r}",
+                    where,
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else f"stages: {', '.join(sorted(names))}",
+                )
             elif inp.from_ == stage:
                 problems.add(f"stage {stage!r} takes an input from itself", where)
             clean_relative(inp.path or "", "input path")
@@ -179,11 +197,15 @@ def _render_stage(name: str, stage: Stage, where: str, problems: _Problems) -> S
         problems.add(f"stage {name!r}: {exc.message}", exc.where or where, exc.hint)
         return None
     if not isinstance(data, dict):
-        problems.add(f"recipe {recipe.name!r} did not render to a mapping", str(recipe.template_path))
+        problems.add(
+            f"recipe {recipe.name!r} did not render to a mapping", str(recipe.template_path)
+        )
         return None
     merged = dict(data)
     # The Wasmfile may add inputs/env and choose the builder or network on top of the recipe.
-    merged["inputs"] = list(data.get("inputs") or []) + [i.model_dump(by_alias=True, exclude_none=True) for i in stage.inputs]
+    merged["inputs"] = list(data.get("inputs") or []) + [
+        i.model_dump(by_alias=True, exclude_none=True) for i in stage.inputs
+    ]
     merged["env"] = {**(data.get("env") or {}), **stage.env}
     if stage.builder is not None:
         merged["builder"] = stage.builder
@@ -193,9 +215,12 @@ def _render_stage(name: str, stage: Stage, where: str, problems: _Problems) -> S
         return Stage.model_validate(merged)
     except ValidationError as exc:
         for err in exc.errors():
-            problems.add(f"stage {name!r}: recipe {recipe.name!r} rendered an invalid stage: "
-                         f"{_dotted(tuple(err['loc']))}: {err['msg']}", where,
-                         f"fix {recipe.template_path}")
+            problems.add(
+                f"stage {name!r}: recipe {recipe.name!r} rendered an invalid stage: "
+                f"{_dotted(tuple(err['loc']))}: {err['msg']}",
+                where,
+                f"fix {recipe.template_path}",
+            )
         return None
 
 
@@ -232,26 +257,45 @@ def load(path: Path | str, *, context: Path | str | None = None) -> Project:
         if stage is None:
             continue
         for i, inp in enumerate(stage.inputs):
-            _check_input(inp, name, i, pos.where(("stages", name, "inputs", i)) if raw.recipe is None else where,
-                         ctx, names, problems)
+            _check_input(
+                inp,
+                name,
+                i,
+                pos.where(("stages", name, "inputs", i)) if raw.recipe is None else where,
+                ctx,
+                names,
+                problems,
+            )
         for out in stage.outputs:
             try:
                 clean_relative(out, "output")
             except PathEscape as exc:
                 problems.add(f"stage {name!r}: {exc}", where)
         specs[name] = StageSpec(
-            name=name, steps=tuple(stage.steps), inputs=tuple(stage.inputs),
+            name=name,
+            steps=tuple(stage.steps),
+            inputs=tuple(stage.inputs),
             outputs=tuple(clean_relative(o) for o in stage.outputs if not o.startswith("/")),
-            env=dict(stage.env), network=stage.network, builder=stage.builder,
-            toolchain=stage.toolchain, recipe=raw.recipe, where=where,
+            env=dict(stage.env),
+            network=stage.network,
+            builder=stage.builder,
+            toolchain=stage.toolchain,
+            recipe=raw.recipe,
+            where=where,
         )
     _check_image(model, specs, ctx, names, pos, problems)
     problems.raise_if_any()
     return Project(path=path, context=ctx, model=model, stages=specs, positions=pos)
 
 
-def _check_image(model: Wasmfile, specs: dict[str, StageSpec], ctx: Path, names: set[str],
-                 pos: yamlpos.Positions, problems: _Problems) -> None:
+def _check_image(
+    model: Wasmfile,
+    specs: dict[str, StageSpec],
+    ctx: Path,
+    names: set[str],
+    pos: yamlpos.Positions,
+    problems: _Problems,
+) -> None:
     image = model.image
     dests: list[str] = []
     for i, f in enumerate(image.files):
@@ -261,30 +305,44 @@ def _check_image(model: Wasmfile, specs: dict[str, StageSpec], ctx: Path, names:
             if f.src is not None:
                 full = within(ctx, f.src, "image file")
                 if not full.exists():
-                    problems.add(f"image file {f.src!r} does not exist in the build context ({ctx})",
-                                 where, "fix the path or create the file")
+                    problems.add(
+                        f"image file {f.src!r} does not exist in the build context ({ctx})",
+                        where,
+                        "fix the path or create the file",
+                    )
             else:
                 clean_relative(f.path or "", "image file path")
         except PathEscape as exc:
-            problems.add(str(exc), where, "keep sources inside the context and destinations in the image")
+            problems.add(
+                str(exc), where, "keep sources inside the context and destinations in the image"
+            )
             continue
         if f.from_ is not None:
             if f.from_ not in names:
                 close = difflib.get_close_matches(f.from_, sorted(names), n=1)
-                problems.add(f"image file refers to unknown stage {f.from_!r}", where,
-                             f"did you mean {close[0]!r}?" if close else "declare it under `stages:`")
+                problems.add(
+                    f"image file refers to unknown stage {f.from_!r}",
+                    where,
+                    f"did you mean {close[0]!r}?" if close else "declare it under `stages:`",
+                )
             elif f.from_ in specs:
                 declared = specs[f.from_].outputs
                 p = clean_relative(f.path or "")
                 if not any(p == o or p.startswith(o + "/") for o in declared):
-                    problems.add(f"image file takes {p!r} from stage {f.from_!r}, which does not "
-                                 f"declare it as an output", where,
-                                 f"declared outputs: {', '.join(declared) or 'none'}")
+                    problems.add(
+                        f"image file takes {p!r} from stage {f.from_!r}, which does not "
+                        f"declare it as an output",
+                        where,
+                        f"declared outputs: {', '.join(declared) or 'none'}",
+                    )
     entry = image.entrypoint[0]
     target = clean_image_path(entry if entry.startswith("/") else f"{image.workdir}/{entry}")
     if not any(target == d or target.startswith(d.rstrip("/") + "/") for d in dests):
-        problems.add(f"entrypoint {entry!r} ({target}) is not among the image files",
-                     pos.where(("image", "entrypoint")), "add it under image.files with that dest")
+        problems.add(
+            f"entrypoint {entry!r} ({target}) is not among the image files",
+            pos.where(("image", "entrypoint")),
+            "add it under image.files with that dest",
+        )
     for i, tag in enumerate(image.tags):
         try:
             reference.parse(tag)

@@ -36,7 +36,9 @@ class Input(_Strict):
     """
 
     src: str | None = Field(None, description="Path in the build context (file or directory).")
-    from_: StageName | None = Field(None, alias="from", description="Name of the stage to take from.")
+    from_: StageName | None = Field(
+        None, alias="from", description="Name of the stage to take from."
+    )
     path: str | None = Field(None, description="With `from`: path inside that stage's outputs.")
     url: str | None = Field(None, description="http(s) URL to download.")
     sha256: Sha256 | None = Field(None, description="With `url`: required hex sha256 of the file.")
@@ -77,7 +79,9 @@ class Stage(_Strict):
 
     recipe: str | None = Field(None, description="Name of a recipe from the recipe library.")
     with_: dict[str, Any] = Field(
-        default_factory=dict, alias="with", description="Recipe parameters (see `wasmbuild recipes`)."
+        default_factory=dict,
+        alias="with",
+        description="Recipe parameters (see `wasmbuild recipes`).",
     )
     builder: str | None = Field(
         None,
@@ -120,7 +124,10 @@ class ImageFile(_Strict):
     path: str | None = Field(None, description="With `from`: path inside that stage's outputs.")
     dest: str = Field(description="Absolute destination path in the image, e.g. `/app.wasm`.")
     mode: int | None = Field(
-        None, ge=0, le=0o7777, description="File mode, e.g. 0o644 (default 0755 if executable, else 0644)."
+        None,
+        ge=0,
+        le=0o7777,
+        description="File mode, e.g. 0o644 (default 0755 if executable, else 0644).",
     )
 
     @field_validator("mode", mode="before")
@@ -148,8 +155,12 @@ class Image(_Strict):
     entrypoint: list[str] = Field(
         min_length=1, description="argv prefix; the first item is the Wasm module to run."
     )
-    cmd: list[str] = Field(default_factory=list, description="Default arguments (replaced by run args).")
-    env: dict[EnvName, str] = Field(default_factory=dict, description="The module's whole environment.")
+    cmd: list[str] = Field(
+        default_factory=list, description="Default arguments (replaced by run args)."
+    )
+    env: dict[EnvName, str] = Field(
+        default_factory=dict, description="The module's whole environment."
+    )
     workdir: str = Field("/", description="Working directory (absolute).")
     labels: dict[str, str] = Field(default_factory=dict, description="Image config labels.")
     annotations: dict[str, str] = Field(default_factory=dict, description="Manifest annotations.")
