@@ -25,9 +25,7 @@ cache_app = typer.Typer(help="Inspect and prune the stage cache.", no_args_is_he
 app.add_typer(cache_app, name="cache")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-WasmfileArg = Annotated[
-    Path, typer.Argument(help="A Wasmfile, or a directory holding one named `Wasmfile`.")
-]
+WasmfileArg = Annotated[Path, typer.Argument(help="A Wasmfile, or a directory holding one named `Wasmfile`.")]
 
 
 def _version(value: bool) -> None:
@@ -56,9 +54,7 @@ def _load(path: Path, context: Path | None = None) -> Any:
 @app.command("build")
 def build_cmd(
     wasmfile: WasmfileArg = Path("Wasmfile"),
-    context: Annotated[
-        Path | None, typer.Option(help="Build context (default: from the Wasmfile).")
-    ] = None,
+    context: Annotated[Path | None, typer.Option(help="Build context (default: from the Wasmfile).")] = None,
     tag: Annotated[
         list[str],
         typer.Option("--tag", "-t", help="Tag (repeatable); with --push, a registry reference."),
@@ -71,23 +67,15 @@ def build_cmd(
             help="oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE (default: the local store).",
         ),
     ] = None,
-    push: Annotated[
-        bool, typer.Option("--push", help="Push every -t reference to its registry.")
-    ] = False,
+    push: Annotated[bool, typer.Option("--push", help="Push every -t reference to its registry.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every stage.")] = False,
     no_cache_stage: Annotated[
         list[str],
         typer.Option("--no-cache-stage", help="Run this stage even if cached (repeatable)."),
     ] = [],  # noqa: B006
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=1, help="Stages run at once.")
-    ] = os.cpu_count() or 1,
-    plain_http: Annotated[
-        bool, typer.Option("--plain-http", help="Use http for the registry (with --push).")
-    ] = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Stream every step's output.")
-    ] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Stages run at once.")] = os.cpu_count() or 1,
+    plain_http: Annotated[bool, typer.Option("--plain-http", help="Use http for the registry (with --push).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream every step's output.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Build the image a Wasmfile describes (into the local store by default)."""
@@ -127,8 +115,7 @@ def build_cmd(
         if not refs:
             raise ConfigError("--push needs at least one -t REGISTRY/NAME[:TAG]")
         result["pushed"] = [
-            push_image(built.layout, built.descriptor, r, RegistryOptions(plain_http=plain_http))
-            for r in refs
+            push_image(built.layout, built.descriptor, r, RegistryOptions(plain_http=plain_http)) for r in refs
         ]
     if json_out:
         emit_json(result)
@@ -154,9 +141,7 @@ def plan_cmd(wasmfile: WasmfileArg = Path("Wasmfile"), json_out: JsonOpt = False
     for s in data["stages"]:
         deps = f" <- {', '.join(s['depends_on'])}" if s["depends_on"] else ""
         what = f"recipe {s['recipe']}" if s["recipe"] else f"{len(s['steps'])} step(s)"
-        print(
-            f"  stage {s['name']}{deps}: {what} on {s['executor']}; outputs {', '.join(s['outputs'])}"
-        )
+        print(f"  stage {s['name']}{deps}: {what} on {s['executor']}; outputs {', '.join(s['outputs'])}")
     img = data["image"]
     print(f"image {img['platform']} entrypoint {img['entrypoint']} tags {img['tags']}")
     for f in img["files"]:
@@ -168,9 +153,7 @@ def plan_cmd(wasmfile: WasmfileArg = Path("Wasmfile"), json_out: JsonOpt = False
 
 @app.command("check")
 def check_cmd(
-    files: Annotated[
-        list[Path] | None, typer.Argument(help="Wasmfiles and recipe files/dirs.")
-    ] = None,
+    files: Annotated[list[Path] | None, typer.Argument(help="Wasmfiles and recipe files/dirs.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Validate Wasmfiles and recipes without building (exit 1 if any problem)."""
@@ -190,18 +173,10 @@ def check_cmd(
 
 @app.command("run", context_settings={"allow_interspersed_args": False})
 def run_cmd(
-    image: Annotated[
-        str, typer.Argument(help="Store tag, digest, oci:DIR[:TAG] or registry reference.")
-    ],
-    args: Annotated[
-        list[str] | None, typer.Argument(help="Arguments (replace the image's cmd).")
-    ] = None,
-    env: Annotated[
-        list[str], typer.Option("--env", "-e", help="KEY=VALUE added to the image's env.")
-    ] = [],  # noqa: B006
-    plain_http: Annotated[
-        bool, typer.Option("--plain-http", help="Use http to pull from the registry.")
-    ] = False,
+    image: Annotated[str, typer.Argument(help="Store tag, digest, oci:DIR[:TAG] or registry reference.")],
+    args: Annotated[list[str] | None, typer.Argument(help="Arguments (replace the image's cmd).")] = None,
+    env: Annotated[list[str], typer.Option("--env", "-e", help="KEY=VALUE added to the image's env.")] = [],  # noqa: B006
+    plain_http: Annotated[bool, typer.Option("--plain-http", help="Use http to pull from the registry.")] = False,
 ) -> None:
     """Run an image's entrypoint with wasmtime (exit code = the module's)."""
     from .runtime import run
@@ -244,7 +219,7 @@ def recipes_cmd(json_out: JsonOpt = False) -> None:
     """List the recipes and their parameters."""
     from .recipes import list_recipes
 
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "name": r.name,
             "description": r.description,
@@ -286,9 +261,8 @@ def images_cmd(json_out: JsonOpt = False) -> None:
     from .store import open_store
 
     store = open_store()
-    data = [
-        {"tag": t, "digest": d.digest, "platform": d.platform}
-        for t, d in sorted(store.tags().items())
+    data: list[dict[str, Any]] = [
+        {"tag": t, "digest": d.digest, "platform": d.platform} for t, d in sorted(store.tags().items())
     ]
     if json_out:
         emit_json(data)
@@ -329,22 +303,20 @@ def cache_ls(json_out: JsonOpt = False) -> None:
     from .stagecache import StageCache
 
     entries = StageCache().entries()
-    data = [
+    data: list[dict[str, Any]] = [
         {"key": e.key, "stage": e.stage, "size": e.size, "last_used": e.last_used} for e in entries
     ]
     if json_out:
         emit_json(data)
         return
     for row in data:
-        print(f"{row['key'][:16]}  {row['stage']:20} {row['size']:>12}")
+        print(f"{str(row['key'])[:16]}  {row['stage']:20} {row['size']:>12}")
     print(f"{len(data)} entries, {sum(r['size'] for r in data)} bytes", file=sys.stderr)
 
 
 @cache_app.command("prune")
 def cache_prune(
-    max_size: Annotated[
-        str, typer.Option(help="Keep at most this much (e.g. 500M, 2G; 0 empties).")
-    ] = "0",
+    max_size: Annotated[str, typer.Option(help="Keep at most this much (e.g. 500M, 2G; 0 empties).")] = "0",
     json_out: JsonOpt = False,
 ) -> None:
     """Remove least recently used entries until the cache fits in --max-size."""
@@ -356,9 +328,7 @@ def cache_prune(
     try:
         limit = int(float(text[: len(text) - len(unit)] or 0) * units[unit])
     except ValueError:
-        raise ConfigError(
-            f"--max-size {max_size!r} is not a size", hint="e.g. 500M or 2G"
-        ) from None
+        raise ConfigError(f"--max-size {max_size!r} is not a size", hint="e.g. 500M or 2G") from None
     removed, freed = StageCache().prune(limit)
     if json_out:
         emit_json({"removed": removed, "freed": freed})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -56,7 +57,7 @@ def recipe_roots() -> list[Path]:
 
 
 def _check_type(p: Param, value: Any) -> str | None:
-    ok = {
+    ok: Callable[[Any], bool] = {
         "string": lambda v: isinstance(v, str),
         "path": lambda v: isinstance(v, str),
         "paths": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),

@@ -99,7 +99,7 @@ def load_module(engine: Any, path: Path) -> Any:
         except Exception:  # stale or corrupt: compile again below
             cached.unlink(missing_ok=True)
     module = wasmtime.Module(engine, data)
-    atomic_write_bytes(cached, module.serialize())
+    atomic_write_bytes(cached, bytes(module.serialize()))
     return module
 
 
@@ -140,7 +140,7 @@ def run(
     try:
         instance = linker.instantiate(store, module)
         start = instance.exports(store).get("_start")
-        if start is None:
+        if not isinstance(start, wasmtime.Func):
             raise WasmbuildError(
                 f"{spec.module} exports no _start function",
                 hint="build it as a WASI command (a program with main)",

@@ -51,8 +51,8 @@ def _candidates(env_var: str, names: list[str], extra: list[str]) -> list[str]:
                 found.append(str(p))
     found.extend(p for p in extra if Path(p).is_file())
     unique: dict[str, str] = {}
-    for p in found:
-        unique.setdefault(os.path.realpath(p), p)
+    for item in found:
+        unique.setdefault(os.path.realpath(item), item)
     return list(unique.values())
 
 
