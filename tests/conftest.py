@@ -1,1 +1,4 @@
-pytest_plugins = ["tests.integration.registry_fixtures"]
+pytest_plugins = [
+    "tests.integration.registry_fixtures",
+    "tests.integration.docker_fixtures",
+]

@@ -327,7 +327,12 @@ class _Client:
             raise _Transient(f"HTTP {code} {detail}".strip())
         if code == 404:
             raise ImageNotFound(f"{self.what}: not found on {self.registry} ({detail})")
-        raise RegistryError(f"{self.what}: {self.registry} answered HTTP {code} ({detail})")
+        hint = None
+        if code == 400 and self.scheme == "http" and "HTTPS" in detail + resp.text[:200]:
+            hint = "the registry speaks HTTPS: drop --plain-http"
+        raise RegistryError(
+            f"{self.what}: {self.registry} answered HTTP {code} ({detail})", hint=hint
+        )
 
     def retry(self, step: str, fn: Callable[[], T]) -> T:
         """Run ``fn`` with bounded retries inside the time budget."""
