@@ -164,3 +164,23 @@ def write_docker_archive(
     out.add_bytes("manifest.json", json.dumps([entry], sort_keys=True).encode())
     _layout_files(out, mdesc, repo_tags[0] if repo_tags else None)
     return _write(Path(path), out)
+
+
+def write_archive(kind: str, path: Path, layout: Layout, desc: Descriptor, tags: list[str]) -> Path:
+    """``kind`` is ``oci-archive`` or ``docker-archive``; ``tags`` are the image's names.
+
+    oci-archive: the first tag's tag part (``1.0`` of ``hello:1.0``) is the ref name, as for
+    ``oci:DIR``. docker-archive: every tag becomes a ``RepoTags`` entry.
+    """
+    from ..reference import parse
+
+    if kind == "oci-archive":
+        name = (parse(tags[0]).tag or "latest") if tags else None
+        return write_oci_archive(path, layout, desc, tag=name)
+    if kind == "docker-archive":
+        repo_tags = []
+        for tag in tags:
+            r = parse(tag)
+            repo_tags.append(f"{r.name}:{r.tag or 'latest'}")
+        return write_docker_archive(path, layout, desc, repo_tags=repo_tags)
+    raise WasmbuildError(f"unknown archive kind {kind!r}", hint="oci-archive or docker-archive")
