@@ -168,7 +168,7 @@ def test_injected_500_bounded_retries_and_no_dangling_tag(
     msg = str(err.value)
     assert "\n" not in msg and "500" in msg and proxy.host in msg and "hello:1" in msg
     faults = [r for r in proxy.requests if r[2] == 500]
-    assert 1 < len(faults) <= reg.MAX_ATTEMPTS
+    assert 1 < len(faults) <= reg.MAX_ATTEMPTS * 3  # three blobs, retried in parallel
     assert not any(m == "PUT" and "/manifests/" in p for m, p, _ in proxy.requests)
     assert registry.manifest_status("hello", "1") == 404
 

@@ -55,11 +55,14 @@ def publish_to(
     """
     default = tags[0] if tags else desc.annotations.get(REF_NAME)
     if output.startswith("oci-archive:"):
+        from ..reference import parse as parse_ref
         from .archive import write_oci_archive
 
         path, name = _split(output.removeprefix("oci-archive:"))
         _require_path(output, path)
-        return str(write_oci_archive(Path(path), layout, desc, tag=name or default))
+        if name is None and default:
+            name = parse_ref(default).tag or "latest"
+        return str(write_oci_archive(Path(path), layout, desc, tag=name))
     if output.startswith("docker-archive:"):
         from .archive import write_docker_archive
 

@@ -1,7 +1,7 @@
 """Push, pull and inspect images in an OCI registry. The only module that touches oras-py.
 
-We use oras-py's pieces -- its :class:`~oras.provider.Registry` session (cookie policy), its
-:class:`~oras.container.Container` URL builder and its token-auth backend -- but not its
+We use oras-py's pieces -- its token-auth backend (Bearer challenges, token requests), its basic
+auth encoding and its :class:`~oras.container.Container` repository parsing -- but not its
 ``push()``/``upload_blob()``/``do_request()``:
 
 * ``push()`` writes a manifest of its own (title annotations, its config); we must push our exact
@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -45,6 +46,7 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 15.0
 MAX_ATTEMPTS = 5
+PARALLEL_UPLOADS = 4
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 INDEX_TYPES = (MEDIA_INDEX, DOCKER_LIST)
@@ -99,6 +101,17 @@ class PushStats:
     bytes_uploaded: int = 0
     blobs_skipped: int = 0
     uploaded: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, digest: str, size: int | None) -> None:
+        """Record one blob: uploaded (``size`` bytes) or already present (``size=None``)."""
+        with self._lock:
+            if size is None:
+                self.blobs_skipped += 1
+            else:
+                self.blobs_uploaded += 1
+                self.bytes_uploaded += size
+                self.uploaded.append(digest)
 
 
 class _Transient(Exception):
@@ -166,8 +179,10 @@ class _Client:
     """One registry host: session, auth state, bounded retries."""
 
     def __init__(self, registry: str, opts: RegistryOptions, what: str):
+        from http.cookiejar import DefaultCookiePolicy
+
         import oras.auth
-        import oras.provider
+        import requests
 
         self.registry = registry
         self.what = what  # e.g. "push localhost:5000/hello:1", for error messages
@@ -176,10 +191,12 @@ class _Client:
         self.verify = opts.verify()
         self.host = "registry-1.docker.io" if registry == "docker.io" else registry
         self.scheme = "http" if opts.plain_http else "https"
-        # tls_verify=True here: oras' Registry calls urllib3.disable_warnings() (process-wide)
-        # when it is False. We pass `verify` per request and silence the warning locally instead.
-        reg = oras.provider.Registry(hostname=self.host, insecure=opts.plain_http)
-        self.session: requests.Session = reg.session
+        # Not oras.provider.Registry: importing it pulls in jsonschema (~0.1 s of start-up), and its
+        # constructor calls urllib3.disable_warnings() process-wide when tls_verify is False. We
+        # build the same session (cookies ignored, as oras does: some registries take a cookie
+        # as a sign of a browser) and silence InsecureRequestWarning per request instead.
+        self.session = requests.Session()
+        self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self.token_auth = oras.auth.get_auth_backend(
             "token", self.session, opts.plain_http, tls_verify=self.verify
         )
@@ -188,7 +205,17 @@ class _Client:
         self.session.mount("https://", adapter)
         self.creds = opts.credentials if opts.credentials is not None else get_credentials(registry)
         self.auth_header: dict[str, str] = {}
-        self.deadline = time.monotonic() + self.budget
+        self._auth_lock = threading.Lock()
+        self._local = threading.local()  # per-thread deadline: blobs upload in parallel
+
+    @property
+    def deadline(self) -> float:
+        value: float = getattr(self._local, "deadline", time.monotonic() + self.budget)
+        return value
+
+    @deadline.setter
+    def deadline(self, value: float) -> None:
+        self._local.deadline = value
 
     def close(self) -> None:
         self.session.close()
@@ -213,6 +240,7 @@ class _Client:
         method: str,
         url: str,
         headers: dict[str, str],
+        auth: dict[str, str],
         body: Path | bytes | None,
         size: int,
         stream: bool,
@@ -226,7 +254,7 @@ class _Client:
                 return self.session.request(
                     method,
                     url,
-                    headers={**headers, **self.auth_header},
+                    headers={**headers, **auth},
                     data=data,
                     stream=stream,
                     verify=self.verify,
@@ -291,16 +319,21 @@ class _Client:
         RegistryError; returns responses whose status is in ``ok`` or ``allow``."""
         url = path if path.startswith(("http://", "https://")) else self.url(path)
         headers = dict(headers or {})
-        resp = self._raw(method, url, headers, body, size, stream)
+        used = self.auth_header
+        resp = self._raw(method, url, headers, used, body, size, stream)
         if resp.status_code == 401:
             challenge = resp.headers.get("Www-Authenticate", "")
             resp.close()
-            try:
-                retry = self._authenticate(challenge)
-            except Exception as exc:  # the token endpoint itself failed
-                raise _Transient(f"token request failed: {_cause(exc)}") from None
+            with self._auth_lock:
+                # Another thread may have answered a challenge meanwhile: use its answer.
+                retry = self.auth_header is not used
+                if not retry:
+                    try:
+                        retry = self._authenticate(challenge)
+                    except Exception as exc:  # the token endpoint itself failed
+                        raise _Transient(f"token request failed: {_cause(exc)}") from None
             if retry:
-                resp = self._raw(method, url, headers, body, size, stream)
+                resp = self._raw(method, url, headers, self.auth_header, body, size, stream)
         code = resp.status_code
         if code in ok or code in allow:
             return resp
@@ -410,7 +443,7 @@ def _push_blob(c: _Client, repo: str, layout: Layout, desc: Descriptor, stats: P
     )
     head.close()
     if head.status_code == 200:
-        stats.blobs_skipped += 1
+        stats.add(desc.digest, None)
         return
     path = layout.blob_path(desc.digest)
     if not path.is_file():
@@ -432,9 +465,26 @@ def _push_blob(c: _Client, repo: str, layout: Layout, desc: Descriptor, stats: P
         c.send("PUT", put_url, headers=headers, body=path, size=size).close()
 
     c.retry(f"uploading blob {desc.digest[:19]}", upload)
-    stats.blobs_uploaded += 1
-    stats.bytes_uploaded += size
-    stats.uploaded.append(desc.digest)
+    stats.add(desc.digest, size)
+
+
+def _push_blobs(
+    c: _Client, repo: str, layout: Layout, blobs: list[Descriptor], stats: PushStats
+) -> None:
+    """Push blobs, several at once (as skopeo does): one stream rarely saturates a registry."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    unique = sorted({b.digest: b for b in blobs}.values(), key=lambda b: -b.size)
+    if len(unique) <= 1:
+        for blob in unique:
+            _push_blob(c, repo, layout, blob, stats)
+        return
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_UPLOADS, len(unique))) as pool:
+        futures = [pool.submit(_push_blob, c, repo, layout, b, stats) for b in unique]
+    for future in futures:  # all have finished; report the first failure
+        exc = future.exception()
+        if exc is not None:
+            raise exc
 
 
 def _push_manifest(
@@ -447,8 +497,8 @@ def _push_manifest(
             child_desc = Descriptor.from_json(child)
             _push_manifest(c, repo, layout, child_desc, child_desc.digest, stats)
     else:
-        for blob in [doc["config"], *(doc.get("layers") or [])]:
-            _push_blob(c, repo, layout, Descriptor.from_json(blob), stats)
+        blobs = [Descriptor.from_json(b) for b in [doc["config"], *(doc.get("layers") or [])]]
+        _push_blobs(c, repo, layout, blobs, stats)
     media_type = doc.get("mediaType") or desc.media_type
     resp = c.retry(
         f"uploading manifest {desc.digest[:19]}",
