@@ -8,14 +8,18 @@ chosen requests. In CI (``CI`` set) a missing binary fails the test instead of s
 
 from __future__ import annotations
 
+import base64
 import http.client
+import json
 import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -161,7 +165,9 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def start_registry(directory: Path, *, auth: bool = False, tls: bool = False) -> RegistryServer:
+def start_registry(
+    directory: Path, *, auth: bool = False, tls: bool = False, token_realm: str | None = None
+) -> RegistryServer:
     binary = require("docker-registry")
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -194,6 +200,15 @@ def start_registry(directory: Path, *, auth: bool = False, tls: bool = False) ->
             capture_output=True,
         )
         lines += ["auth:", "  htpasswd:", "    realm: wasmbuild-test", f"    path: {htpasswd}"]
+    if token_realm:
+        lines += [
+            "auth:",
+            "  token:",
+            f"    realm: {token_realm}",
+            f"    service: {TOKEN_SERVICE}",
+            f"    issuer: {TOKEN_ISSUER}",
+            f"    rootcertbundle: {directory.parent / 'token' / 'cert.pem'}",
+        ]
     config = directory / "config.yml"
     config.write_text("\n".join(lines) + "\n")
     log_path = directory / "registry.log"
@@ -208,8 +223,8 @@ def start_registry(directory: Path, *, auth: bool = False, tls: bool = False) ->
         log_path=log_path,
         proc=proc,
         ca_file=ca,
-        username=USERNAME if auth else None,
-        password=PASSWORD if auth else None,
+        username=USERNAME if auth or token_realm else None,
+        password=PASSWORD if auth or token_realm else None,
     )
     try:
         _wait_ready(server)
@@ -264,6 +279,106 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("WASMBUILD_PASSWORD", raising=False)
     monkeypatch.delenv("WASMBUILD_REGISTRY_TIMEOUT", raising=False)
     return home
+
+
+# -- bearer-token auth ----------------------------------------------------------------------
+TOKEN_SERVICE = "wasmbuild-test-registry"
+TOKEN_ISSUER = "wasmbuild-test-issuer"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenServer:
+    """A minimal Docker token service (JWT RS256 signed with openssl, cert in ``x5c``): it grants
+    the requested scope to USERNAME/PASSWORD and refuses anonymous requests."""
+
+    def __init__(self, directory: Path):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.cert, self.key = make_cert(directory)
+        self.x5c = base64.b64encode(ssl.PEM_cert_to_DER_cert(self.cert.read_text())).decode()
+        self.requests: list[tuple[str, bool]] = []  # (scope, had credentials)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.realm = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+
+    def sign(self, claims: dict[str, object]) -> str:
+        header = {"alg": "RS256", "typ": "JWT", "x5c": [self.x5c]}
+        signing_input = ".".join(
+            _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+        )
+        sig = subprocess.run(
+            ["openssl", "dgst", "-sha256", "-sign", str(self.key)],
+            input=signing_input.encode(),
+            capture_output=True,
+            check=True,
+        ).stdout
+        return f"{signing_input}.{_b64url(sig)}"
+
+    def _handler(self) -> type:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+                scope = (query.get("scope") or [""])[0]
+                given = self.headers.get("Authorization", "")
+                expected = "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+                server.requests.append((scope, bool(given)))
+                if given != expected:
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                access = []
+                if scope:
+                    kind, name, actions = scope.split(":", 2)
+                    access.append({"type": kind, "name": name, "actions": actions.split(",")})
+                now = int(time.time())
+                token = server.sign(
+                    {
+                        "iss": TOKEN_ISSUER,
+                        "sub": USERNAME,
+                        "aud": TOKEN_SERVICE,
+                        "exp": now + 300,
+                        "nbf": now - 10,
+                        "iat": now,
+                        "jti": f"{now}-{len(server.requests)}",
+                        "access": access,
+                    }
+                )
+                body = json.dumps({"token": token}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def token_registry(tmp_path: Path) -> Iterator[tuple[RegistryServer, TokenServer]]:
+    """A plain-HTTP registry using bearer-token auth, and its token service."""
+    tokens = TokenServer(tmp_path / "token")
+    try:
+        server = start_registry(tmp_path / "registry-token", token_realm=tokens.realm)
+    except BaseException:
+        tokens.stop()
+        raise
+    yield server, tokens
+    stop_registry(server)
+    tokens.stop()
 
 
 # -- fault-injection proxy -------------------------------------------------------------------

@@ -242,3 +242,25 @@ def test_login_then_push_and_password_never_leaks(
     assert auth.logout(auth_registry.host)
     with pytest.raises(RegistryError):
         reg.push(layout, desc, auth_registry.ref("hello", "2"), auth_registry.opts())
+
+
+def test_bearer_token_auth(tmp_path: Path, token_registry) -> None:
+    from tests.integration.registry_fixtures import USERNAME
+    from wasmbuild.publish.auth import Credentials
+
+    server, tokens = token_registry
+    layout, desc = _image(tmp_path)
+    ref = server.ref("team/hello", "1")
+    with pytest.raises(RegistryError) as err:
+        reg.push(layout, desc, ref, server.opts())
+    assert f"wasmbuild login {server.host}" in str(err.value)
+
+    creds = Credentials(USERNAME, PASSWORD)
+    assert reg.push(layout, desc, ref, server.opts(credentials=creds)).endswith(desc.digest)
+    assert any("push" in scope and had for scope, had in tokens.requests)
+    got = reg.pull(ref, Layout(tmp_path / "pulled"), server.opts(credentials=creds))
+    assert got.digest == desc.digest
+
+    with pytest.raises(RegistryError) as err:
+        reg.inspect_remote(ref, server.opts(credentials=Credentials(USERNAME, "wrong")))
+    assert "rejected" in str(err.value) and "wrong" not in str(err.value)
