@@ -392,7 +392,12 @@ class FaultProxy:
     server: ThreadingHTTPServer
 
 
-def _handler(upstream: str, fault: Fault, seen: list[tuple[str, str, int]]) -> type:
+Rewrite = Callable[[str, str, bytes], bytes]
+
+
+def _handler(
+    upstream: str, fault: Fault, seen: list[tuple[str, str, int]], rewrite: Rewrite | None
+) -> type:
     up_host, up_port = upstream.rsplit(":", 1)
 
     class Handler(BaseHTTPRequestHandler):
@@ -421,6 +426,8 @@ def _handler(upstream: str, fault: Fault, seen: list[tuple[str, str, int]]) -> t
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
+                if rewrite is not None:
+                    data = rewrite(self.command, self.path, data)
                 seen.append((self.command, self.path, resp.status))
                 self.send_response(resp.status, resp.reason)
                 for k, v in resp.getheaders():
@@ -439,14 +446,16 @@ def _handler(upstream: str, fault: Fault, seen: list[tuple[str, str, int]]) -> t
 
 
 @pytest.fixture
-def fault_proxy() -> Iterator[Callable[[RegistryServer, Fault], FaultProxy]]:
-    """Factory: ``fault_proxy(registry, fault)`` -> a loopback proxy answering 500 whenever
-    ``fault(method, path)`` is true, forwarding everything else to ``registry``."""
+def fault_proxy() -> Iterator[Callable[..., FaultProxy]]:
+    """Factory: ``fault_proxy(registry, fault, rewrite=None)`` -> a loopback proxy answering 500
+    whenever ``fault(method, path)`` is true, forwarding everything else to ``registry``;
+    ``rewrite(method, path, body)`` may alter response bodies (to corrupt a blob)."""
     started: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
 
-    def start(server: RegistryServer, fault: Fault) -> FaultProxy:
+    def start(server: RegistryServer, fault: Fault, rewrite: Rewrite | None = None) -> FaultProxy:
         seen: list[tuple[str, str, int]] = []
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server.host, fault, seen))
+        handler = _handler(server.host, fault, seen, rewrite)
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         httpd.daemon_threads = True
         thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         thread.start()

@@ -264,3 +264,39 @@ def test_bearer_token_auth(tmp_path: Path, token_registry) -> None:
     with pytest.raises(RegistryError) as err:
         reg.inspect_remote(ref, server.opts(credentials=Credentials(USERNAME, "wrong")))
     assert "rejected" in str(err.value) and "wrong" not in str(err.value)
+
+
+def test_pull_rejects_corrupt_blob_and_stores_no_manifest(
+    tmp_path: Path, registry: RegistryServer, fault_proxy
+) -> None:
+    layout, desc = _image(tmp_path)
+    reg.push(layout, desc, registry.ref("hello", "1"), registry.opts())
+    layer = layout.read_json(desc.digest)["layers"][0]["digest"]
+
+    def corrupt(method: str, path: str, body: bytes) -> bytes:
+        return b"X" + body[1:] if path.endswith(f"/blobs/{layer}") and body else body
+
+    proxy = fault_proxy(registry, lambda m, p: False, corrupt)
+    dest = Layout(tmp_path / "pulled")
+    with pytest.raises(RegistryError) as err:
+        reg.pull(f"{proxy.host}/hello:1", dest, RegistryOptions(plain_http=True, timeout=5))
+    assert layer in str(err.value) and "\n" not in str(err.value)
+    assert not dest.has_blob(layer) and not dest.has_blob(desc.digest)
+    assert not list((dest.path / "blobs" / "sha256").glob(".incoming-*"))
+
+
+def test_pull_gives_up_on_500_within_budget(
+    tmp_path: Path, registry: RegistryServer, fault_proxy
+) -> None:
+    layout, desc = _image(tmp_path)
+    reg.push(layout, desc, registry.ref("hello", "1"), registry.opts())
+    proxy = fault_proxy(registry, lambda m, p: m == "GET" and "/blobs/" in p)
+    start = time.monotonic()
+    with pytest.raises(RegistryError) as err:
+        reg.pull(
+            f"{proxy.host}/hello:1",
+            Layout(tmp_path / "p"),
+            RegistryOptions(plain_http=True, timeout=3),
+        )
+    assert time.monotonic() - start < 5
+    assert "500" in str(err.value)

@@ -472,16 +472,22 @@ def _push_blobs(
     c: _Client, repo: str, layout: Layout, blobs: list[Descriptor], stats: PushStats
 ) -> None:
     """Push blobs, several at once (as skopeo does): one stream rarely saturates a registry."""
+    _parallel(lambda b: _push_blob(c, repo, layout, b, stats), blobs)
+
+
+def _parallel(fn: Callable[[Descriptor], None], blobs: list[Descriptor]) -> None:
+    """Run ``fn`` on each distinct blob, biggest first, up to PARALLEL_UPLOADS at a time.
+    Every call finishes (each is bounded by the time budget); the first failure is raised."""
     from concurrent.futures import ThreadPoolExecutor
 
     unique = sorted({b.digest: b for b in blobs}.values(), key=lambda b: -b.size)
     if len(unique) <= 1:
         for blob in unique:
-            _push_blob(c, repo, layout, blob, stats)
+            fn(blob)
         return
     with ThreadPoolExecutor(max_workers=min(PARALLEL_UPLOADS, len(unique))) as pool:
-        futures = [pool.submit(_push_blob, c, repo, layout, b, stats) for b in unique]
-    for future in futures:  # all have finished; report the first failure
+        futures = [pool.submit(fn, b) for b in unique]
+    for future in futures:
         exc = future.exception()
         if exc is not None:
             raise exc
@@ -608,7 +614,7 @@ def _download_blob(c: _Client, repo: str, layout: Layout, desc: Descriptor) -> N
     if layout.has_blob(desc.digest):
         return
     dest = layout.blob_path(desc.digest)
-    staging = dest.parent / f".incoming-{os.getpid()}-{time.monotonic_ns()}"
+    staging = dest.parent / f".incoming-{os.getpid()}-{threading.get_ident()}-{desc.digest[7:19]}"
     dest.parent.mkdir(parents=True, exist_ok=True)
 
     def fetch() -> None:
@@ -651,9 +657,9 @@ def pull(ref: str, layout: Layout, opts: RegistryOptions | None = None) -> Descr
         repo = _repo_path(r)
         desc, data, _index = _resolve(c, repo, r)
         doc = json.loads(data)
-        for blob in [doc["config"], *(doc.get("layers") or [])]:
-            _download_blob(c, repo, layout, Descriptor.from_json(blob))
-        layout.write_blob(data)
+        blobs = [Descriptor.from_json(b) for b in [doc["config"], *(doc.get("layers") or [])]]
+        _parallel(lambda b: _download_blob(c, repo, layout, b), blobs)
+        layout.write_blob(data)  # last: the manifest only lands once its blobs are in
     return desc
 
 
