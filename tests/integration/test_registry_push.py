@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,14 @@ import pytest
 from tests.integration.images import hello_files, make_image, make_index
 from tests.integration.registry_fixtures import (
     PASSWORD,
+    FaultProxy,
     RegistryServer,
+    TokenServer,
     dead_port,
     require,
 )
 from wasmbuild.errors import ImageNotFound, RegistryError
+from wasmbuild.oci import Descriptor
 from wasmbuild.oci.layout import Layout
 from wasmbuild.publish import registry as reg
 from wasmbuild.publish.registry import PushStats, RegistryOptions
@@ -23,7 +27,7 @@ from wasmbuild.publish.registry import PushStats, RegistryOptions
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("isolated_env")]
 
 
-def _image(tmp_path: Path, message: bytes = b"hello") -> tuple[Layout, object]:
+def _image(tmp_path: Path, message: bytes = b"hello") -> tuple[Layout, Descriptor]:
     layout = Layout(tmp_path / "src").init()
     desc = make_image(
         layout, [hello_files(message), {"lib/big.txt": b"x" * 4096}], tag="hello:latest"
@@ -155,7 +159,7 @@ def test_timeout_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 
 def test_injected_500_bounded_retries_and_no_dangling_tag(
-    tmp_path: Path, registry: RegistryServer, fault_proxy
+    tmp_path: Path, registry: RegistryServer, fault_proxy: Callable[..., FaultProxy]
 ) -> None:
     layout, desc = _image(tmp_path)
     proxy = fault_proxy(registry, lambda method, path: "/blobs/uploads/" in path)
@@ -173,7 +177,9 @@ def test_injected_500_bounded_retries_and_no_dangling_tag(
     assert registry.manifest_status("hello", "1") == 404
 
 
-def test_transient_500_recovers(tmp_path: Path, registry: RegistryServer, fault_proxy) -> None:
+def test_transient_500_recovers(
+    tmp_path: Path, registry: RegistryServer, fault_proxy: Callable[..., FaultProxy]
+) -> None:
     layout, desc = _image(tmp_path)
     failures = {"left": 2}
 
@@ -244,7 +250,9 @@ def test_login_then_push_and_password_never_leaks(
         reg.push(layout, desc, auth_registry.ref("hello", "2"), auth_registry.opts())
 
 
-def test_bearer_token_auth(tmp_path: Path, token_registry) -> None:
+def test_bearer_token_auth(
+    tmp_path: Path, token_registry: tuple[RegistryServer, TokenServer]
+) -> None:
     from tests.integration.registry_fixtures import USERNAME
     from wasmbuild.publish.auth import Credentials
 
@@ -267,7 +275,7 @@ def test_bearer_token_auth(tmp_path: Path, token_registry) -> None:
 
 
 def test_pull_rejects_corrupt_blob_and_stores_no_manifest(
-    tmp_path: Path, registry: RegistryServer, fault_proxy
+    tmp_path: Path, registry: RegistryServer, fault_proxy: Callable[..., FaultProxy]
 ) -> None:
     layout, desc = _image(tmp_path)
     reg.push(layout, desc, registry.ref("hello", "1"), registry.opts())
@@ -286,7 +294,7 @@ def test_pull_rejects_corrupt_blob_and_stores_no_manifest(
 
 
 def test_pull_gives_up_on_500_within_budget(
-    tmp_path: Path, registry: RegistryServer, fault_proxy
+    tmp_path: Path, registry: RegistryServer, fault_proxy: Callable[..., FaultProxy]
 ) -> None:
     layout, desc = _image(tmp_path)
     reg.push(layout, desc, registry.ref("hello", "1"), registry.opts())
@@ -300,3 +308,29 @@ def test_pull_gives_up_on_500_within_budget(
         )
     assert time.monotonic() - start < 5
     assert "500" in str(err.value)
+
+
+def test_big_blobs_are_streamed_not_read_whole(tmp_path: Path, registry: RegistryServer) -> None:
+    import gzip
+    import os
+    import tracemalloc
+
+    from tests.integration.images import tar_layer
+
+    size = 48 << 20
+    layer = gzip.compress(tar_layer({"big.bin": os.urandom(size)}), compresslevel=1, mtime=0)
+    layout = Layout(tmp_path / "src").init()
+    desc = make_image(layout, [hello_files()], raw_layers=[layer])
+    del layer
+
+    tracemalloc.start()
+    try:
+        reg.push(layout, desc, registry.ref("big", "1"), registry.opts())
+        _, push_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        reg.pull(registry.ref("big", "1"), Layout(tmp_path / "pulled"), registry.opts())
+        _, pull_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert push_peak < 16 << 20, push_peak  # a few 1 MiB chunks per parallel upload
+    assert pull_peak < 16 << 20, pull_peak
