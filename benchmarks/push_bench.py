@@ -32,6 +32,8 @@ from tests.integration.registry_fixtures import (  # noqa: E402
     stop_registry,
 )
 from wasmbuild.oci.layout import Layout  # noqa: E402
+from wasmbuild.publish.registry import RegistryOptions  # noqa: E402
+from wasmbuild.publish.registry import push as library_push  # noqa: E402
 from wasmbuild.store import normalize_tag  # noqa: E402
 
 
@@ -87,6 +89,7 @@ def main() -> None:
 
         wb_times: list[float] = []
         sk_times: list[float] = []
+        lib_times: list[float] = []
         skopeo_copy = [skopeo, "copy", "-q", "--dest-tls-verify=false", f"oci:{store.path}:bench"]
         # A fresh registry (new port) per round: skopeo remembers where it has seen blobs
         # (blob-info cache) and would mount them across repositories instead of uploading.
@@ -105,6 +108,14 @@ def main() -> None:
                         sk_times.append(
                             timed([*skopeo_copy, f"docker://{server.host}/sk:1"], env)[0]
                         )
+            finally:
+                stop_registry(server)
+            # The same push as a library call: the transfer without interpreter/CLI start-up.
+            server = start_registry(work / f"registry-lib-{i}")
+            try:
+                start = time.perf_counter()
+                library_push(store, desc, f"{server.host}/lib:1", RegistryOptions(plain_http=True))
+                lib_times.append(time.perf_counter() - start)
             finally:
                 stop_registry(server)
 
@@ -126,6 +137,7 @@ def main() -> None:
             stop_registry(server)
 
         wb, sk = statistics.median(wb_times), statistics.median(sk_times)
+        lib = statistics.median(lib_times)
         mb = image_bytes / (1 << 20)
         print(
             f"Image: {args.layers} random gzip layer(s), {mb:.1f} MiB, digest {desc.digest[:19]}…;"
@@ -141,6 +153,7 @@ def main() -> None:
             f"| {repush_wall:.2f} | {repush_wb[0]} (client: {stats['uploaded_blobs']}) "
             f"| {repush_wb[1]} |"
         )
+        print(f"| wasmbuild library `push()` | {lib:.2f} | {mb / lib:.0f} | - | - | - | - |")
         print(
             f"| skopeo copy | {sk:.2f} | {mb / sk:.0f} | {rss_sk / 1024:.0f} "
             f"| {sk_repush_wall:.2f} | {repush_sk[0]} | {repush_sk[1]} |"
@@ -149,7 +162,7 @@ def main() -> None:
         print(
             f"\nratio wasmbuild/skopeo = {wb / sk:.2f} ({verdict} the goal <= 1.00); "
             f"runs: wasmbuild {[round(t, 2) for t in wb_times]}, "
-            f"skopeo {[round(t, 2) for t in sk_times]}"
+            f"skopeo {[round(t, 2) for t in sk_times]}, library {[round(t, 2) for t in lib_times]}"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
