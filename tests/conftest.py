@@ -13,7 +13,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytest_plugins: list[str] = []
+pytest_plugins = [
+    "tests.integration.registry_fixtures",
+    "tests.integration.docker_fixtures",
+]
 
 
 def require(tool: str) -> str:

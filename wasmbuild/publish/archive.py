@@ -1,0 +1,186 @@
+"""Write an image as a tarball: ``oci-archive:FILE`` or ``docker-archive:FILE``.
+
+Both are deterministic (sorted entries, mtime 0, uid/gid 0, fixed modes) and atomic (a temp file
+in the target directory, renamed into place). Blobs are streamed, never read whole.
+
+``docker-archive`` is the ``docker save`` format -- ``manifest.json`` naming the config and the
+layer files -- and, like ``docker save`` since Docker 25, the same tar is also an OCI layout
+(``oci-layout``, ``index.json``, ``blobs/sha256/...``). Layers stay gzip-compressed: ``docker
+load`` decompresses them and checks them against the config's ``rootfs.diff_ids``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import IO, Any
+
+from ..atomic import atomic_writer
+from ..errors import ImageNotFound, WasmbuildError
+from ..oci import MEDIA_INDEX, REF_NAME, Descriptor
+from ..oci.layout import Layout
+
+INDEX_TYPES = (MEDIA_INDEX, "application/vnd.docker.distribution.manifest.list.v2+json")
+WASI_OSES = ("wasi", "wasip1", "wasip2")
+
+
+def _info(name: str, size: int = 0, *, directory: bool = False) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if directory:
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+    else:
+        info.size = size
+        info.mode = 0o644
+    return info
+
+
+class _TarWriter:
+    """Collects entries, then writes them sorted by name."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, bytes | Path] = {}
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        self.entries[name] = data
+
+    def add_file(self, name: str, path: Path) -> None:
+        self.entries[name] = path
+
+    def write(self, fh: IO[bytes]) -> None:
+        dirs: set[str] = set()
+        for name in self.entries:
+            parts = name.split("/")[:-1]
+            dirs.update("/".join(parts[: i + 1]) + "/" for i in range(len(parts)))
+        names = sorted([*dirs, *self.entries])
+        with tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for name in names:
+                if name.endswith("/"):
+                    tar.addfile(_info(name.rstrip("/"), directory=True))
+                    continue
+                src = self.entries[name]
+                if isinstance(src, bytes):
+                    tar.addfile(_info(name, len(src)), io.BytesIO(src))
+                else:
+                    with open(src, "rb") as blob:
+                        tar.addfile(_info(name, src.stat().st_size), blob)
+
+
+def _blob_name(digest: str) -> str:
+    algo, _, hexpart = digest.partition(":")
+    return f"blobs/{algo}/{hexpart}"
+
+
+def _collect(layout: Layout, desc: Descriptor, out: _TarWriter) -> None:
+    """Add ``desc`` and everything it references as blobs."""
+    data = layout.read_blob(desc.digest)  # manifests are small; verify them
+    out.add_bytes(_blob_name(desc.digest), data)
+    doc = json.loads(data)
+    if desc.media_type in INDEX_TYPES or doc.get("mediaType") in INDEX_TYPES:
+        for child in doc.get("manifests") or []:
+            _collect(layout, Descriptor.from_json(child), out)
+        return
+    for blob in [doc["config"], *(doc.get("layers") or [])]:
+        path = layout.blob_path(blob["digest"])
+        if not path.is_file():
+            raise ImageNotFound(f"blob {blob['digest']} is missing from {layout.path}")
+        out.add_file(_blob_name(blob["digest"]), path)
+
+
+def _layout_files(out: _TarWriter, desc: Descriptor, ref_name: str | None) -> None:
+    annotations = {k: v for k, v in desc.annotations.items() if k != REF_NAME}
+    if ref_name:
+        annotations[REF_NAME] = ref_name
+    entry = desc.with_annotations(annotations)
+    index = {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [entry.to_json()]}
+    out.add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+    out.add_bytes("index.json", json.dumps(index, sort_keys=True).encode())
+
+
+def _write(path: Path, out: _TarWriter) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise WasmbuildError(f"cannot write archive {path}: it is a directory")
+    with atomic_writer(path) as fh:
+        out.write(fh)
+    return path
+
+
+def write_oci_archive(
+    path: Path | str, layout: Layout, desc: Descriptor, *, tag: str | None = None
+) -> Path:
+    """Write ``desc`` (a manifest or an index) as a tar of an OCI layout holding only it.
+
+    ``tag`` becomes the ``org.opencontainers.image.ref.name`` of the one index entry.
+    """
+    out = _TarWriter()
+    _collect(layout, desc, out)
+    _layout_files(out, desc, tag)
+    return _write(Path(path), out)
+
+
+def copy_image(src: Layout, dest: Layout, desc: Descriptor) -> None:
+    """Copy ``desc`` and everything it references from ``src`` into ``dest`` (blobs only)."""
+    doc = src.read_json(desc.digest)
+    children = doc.get("manifests") if doc.get("mediaType") in INDEX_TYPES else None
+    for child in children or []:
+        copy_image(src, dest, Descriptor.from_json(child))
+    if children is None:
+        for blob in [doc["config"], *(doc.get("layers") or [])]:
+            dest.copy_blob_from(src, blob["digest"])
+    dest.copy_blob_from(src, desc.digest)
+
+
+def image_manifest(layout: Layout, desc: Descriptor) -> tuple[Descriptor, dict[str, Any]]:
+    """``desc`` itself, or for an index its wasi entry, with the parsed manifest."""
+    doc = layout.read_json(desc.digest)
+    if desc.media_type not in INDEX_TYPES and doc.get("mediaType") not in INDEX_TYPES:
+        return desc, doc
+    entries = [Descriptor.from_json(m) for m in doc.get("manifests") or []]
+    for d in entries:
+        if (d.platform or {}).get("os") in WASI_OSES:
+            return image_manifest(layout, d)
+    raise ImageNotFound(f"index {desc.digest} in {layout.path} has no wasi platform entry")
+
+
+def write_docker_archive(
+    path: Path | str, layout: Layout, desc: Descriptor, *, repo_tags: list[str] | None = None
+) -> Path:
+    """Write ``desc`` in ``docker save`` format (loadable by ``docker load``).
+
+    ``repo_tags`` are full references (``name:tag``) recorded in ``manifest.json``.
+    """
+    mdesc, manifest = image_manifest(layout, desc)
+    out = _TarWriter()
+    _collect(layout, mdesc, out)
+    config = _blob_name(manifest["config"]["digest"])
+    layers = [_blob_name(layer["digest"]) for layer in manifest.get("layers") or []]
+    entry = {"Config": config, "RepoTags": list(repo_tags or []), "Layers": layers}
+    out.add_bytes("manifest.json", json.dumps([entry], sort_keys=True).encode())
+    _layout_files(out, mdesc, repo_tags[0] if repo_tags else None)
+    return _write(Path(path), out)
+
+
+def write_archive(kind: str, path: Path, layout: Layout, desc: Descriptor, tags: list[str]) -> Path:
+    """``kind`` is ``oci-archive`` or ``docker-archive``; ``tags`` are the image's names.
+
+    oci-archive: the first tag's tag part (``1.0`` of ``hello:1.0``) is the ref name, as for
+    ``oci:DIR``. docker-archive: every tag becomes a ``RepoTags`` entry.
+    """
+    from ..reference import parse
+
+    if kind == "oci-archive":
+        name = (parse(tags[0]).tag or "latest") if tags else None
+        return write_oci_archive(path, layout, desc, tag=name)
+    if kind == "docker-archive":
+        repo_tags = []
+        for tag in tags:
+            r = parse(tag)
+            repo_tags.append(f"{r.name}:{r.tag or 'latest'}")
+        return write_docker_archive(path, layout, desc, repo_tags=repo_tags)
+    raise WasmbuildError(f"unknown archive kind {kind!r}", hint="oci-archive or docker-archive")
