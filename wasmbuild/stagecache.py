@@ -6,6 +6,10 @@ identity of what runs it (host toolchain path and version, or builder image). An
 directory ``stages/KEY/`` with ``outputs.tar`` and ``meta.json`` (the tar's sha256), published by
 an atomic rename and verified on every read: a truncated or corrupted entry is discarded and the
 stage rebuilt, never used.
+
+Builds sharing one cache take a per-key file lock (``stages/.locks/KEY.lock``) around "restore,
+or run and store", so two builds never compile the same stage at once: the second waits and then
+restores the first one's entry. ``prune`` skips entries whose lock is held.
 """
 
 from __future__ import annotations
@@ -16,14 +20,46 @@ import os
 import shutil
 import tarfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from .dirs import cache_dir
+from .errors import ConfigError
 from .hashing import file_sha256
+from .testhooks import pause
 
 CACHE_VERSION = 1
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str, what: str = "size") -> int:
+    """``500M``, ``2G``, ``1.5g``, ``123`` (bytes) -> bytes."""
+    raw = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = raw[-1] if raw and raw[-1] in _UNITS else ""
+    try:
+        value = float(raw[: len(raw) - len(unit)] or "x")
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise ConfigError(f"{what} {text!r} is not a size", hint="e.g. 500M or 2G; 0 empties")
+    return int(value * _UNITS[unit])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def stage_key(material: dict[str, Any]) -> str:
@@ -48,6 +84,26 @@ class StageCache:
     def _dir(self, key: str) -> Path:
         return self.root / key
 
+    def _lock(self, key: str) -> FileLock:
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(locks / f"{key}.lock"))
+
+    @contextmanager
+    def locked(self, key: str, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+        """Hold ``key``'s lock (blocking; ``waiting`` is called first if another build has it)."""
+        lock = self._lock(key)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if waiting is not None:
+                waiting()
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
     def restore(self, key: str, out: Path) -> bool:
         """Unpack the entry for ``key`` into ``out``; False on a miss or a corrupt entry."""
         entry = self._dir(key)
@@ -68,7 +124,8 @@ class StageCache:
             return False
         shutil.rmtree(out, ignore_errors=True)
         os.replace(staging, out)
-        os.utime(entry / "meta.json")  # last use, for pruning
+        with suppress(OSError):  # pruned meanwhile: the outputs are already ours
+            os.utime(entry / "meta.json")  # last use, for pruning
         return True
 
     def store(self, key: str, stage: str, out: Path) -> None:
@@ -90,6 +147,7 @@ class StageCache:
             for f in (tar_path, tmp / "meta.json"):
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
+            pause("stage-store")
             try:
                 os.rename(tmp, final)
             except OSError:
@@ -121,15 +179,34 @@ class StageCache:
         removed = freed = 0
         if self.root.is_dir():
             for d in self.root.glob(".tmp-*"):
-                if time.time() - d.stat().st_mtime > 3600:
-                    shutil.rmtree(d, ignore_errors=True)
+                # .tmp-KEY16-PID-NS: a writer that died (kill -9) leaves it; a live one may not
+                parts = d.name.split("-")
+                pid = int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
+                with suppress(OSError):
+                    if not _pid_alive(pid) or time.time() - d.stat().st_mtime > 86400:
+                        shutil.rmtree(d, ignore_errors=True)
         entries = self.entries()
         total = sum(e.size for e in entries)
         for e in entries:
             if total <= max_bytes:
                 break
-            shutil.rmtree(e.path, ignore_errors=True)
+            lock = self._lock(e.key)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue  # a build is restoring or writing it right now
+            try:
+                shutil.rmtree(e.path, ignore_errors=True)
+            finally:
+                lock.release()
             total -= e.size
             removed += 1
             freed += e.size
         return removed, freed
+
+    def auto_prune(self) -> tuple[int, int]:
+        """Apply ``WASMBUILD_CACHE_MAX`` (e.g. ``5G``) if set; called after each build."""
+        cap = os.environ.get("WASMBUILD_CACHE_MAX", "").strip()
+        if not cap:
+            return 0, 0
+        return self.prune(parse_size(cap, "WASMBUILD_CACHE_MAX"))

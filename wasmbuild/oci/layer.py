@@ -5,20 +5,32 @@ included, uid/gid 0 with empty user/group names, modes normalised (0755 if execu
 0644, unless the Wasmfile says), every mtime = ``SOURCE_DATE_EPOCH`` (or 0), and a gzip header
 with mtime 0 and no file name. Symlinks are kept as symlinks (never followed), so a link in a
 stage's output cannot copy a host file into an image.
+
+Compressing is the slow part of assembling (gzip -9 of a CPython module takes seconds), so
+:func:`cached_layer` memoises it: the hash of the entries (paths, kinds, modes, link targets and
+the sha256 of each file's content, plus epoch and level) maps to the (blob digest, size, diff_id)
+written last time, and is used only if that blob is still in the target layout.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from ..atomic import atomic_write_bytes
+from ..hashing import file_sha256
+from ..testhooks import pause
 from . import MEDIA_LAYER_GZIP, Descriptor
 from .layout import Layout
+
+#: Bump when the bytes :func:`write_layer` produces for the same entries change.
+LAYER_FORMAT = 1
 
 DIR_MODE = 0o755
 
@@ -124,7 +136,7 @@ def write_layer(entries: list[Entry], epoch: int, layout: Layout,
                 plain = _HashWriter(gz)  # type: ignore[arg-type]
                 with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
                                   encoding="utf-8") as tar:
-                    for entry in entries:
+                    for i, entry in enumerate(entries):
                         info = _tarinfo(entry, epoch)
                         if entry.kind == "file":
                             assert entry.source is not None
@@ -132,9 +144,63 @@ def write_layer(entries: list[Entry], epoch: int, layout: Layout,
                                 tar.addfile(info, fh)
                         else:
                             tar.addfile(info)
+                        if i == 0:
+                            raw.flush()
+                            pause("layer")
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(tmp, layout.blob_path(compressed.digest))
     finally:
         tmp.unlink(missing_ok=True)
     return Descriptor(MEDIA_LAYER_GZIP, compressed.digest, compressed.size), plain.digest
+
+
+def layer_key(entries: list[Entry], epoch: int,
+              compresslevel: int = 9) -> tuple[str, dict[str, str]]:
+    """The memo key of a layer, and each file entry's content sha256 (each file read once)."""
+    digests: dict[str, str] = {}
+    rows: list[list[object]] = []
+    for e in entries:
+        if e.kind == "file":
+            assert e.source is not None
+            digests[e.path] = file_sha256(e.source)
+        rows.append([e.path, e.kind, e.mode, e.linkname, digests.get(e.path, "")])
+    material = {"v": LAYER_FORMAT, "epoch": epoch, "level": compresslevel, "entries": rows}
+    blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest(), digests
+
+
+class LayerMemo:
+    """``DIR/KEY.json`` -> the layer blob written for those entries (see :func:`cached_layer`)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def get(self, key: str, layout: Layout) -> tuple[Descriptor, str] | None:
+        try:
+            data = json.loads((self.root / f"{key}.json").read_bytes())
+            desc = Descriptor(MEDIA_LAYER_GZIP, str(data["digest"]), int(data["size"]))
+            diff_id = str(data["diff_id"])
+            ok = layout.blob_path(desc.digest).stat().st_size == desc.size
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return (desc, diff_id) if ok else None
+
+    def put(self, key: str, desc: Descriptor, diff_id: str) -> None:
+        data = {"digest": desc.digest, "size": desc.size, "diff_id": diff_id}
+        atomic_write_bytes(self.root / f"{key}.json", json.dumps(data).encode())
+
+
+def cached_layer(entries: list[Entry], epoch: int, layout: Layout, memo: LayerMemo | None,
+                 compresslevel: int = 9) -> tuple[Descriptor, str, bool, dict[str, str]]:
+    """:func:`write_layer` unless the memo has this layer in ``layout`` already.
+
+    Returns (descriptor, diff_id, reused, content sha256 per file path).
+    """
+    key, digests = layer_key(entries, epoch, compresslevel)
+    if memo is not None and (hit := memo.get(key, layout)) is not None:
+        return hit[0], hit[1], True, digests
+    desc, diff_id = write_layer(entries, epoch, layout, compresslevel)
+    if memo is not None:
+        memo.put(key, desc, diff_id)
+    return desc, diff_id, False, digests

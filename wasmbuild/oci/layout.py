@@ -42,12 +42,19 @@ class Layout:
     def exists(self) -> bool:
         return (self.path / "oci-layout").is_file() and (self.path / "index.json").is_file()
 
-    def init(self) -> Layout:
+    def _init_skeleton(self) -> None:
         (self.path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
         if not (self.path / "oci-layout").exists():
             atomic_write_bytes(self.path / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+
+    def init(self) -> Layout:
+        self._init_skeleton()
         if not (self.path / "index.json").exists():
-            self._write_index([])
+            # Under the lock: an unlocked "exists? no -> write []" could overwrite the index a
+            # concurrent build has just tagged into.
+            with self.locked():
+                if not (self.path / "index.json").exists():
+                    self._write_index([])
         return self
 
     @contextmanager
@@ -145,7 +152,7 @@ class Layout:
         if not self.has_blob(desc.digest):
             raise WasmbuildError(f"cannot tag {name}: manifest {desc.digest} is not in {self.path}")
         with self.locked():
-            self.init()
+            self._init_skeleton()  # not init(): it takes the lock, which is not reentrant
             entries = [
                 m
                 for m in self._read_index().get("manifests", [])
