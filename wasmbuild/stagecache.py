@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from filelock import FileLock, Timeout
 
@@ -107,6 +107,8 @@ class StageCache:
     def restore(self, key: str, out: Path) -> bool:
         """Unpack the entry for ``key`` into ``out``; False on a miss or a corrupt entry."""
         entry = self._dir(key)
+        if not (entry / "meta.json").is_file():
+            return False
         try:
             meta = json.loads((entry / "meta.json").read_text())
             tar_path = entry / "outputs.tar"
@@ -117,8 +119,6 @@ class StageCache:
             staging.mkdir(parents=True)
             with tarfile.open(tar_path) as tar:
                 tar.extractall(staging, filter="tar")
-        except FileNotFoundError:
-            return False
         except (ValueError, OSError, tarfile.TarError, json.JSONDecodeError):
             shutil.rmtree(entry, ignore_errors=True)  # corrupt: drop it, the stage reruns
             return False
@@ -128,8 +128,48 @@ class StageCache:
             os.utime(entry / "meta.json")  # last use, for pruning
         return True
 
+    def has(self, key: str) -> bool:
+        return (self._dir(key) / "meta.json").is_file()
+
+    def verified(self, key: str) -> tuple[Path, dict[str, Any]] | None:
+        """(outputs.tar, meta) of a present, intact entry; None otherwise (nothing is removed)."""
+        entry = self._dir(key)
+        try:
+            meta: dict[str, Any] = json.loads((entry / "meta.json").read_text())
+            tar_path = entry / "outputs.tar"
+            if meta.get("key") != key or file_sha256(tar_path) != meta.get("sha256"):
+                return None
+        except (OSError, ValueError):
+            return None
+        return tar_path, meta
+
     def store(self, key: str, stage: str, out: Path) -> None:
         """Publish ``out`` as the entry for ``key`` (atomic; a concurrent writer may win)."""
+
+        def write(tar_path: Path) -> None:
+            with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:
+                for child in sorted(out.iterdir()):
+                    tar.add(child, arcname=child.name)
+
+        self._publish(key, stage, write)
+
+    def store_tar(self, key: str, stage: str, source: IO[bytes], sha256: str) -> bool:
+        """Publish an ``outputs.tar`` read from ``source`` (an import); False if its content
+        does not have ``sha256`` (nothing is stored then)."""
+
+        def write(tar_path: Path) -> None:
+            with open(tar_path, "wb") as fh:
+                shutil.copyfileobj(source, fh, 1 << 20)
+            if file_sha256(tar_path) != sha256:
+                raise ValueError(f"outputs of {key} do not match their digest")
+
+        try:
+            self._publish(key, stage, write)
+        except ValueError:
+            return False
+        return True
+
+    def _publish(self, key: str, stage: str, write: Callable[[Path], None]) -> None:
         final = self._dir(key)
         if (final / "meta.json").is_file():
             return
@@ -138,9 +178,7 @@ class StageCache:
         tmp.mkdir()
         try:
             tar_path = tmp / "outputs.tar"
-            with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:
-                for child in sorted(out.iterdir()):
-                    tar.add(child, arcname=child.name)
+            write(tar_path)
             meta = {"key": key, "stage": stage, "sha256": file_sha256(tar_path),
                     "size": tar_path.stat().st_size, "created": time.time()}
             (tmp / "meta.json").write_text(json.dumps(meta))
