@@ -194,22 +194,26 @@ class Layout:
     def referenced(self) -> set[str]:
         """All blob digests reachable from index.json."""
         seen: set[str] = set()
-        stack = [d.digest for d in self.manifests()]
+        stack = [(d.digest, d.media_type) for d in self.manifests()]
         while stack:
-            digest = stack.pop()
+            digest, media_type = stack.pop()
             if digest in seen or not self.has_blob(digest):
                 continue
             seen.add(digest)
+            # Only manifests and indexes have children. (An image config also has a "config"
+            # key, a dict without "digest"; and layers are not worth reading.)
+            if "manifest" not in media_type and "index" not in media_type:
+                continue
             try:
                 doc = self.read_json(digest)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 continue
             if not isinstance(doc, dict):
                 continue
-            for key in ("manifests", "layers"):
-                stack.extend(d["digest"] for d in doc.get(key) or [] if isinstance(d, dict))
-            if isinstance(doc.get("config"), dict):
-                stack.append(doc["config"]["digest"])
+            children = [*(doc.get("manifests") or []), *(doc.get("layers") or []),
+                        *([doc["config"]] if isinstance(doc.get("config"), dict) else [])]
+            stack.extend((d["digest"], str(d.get("mediaType", ""))) for d in children
+                         if isinstance(d, dict) and isinstance(d.get("digest"), str))
         return seen
 
     def gc(self) -> int:
