@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import fetch, toolchains
+from . import fetch, toolchains, toolmemo
 from .dirs import cache_dir, source_date_epoch
 from .errors import BuildError
 from .executors import Executor, StageJob
@@ -160,7 +160,7 @@ class _Runner:
         for d in (src, out, work):
             d.mkdir(parents=True)
         inputs = self._stage_inputs(spec, src)
-        toolchain = None if spec.builder else toolchains.get(spec.toolchain)
+        toolchain = None if spec.builder else toolmemo.get(spec.toolchain)
         executor = _executor_for(spec)
         identity = (executor.identity(spec) if hasattr(executor, "identity")
                     else (toolchain.identity if toolchain else "host"))
