@@ -14,23 +14,23 @@ written last time, and is used only if that blob is still in the target layout.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
 import tarfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from ..atomic import atomic_write_bytes
 from ..hashing import file_sha256
 from ..testhooks import pause
 from . import MEDIA_LAYER_GZIP, Descriptor
+from .gzchunks import ChunkedGzipWriter, ChunkMemo, cut_before
 from .layout import Layout
 
 #: Bump when the bytes :func:`write_layer` produces for the same entries change.
-LAYER_FORMAT = 1
+LAYER_FORMAT = 2  # 2: segmented deflate (gzchunks)
 
 DIR_MODE = 0o755
 
@@ -81,30 +81,6 @@ def collect(files: list[tuple[str, Path, int | None]]) -> list[Entry]:
     return [entries[k] for k in sorted(entries)]
 
 
-class _HashWriter:
-    """A write-only file object that hashes and counts what passes through."""
-
-    def __init__(self, inner: IO[bytes] | None = None):
-        self.inner = inner
-        self.sha = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        self.sha.update(data)
-        self.size += len(data)
-        if self.inner is not None:
-            self.inner.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        if self.inner is not None:
-            self.inner.flush()
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self.sha.hexdigest()
-
-
 def _tarinfo(entry: Entry, epoch: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(entry.path + ("/" if entry.kind == "dir" else ""))
     info.mode = entry.mode
@@ -122,22 +98,31 @@ def _tarinfo(entry: Entry, epoch: int) -> tarfile.TarInfo:
     return info
 
 
-def write_layer(entries: list[Entry], epoch: int, layout: Layout,
-                compresslevel: int = 9) -> tuple[Descriptor, str]:
-    """Write a gzip layer blob into ``layout``. Returns (descriptor, diff_id)."""
+def write_layer(entries: list[Entry], epoch: int, layout: Layout, compresslevel: int = 9,
+                chunk_memo: ChunkMemo | None = None) -> tuple[Descriptor, str]:
+    """Write a gzip layer blob into ``layout``. Returns (descriptor, diff_id).
+
+    The blob's deflate stream is cut into segments (see :mod:`.gzchunks`) compressed in
+    parallel; with ``chunk_memo`` those unchanged since the last layer are copied, not
+    recompressed.
+    """
     blob_dir = layout.path / "blobs" / "sha256"
     blob_dir.mkdir(parents=True, exist_ok=True)
-    tmp = blob_dir / f".layer-{os.getpid()}-{id(entries)}.tmp"
+    tmp = blob_dir / f".layer-{os.getpid()}-{threading.get_ident()}.tmp"
     try:
         with open(tmp, "wb") as raw:
-            compressed = _HashWriter(raw)
-            with gzip.GzipFile(filename="", mode="wb", fileobj=compressed,  # type: ignore[arg-type]
-                               compresslevel=compresslevel, mtime=0) as gz:
-                plain = _HashWriter(gz)  # type: ignore[arg-type]
-                with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
+            gz = ChunkedGzipWriter(raw, compresslevel, chunk_memo)
+            try:
+                # mode "w" (not "w|"): tarfile then writes straight through, so gz sees entry
+                # boundaries; the bytes are the same as a stream-mode tar's.
+                with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
                                   encoding="utf-8") as tar:
+                    previous = 0
                     for i, entry in enumerate(entries):
                         info = _tarinfo(entry, epoch)
+                        if cut_before(info.name, info.size, previous):
+                            gz.cut()
+                        previous = info.size
                         if entry.kind == "file":
                             assert entry.source is not None
                             with open(entry.source, "rb") as fh:
@@ -147,12 +132,17 @@ def write_layer(entries: list[Entry], epoch: int, layout: Layout,
                         if i == 0:
                             raw.flush()
                             pause("layer")
+                    gz.cut()  # the end-of-archive blocks are a segment of their own
+            finally:
+                gz.close()
             raw.flush()
             os.fsync(raw.fileno())
-        os.replace(tmp, layout.blob_path(compressed.digest))
+        os.replace(tmp, layout.blob_path(gz.digest))
     finally:
         tmp.unlink(missing_ok=True)
-    return Descriptor(MEDIA_LAYER_GZIP, compressed.digest, compressed.size), plain.digest
+    if chunk_memo is not None:
+        chunk_memo.save(gz.digest)
+    return Descriptor(MEDIA_LAYER_GZIP, gz.digest, gz.size), gz.diff_id
 
 
 def layer_key(entries: list[Entry], epoch: int,
@@ -186,6 +176,11 @@ class LayerMemo:
             return None
         return (desc, diff_id) if ok else None
 
+    def chunks(self, layout: Layout) -> ChunkMemo:
+        """The segment memo for layers written into ``layout``."""
+        where = hashlib.sha256(str(layout.path.resolve()).encode()).hexdigest()[:24]
+        return ChunkMemo(self.root / f"chunks-{where}.json", layout.path / "blobs" / "sha256")
+
     def put(self, key: str, desc: Descriptor, diff_id: str) -> None:
         data = {"digest": desc.digest, "size": desc.size, "diff_id": diff_id}
         atomic_write_bytes(self.root / f"{key}.json", json.dumps(data).encode())
@@ -200,7 +195,8 @@ def cached_layer(entries: list[Entry], epoch: int, layout: Layout, memo: LayerMe
     key, digests = layer_key(entries, epoch, compresslevel)
     if memo is not None and (hit := memo.get(key, layout)) is not None:
         return hit[0], hit[1], True, digests
-    desc, diff_id = write_layer(entries, epoch, layout, compresslevel)
+    desc, diff_id = write_layer(entries, epoch, layout, compresslevel,
+                                memo.chunks(layout) if memo is not None else None)
     if memo is not None:
         memo.put(key, desc, diff_id)
     return desc, diff_id, False, digests
