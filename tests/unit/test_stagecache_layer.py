@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,15 @@ def test_memo_entry_garbage_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "memo" / f"{key}.json").write_text("{garbage")
     again = cached_layer(entries, 0, layout, memo)
     assert again[2] is False and again[0] == first[0]
+
+
+def test_a_reused_layer_survives_a_gc_with_min_age(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "store").init()
+    memo = LayerMemo(tmp_path / "memo")
+    desc, _, _, _ = cached_layer(_entries(tmp_path), 0, layout, memo)
+    blob = layout.blob_path(desc.digest)
+    blob.chmod(0o644)
+    os.utime(blob, (1, 1))  # an old, unreferenced (untagged) layer
+    assert cached_layer(_entries(tmp_path), 0, layout, memo)[2] is True  # reused: touched
+    assert layout.gc(min_age=3600) == 0 and blob.exists()
+    assert layout.gc() > 0 and not blob.exists()

@@ -171,7 +171,10 @@ class LayerMemo:
             data = json.loads((self.root / f"{key}.json").read_bytes())
             desc = Descriptor(MEDIA_LAYER_GZIP, str(data["digest"]), int(data["size"]))
             diff_id = str(data["diff_id"])
-            ok = layout.blob_path(desc.digest).stat().st_size == desc.size
+            blob = layout.blob_path(desc.digest)
+            ok = blob.stat().st_size == desc.size
+            if ok:
+                os.utime(blob)  # in use again: a concurrent `gc(min_age=...)` keeps it
         except (OSError, ValueError, KeyError, TypeError):
             return None
         return (desc, diff_id) if ok else None

@@ -216,14 +216,20 @@ class Layout:
                          if isinstance(d, dict) and isinstance(d.get("digest"), str))
         return seen
 
-    def gc(self) -> int:
-        """Delete unreferenced blobs and stale temp files; returns bytes freed."""
+    def gc(self, min_age: float = 0.0) -> int:
+        """Delete unreferenced blobs and stale temp files; returns bytes freed.
+
+        A build writes (or, from the layer memo, reuses and touches) its blobs before it tags
+        them; with builds running concurrently pass ``min_age`` (seconds, e.g. 3600) so blobs
+        modified more recently than that are kept.
+        """
         freed = 0
+        now = time.time()
         with self.locked():
             keep = {d.split(":", 1)[1] for d in self.referenced()}
             blob_dir = self.path / "blobs" / "sha256"
             for entry in blob_dir.iterdir() if blob_dir.is_dir() else []:
-                if entry.name not in keep:
+                if entry.name not in keep and now - entry.lstat().st_mtime >= min_age:
                     freed += entry.stat().st_size
                     if entry.is_dir():
                         shutil.rmtree(entry)
