@@ -67,6 +67,24 @@ def stage_key(material: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+class _HashingReader:
+    """A read-only file that hashes what is read; :meth:`hexdigest` reads the rest first."""
+
+    def __init__(self, inner: IO[bytes]):
+        self.inner = inner
+        self.sha = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.inner.read(size)
+        self.sha.update(data)
+        return data
+
+    def hexdigest(self) -> str:
+        while self.read(1 << 20):  # tarfile stops reading at the end-of-archive blocks
+            pass
+        return self.sha.hexdigest()
+
+
 @dataclass(frozen=True)
 class Entry:
     key: str
@@ -109,18 +127,23 @@ class StageCache:
         entry = self._dir(key)
         if not (entry / "meta.json").is_file():
             return False
+        staging = out.with_name(out.name + ".restore")
         try:
             meta = json.loads((entry / "meta.json").read_text())
-            tar_path = entry / "outputs.tar"
-            if meta.get("key") != key or file_sha256(tar_path) != meta.get("sha256"):
-                raise ValueError("digest mismatch")
-            staging = out.with_name(out.name + ".restore")
+            if meta.get("key") != key:
+                raise ValueError("entry is for another key")
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir(parents=True)
-            with tarfile.open(tar_path) as tar:
-                tar.extractall(staging, filter="tar")
+            # One read: unpack into staging while hashing, and use it only if the hash matches.
+            with open(entry / "outputs.tar", "rb") as raw:
+                reader = _HashingReader(raw)
+                with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
+                    tar.extractall(staging, filter="tar")
+                if reader.hexdigest() != meta.get("sha256"):
+                    raise ValueError("digest mismatch")
         except (ValueError, OSError, tarfile.TarError, json.JSONDecodeError):
             shutil.rmtree(entry, ignore_errors=True)  # corrupt: drop it, the stage reruns
+            shutil.rmtree(staging, ignore_errors=True)
             return False
         shutil.rmtree(out, ignore_errors=True)
         os.replace(staging, out)
