@@ -10,6 +10,7 @@ import concurrent.futures as cf
 import contextlib
 import fcntl
 import graphlib
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -109,12 +110,35 @@ def _executor_for(spec: StageSpec) -> Executor:
     return HostExecutor()
 
 
-def _copy_in(src: Path, dest: Path) -> None:
+def _copy_in(src: Path, dest: Path, top: bool = True) -> str:
+    """Copy ``src`` to ``dest`` (content and mode bits, never timestamps or owners; symlinks
+    inside a directory as symlinks, a symlink named as the input itself followed) and return
+    :func:`tree_sha256` of the copy, reading each file once."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
+    h = hashlib.sha256()
+    if src.is_symlink() and not top:
+        link = os.readlink(src)
+        os.symlink(link, dest)
+        h.update(b"L" + link.encode())
+    elif src.is_dir():
+        dest.mkdir(exist_ok=True)
+        shutil.copymode(src, dest)
+        h.update(b"D")
+        for child in sorted(src.iterdir(), key=lambda c: c.name):
+            digest = _copy_in(child, dest / child.name, top=False)
+            h.update(child.name.encode() + b"\0" + digest.encode())
+    elif src.is_file():
+        content = hashlib.sha256()
+        with open(src, "rb") as fin, open(dest, "wb") as fout:
+            while chunk := fin.read(1 << 20):
+                content.update(chunk)
+                fout.write(chunk)
+        shutil.copymode(src, dest)
+        executable = b"x" if dest.stat().st_mode & 0o111 else b"-"
+        h.update(b"F" + executable + content.hexdigest().encode())
     else:
-        shutil.copy(src, dest)  # content and mode bits; never timestamps or owners
+        return tree_sha256(src)  # a socket or fifo: not copied, hashed as tree_sha256 does
+    return h.hexdigest()
 
 
 class _Runner:
@@ -149,8 +173,7 @@ class _Runner:
                 origin = fetch.fetch(inp.url, inp.sha256)
                 dest = inp.dest or inp.url.rstrip("/").rsplit("/", 1)[-1]
             target = src / clean_relative(dest)
-            _copy_in(origin, target)
-            material.append((clean_relative(dest), tree_sha256(target)))
+            material.append((clean_relative(dest), _copy_in(origin, target)))
         return material
 
     def run_stage(self, name: str) -> StageResult:
