@@ -28,7 +28,7 @@ from .executors import Executor, StageJob
 from .hashing import tree_sha256
 from .oci import Descriptor
 from .oci.image import ImageSpec, write_image
-from .oci.layer import Entry, LayerMemo, cached_layer, collect
+from .oci.layer import Entry, LayerMemo, cached_layer, collect, sweep_layer_temps
 from .oci.layout import Layout
 from .paths import clean_image_path, clean_relative
 from .plan import Plan
@@ -144,13 +144,14 @@ def _copy_in(src: Path, dest: Path, top: bool = True) -> str:
 class _Runner:
     """Runs one build's stages; shared state is only the finished outputs."""
 
-    def __init__(self, plan: Plan, options: BuildOptions, reporter: Reporter, root: Path):
+    def __init__(self, plan: Plan, options: BuildOptions, reporter: Reporter, root: Path,
+                 cache: StageCache):
         self.plan = plan
         self.project = plan.project
         self.options = options
         self.reporter = reporter
         self.root = root
-        self.cache = options.cache if options.cache is not None else StageCache()
+        self.cache = cache
         self.epoch = source_date_epoch()
         self.outputs: dict[str, Path] = {}
         self.lock = threading.Lock()
@@ -360,11 +361,14 @@ def build(plan: Plan, options: BuildOptions | None = None,
     builds = cache_dir() / "builds"
     builds.mkdir(parents=True, exist_ok=True)
     _sweep_builds(builds)
+    cache = options.cache if options.cache is not None else StageCache()
+    cache.sweep()
+    sweep_layer_temps(store)
     root = Path(tempfile.mkdtemp(prefix="build-", dir=builds))
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(root_fd, fcntl.LOCK_EX)  # "in use" for _sweep_builds; the kernel drops it on death
     try:
-        runner = _Runner(plan, options, reporter, root)
+        runner = _Runner(plan, options, reporter, root, cache)
         results = runner.run_all()
         order = {n: i for i, n in enumerate(plan.order)}
         results.sort(key=lambda r: order[r.name])
@@ -374,5 +378,5 @@ def build(plan: Plan, options: BuildOptions | None = None,
         shutil.rmtree(root, ignore_errors=True)
         os.close(root_fd)
     with contextlib.suppress(OSError):
-        runner.cache.auto_prune()
+        cache.auto_prune()
     return BuiltImage(store, manifest, tuple(results), size, reused)

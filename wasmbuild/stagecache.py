@@ -238,14 +238,7 @@ class StageCache:
         """Remove least recently used entries until the total is <= ``max_bytes``, and any
         leftovers of killed writers. Returns (entries removed, bytes freed)."""
         removed = freed = 0
-        if self.root.is_dir():
-            for d in self.root.glob(".tmp-*"):
-                # .tmp-KEY16-PID-NS: a writer that died (kill -9) leaves it; a live one may not
-                parts = d.name.split("-")
-                pid = int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
-                with suppress(OSError):
-                    if not _pid_alive(pid) or time.time() - d.stat().st_mtime > 86400:
-                        shutil.rmtree(d, ignore_errors=True)
+        self.sweep()
         entries = self.entries()
         total = sum(e.size for e in entries)
         for e in entries:
@@ -264,6 +257,18 @@ class StageCache:
             removed += 1
             freed += e.size
         return removed, freed
+
+    def sweep(self) -> None:
+        """Remove temp dirs of writers that died (kill -9); called by every build."""
+        if not self.root.is_dir():
+            return
+        for d in self.root.glob(".tmp-*"):
+            # .tmp-KEY16-PID-NS; a live writer's is kept (unless a day old: a recycled pid)
+            parts = d.name.split("-")
+            pid = int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
+            with suppress(OSError):
+                if not _pid_alive(pid) or time.time() - d.stat().st_mtime > 86400:
+                    shutil.rmtree(d, ignore_errors=True)
 
     def auto_prune(self) -> tuple[int, int]:
         """Apply ``WASMBUILD_CACHE_MAX`` (e.g. ``5G``) if set; called after each build."""

@@ -145,6 +145,24 @@ def write_layer(entries: list[Entry], epoch: int, layout: Layout, compresslevel:
     return Descriptor(MEDIA_LAYER_GZIP, gz.digest, gz.size), gz.diff_id
 
 
+def sweep_layer_temps(layout: Layout) -> None:
+    """Remove half-written layers (``.layer-PID-TID.tmp``) of processes that died."""
+    for tmp in (layout.path / "blobs" / "sha256").glob(".layer-*.tmp"):
+        pid = tmp.name.split("-")[1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def layer_key(entries: list[Entry], epoch: int,
               compresslevel: int = 9) -> tuple[str, dict[str, str]]:
     """The memo key of a layer, and each file entry's content sha256 (each file read once)."""
