@@ -295,3 +295,26 @@ def assert_store_consistent(store: Path) -> None:
         assert blob.name.startswith(".") or len(blob.name) == 64, blob.name
 
 
+
+
+def test_cache_exported_to_a_layout_seeds_another_machine(tmp_path: Path) -> None:
+    """The --cache-to/--cache-from core: export this build's entries into an OCI layout,
+    import them into an empty cache, and a build there runs no stage (same digest)."""
+    from wasmbuild.cache_oci import export_to_layout, import_from_layout
+    from wasmbuild.oci.layout import Layout
+    from wasmbuild.stagecache import StageCache
+
+    mark = tmp_path / "mark"
+    wf = write_project(tmp_path / "proj", mark, stamp=True)
+    first = build(tmp_path / "ci", wf)
+    runs(mark)
+    layout = Layout(tmp_path / "cache-layout")
+    desc = export_to_layout(StageCache(tmp_path / "ci" / "cache"),
+                            [s["key"] for s in first["stages"]], layout)
+    layout.tag("buildcache", desc)
+    imported = import_from_layout(layout, layout.resolve("buildcache"),
+                                  StageCache(tmp_path / "laptop" / "cache"))
+    assert len(imported) == 3
+    second = build(tmp_path / "laptop", wf)
+    assert ran(second) == set() and runs(mark) == []
+    assert second["digest"] == first["digest"]  # stamped outputs: nothing re-executed
