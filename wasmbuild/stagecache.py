@@ -47,7 +47,7 @@ def parse_size(text: str, what: str = "size") -> int:
         value = float(raw[: len(raw) - len(unit)] or "x")
     except ValueError:
         value = -1.0
-    if value < 0:
+    if not 0 <= value < 1 << 60:  # also rejects nan and inf
         raise ConfigError(f"{what} {text!r} is not a size", hint="e.g. 500M or 2G; 0 empties")
     return int(value * _UNITS[unit])
 

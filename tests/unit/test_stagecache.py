@@ -144,7 +144,7 @@ def test_parse_size(text: str, value: int) -> None:
     assert parse_size(text) == value
 
 
-@pytest.mark.parametrize("text", ["", "lots", "-1M", "1X"])
+@pytest.mark.parametrize("text", ["", "lots", "-1M", "1X", "nan", "inf"])
 def test_parse_size_rejects(text: str) -> None:
     with pytest.raises(ConfigError):
         parse_size(text)
