@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from .testhooks import pause
+
 
 @contextlib.contextmanager
 def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[IO[bytes]]:
@@ -20,6 +22,7 @@ def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[IO[bytes]]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        pause(f"write:{path.name}")  # crash tests only (see testhooks)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

@@ -7,7 +7,11 @@ The result is a manifest in an OCI layout (the local store) and its digest; wher
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import fcntl
 import graphlib
+import hashlib
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -17,18 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import fetch, toolchains
+from . import fetch, toolchains, toolmemo
 from .dirs import cache_dir, source_date_epoch
-from .errors import BuildError, WasmbuildError
+from .errors import BuildError
 from .executors import Executor, StageJob
 from .hashing import tree_sha256
 from .oci import Descriptor
 from .oci.image import ImageSpec, write_image
-from .oci.layer import Entry, collect, write_layer
+from .oci.layer import Entry, LayerMemo, cached_layer, collect, sweep_layer_temps
 from .oci.layout import Layout
 from .paths import clean_image_path, clean_relative
 from .plan import Plan
 from .stagecache import StageCache, stage_key
+from .testhooks import pause
 from .wasmfile.loader import StageSpec
 
 
@@ -76,6 +81,7 @@ class BuiltImage:
     descriptor: Descriptor
     stages: tuple[StageResult, ...]
     size: int  # bytes of config + layers + manifest
+    layer_reused: bool = False  # the layer blob came from the memo, not a new compression
 
     @property
     def digest(self) -> str:
@@ -85,6 +91,7 @@ class BuiltImage:
         return {
             "digest": self.digest,
             "size": self.size,
+            "layer_reused": self.layer_reused,
             "platform": self.descriptor.platform,
             "stages": [
                 {"name": s.name, "cached": s.cached, "seconds": round(s.seconds, 3), "key": s.key}
@@ -103,24 +110,48 @@ def _executor_for(spec: StageSpec) -> Executor:
     return HostExecutor()
 
 
-def _copy_in(src: Path, dest: Path) -> None:
+def _copy_in(src: Path, dest: Path, top: bool = True) -> str:
+    """Copy ``src`` to ``dest`` (content and mode bits, never timestamps or owners; symlinks
+    inside a directory as symlinks, a symlink named as the input itself followed) and return
+    :func:`tree_sha256` of the copy, reading each file once."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
+    h = hashlib.sha256()
+    if src.is_symlink() and not top:
+        link = os.readlink(src)
+        os.symlink(link, dest)
+        h.update(b"L" + link.encode())
+    elif src.is_dir():
+        dest.mkdir(exist_ok=True)
+        shutil.copymode(src, dest)
+        h.update(b"D")
+        for child in sorted(src.iterdir(), key=lambda c: c.name):
+            digest = _copy_in(child, dest / child.name, top=False)
+            h.update(child.name.encode() + b"\0" + digest.encode())
+    elif src.is_file():
+        content = hashlib.sha256()
+        with open(src, "rb") as fin, open(dest, "wb") as fout:
+            while chunk := fin.read(1 << 20):
+                content.update(chunk)
+                fout.write(chunk)
+        shutil.copymode(src, dest)
+        executable = b"x" if dest.stat().st_mode & 0o111 else b"-"
+        h.update(b"F" + executable + content.hexdigest().encode())
     else:
-        shutil.copy(src, dest)  # content and mode bits; never timestamps or owners
+        return tree_sha256(src)  # a socket or fifo: not copied, hashed as tree_sha256 does
+    return h.hexdigest()
 
 
 class _Runner:
     """Runs one build's stages; shared state is only the finished outputs."""
 
-    def __init__(self, plan: Plan, options: BuildOptions, reporter: Reporter, root: Path):
+    def __init__(self, plan: Plan, options: BuildOptions, reporter: Reporter, root: Path,
+                 cache: StageCache):
         self.plan = plan
         self.project = plan.project
         self.options = options
         self.reporter = reporter
         self.root = root
-        self.cache = options.cache if options.cache is not None else StageCache()
+        self.cache = cache
         self.epoch = source_date_epoch()
         self.outputs: dict[str, Path] = {}
         self.lock = threading.Lock()
@@ -143,8 +174,7 @@ class _Runner:
                 origin = fetch.fetch(inp.url, inp.sha256)
                 dest = inp.dest or inp.url.rstrip("/").rsplit("/", 1)[-1]
             target = src / clean_relative(dest)
-            _copy_in(origin, target)
-            material.append((clean_relative(dest), tree_sha256(target)))
+            material.append((clean_relative(dest), _copy_in(origin, target)))
         return material
 
     def run_stage(self, name: str) -> StageResult:
@@ -155,7 +185,7 @@ class _Runner:
         for d in (src, out, work):
             d.mkdir(parents=True)
         inputs = self._stage_inputs(spec, src)
-        toolchain = None if spec.builder else toolchains.get(spec.toolchain)
+        toolchain = None if spec.builder else toolmemo.get(spec.toolchain)
         executor = _executor_for(spec)
         identity = (executor.identity(spec) if hasattr(executor, "identity")
                     else (toolchain.identity if toolchain else "host"))
@@ -165,11 +195,24 @@ class _Runner:
         })
         use_cache = not self.options.no_cache and name not in self.options.no_cache_stages
         self.reporter.stage_start(name)
-        if use_cache and self.cache.restore(key, out):
-            self._publish(name, out)
-            elapsed = time.monotonic() - start
-            self.reporter.stage_end(name, True, elapsed)
-            return StageResult(name, key, True, elapsed)
+
+        def waiting() -> None:
+            self.reporter.stage_log(name, f"[{name}] waiting for another build running this stage")
+
+        # The key's lock makes "restore, or run and store" one step for every build sharing the
+        # cache: a second build of the same stage waits, then restores instead of recompiling.
+        with self.cache.locked(key, waiting):
+            cached = use_cache and self.cache.restore(key, out)
+            if not cached:
+                self._execute(spec, key, toolchain, executor, src, out, work)
+        self._publish(name, out)
+        elapsed = time.monotonic() - start
+        self.reporter.stage_end(name, cached, elapsed)
+        return StageResult(name, key, cached, elapsed)
+
+    def _execute(self, spec: StageSpec, key: str, toolchain: toolchains.Toolchain | None,
+                 executor: Executor, src: Path, out: Path, work: Path) -> None:
+        name = spec.name
         job = StageJob(name=name, steps=spec.steps, env=spec.env, src=src, out=out, work=work,
                        network=spec.network, toolchain=toolchain, builder=spec.builder,
                        epoch=self.epoch, where=spec.where)
@@ -180,10 +223,6 @@ class _Runner:
                                  where=spec.where, hint=f"make the steps write $OUT/{declared}")
         self.cache.store(key, name, out)
         shutil.rmtree(work, ignore_errors=True)
-        self._publish(name, out)
-        elapsed = time.monotonic() - start
-        self.reporter.stage_end(name, False, elapsed)
-        return StageResult(name, key, False, elapsed)
 
     def _publish(self, name: str, out: Path) -> None:
         with self.lock:
@@ -222,7 +261,8 @@ class _Runner:
         return results
 
 
-def _entrypoint_check(plan: Plan, entries: list[Entry]) -> None:
+def _entrypoint_check(plan: Plan, entries: list[Entry], digests: dict[str, str],
+                      memo: Path | None) -> None:
     image = plan.project.model.image
     entry = image.entrypoint[0]
     target = clean_image_path(entry if entry.startswith("/") else f"{image.workdir}/{entry}")
@@ -231,22 +271,39 @@ def _entrypoint_check(plan: Plan, entries: list[Entry]) -> None:
     if found is None or found.kind != "file" or found.source is None:
         raise BuildError(f"entrypoint {entry!r} ({target}) is not a file in the image", where=where,
                          hint="add it under image.files")
+    # A module this wasmtime accepted once is not validated again (CPython's takes ~0.5 s, and
+    # importing wasmtime ~0.06 s): the marker names the content digest and wasmtime's install.
+    marker = None
+    if memo is not None and found.path in digests:
+        spec = importlib.util.find_spec("wasmtime")
+        origin = os.stat(spec.origin).st_mtime_ns if spec and spec.origin else 0
+        marker = memo / f"{digests[found.path]}-{origin}"
+        if marker.exists():
+            return
+    import wasmtime
+
     data = found.source.read_bytes()
     if data[:4] != b"\0asm":
         raise BuildError(f"entrypoint {entry!r} is not a WebAssembly module (no \\0asm header)",
                          where=where, hint="point the entrypoint at a .wasm file built by a stage")
-    import wasmtime
-
     try:
         wasmtime.Module.validate(wasmtime.Engine(), data)
     except Exception as exc:  # wasmtime raises WasmtimeError with a multi-line text
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BuildError(f"entrypoint {entry!r} is not a valid WebAssembly module: {first}",
                          where=where) from None
+    if marker is not None:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
 
 
-def assemble(plan: Plan, outputs: dict[str, Path], layout: Layout) -> tuple[Descriptor, int]:
-    """Write the image (layer, config, manifest) into ``layout``; returns (manifest, size)."""
+def assemble(plan: Plan, outputs: dict[str, Path], layout: Layout,
+             memo_dir: Path | None = None) -> tuple[Descriptor, int, bool]:
+    """Write the image (layer, config, manifest) into ``layout``.
+
+    Returns (manifest, size, layer reused). With ``memo_dir`` an unchanged layer is taken from
+    ``layout`` instead of being compressed again, and a validated entrypoint is not re-validated.
+    """
     project = plan.project
     image = project.model.image
     files: list[tuple[str, Path, int | None]] = []
@@ -261,15 +318,36 @@ def assemble(plan: Plan, outputs: dict[str, Path], layout: Layout) -> tuple[Desc
                                  where=project.stages[f.from_].where)
         files.append((clean_image_path(f.dest), source, f.mode))
     entries = collect(files)
-    _entrypoint_check(plan, entries)
     epoch = source_date_epoch()
-    layer, diff_id = write_layer(entries, epoch, layout)
-    spec = ImageSpec(platform=image.platform, entrypoint=list(image.entrypoint), cmd=list(image.cmd),
-                     env=dict(image.env), workdir=image.workdir, labels=dict(image.labels),
+    memo = LayerMemo(memo_dir / "layers") if memo_dir is not None else None
+    layer, diff_id, reused, digests = cached_layer(entries, epoch, layout, memo)
+    _entrypoint_check(plan, entries, digests, memo_dir / "wasm-valid" if memo_dir else None)
+    spec = ImageSpec(platform=image.platform, entrypoint=list(image.entrypoint),
+                     cmd=list(image.cmd), env=dict(image.env), workdir=image.workdir,
+                     labels=dict(image.labels),
                      annotations=dict(image.annotations), variant=image.variant)
     manifest = write_image(layout, spec, [(layer, diff_id)], epoch)
     config_size = layout.read_json(manifest.digest)["config"]["size"]
-    return manifest, manifest.size + int(config_size) + layer.size
+    return manifest, manifest.size + int(config_size) + layer.size, reused
+
+
+def _sweep_builds(builds: Path) -> None:
+    """Remove work dirs of builds that died (kill -9): a live build holds a flock on its dir."""
+    for d in builds.glob("build-*"):
+        try:
+            if time.time() - d.stat().st_mtime < 60:
+                continue  # may be between mkdtemp and flock
+            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # held: a running build
+        else:
+            shutil.rmtree(d, ignore_errors=True)
+        finally:
+            os.close(fd)
 
 
 def build(plan: Plan, options: BuildOptions | None = None,
@@ -282,15 +360,23 @@ def build(plan: Plan, options: BuildOptions | None = None,
     store = options.store or open_store()
     builds = cache_dir() / "builds"
     builds.mkdir(parents=True, exist_ok=True)
+    _sweep_builds(builds)
+    cache = options.cache if options.cache is not None else StageCache()
+    cache.sweep()
+    sweep_layer_temps(store)
     root = Path(tempfile.mkdtemp(prefix="build-", dir=builds))
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(root_fd, fcntl.LOCK_EX)  # "in use" for _sweep_builds; the kernel drops it on death
     try:
-        runner = _Runner(plan, options, reporter, root)
+        runner = _Runner(plan, options, reporter, root, cache)
         results = runner.run_all()
         order = {n: i for i, n in enumerate(plan.order)}
         results.sort(key=lambda r: order[r.name])
-        manifest, size = assemble(plan, runner.outputs, store)
-    except WasmbuildError:
-        raise
+        manifest, size, reused = assemble(plan, runner.outputs, store, cache_dir())
+        pause("image")
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return BuiltImage(store, manifest, tuple(results), size)
+        os.close(root_fd)
+    with contextlib.suppress(OSError):
+        cache.auto_prune()
+    return BuiltImage(store, manifest, tuple(results), size, reused)

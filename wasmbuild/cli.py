@@ -320,16 +320,9 @@ def cache_prune(
     json_out: JsonOpt = False,
 ) -> None:
     """Remove least recently used entries until the cache fits in --max-size."""
-    from .stagecache import StageCache
+    from .stagecache import StageCache, parse_size
 
-    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    text = max_size.strip().upper().removesuffix("B")
-    unit = text[-1] if text and text[-1] in units else ""
-    try:
-        limit = int(float(text[: len(text) - len(unit)] or 0) * units[unit])
-    except ValueError:
-        raise ConfigError(f"--max-size {max_size!r} is not a size", hint="e.g. 500M or 2G") from None
-    removed, freed = StageCache().prune(limit)
+    removed, freed = StageCache().prune(parse_size(max_size, "--max-size"))
     if json_out:
         emit_json({"removed": removed, "freed": freed})
     else:

@@ -6,6 +6,10 @@ identity of what runs it (host toolchain path and version, or builder image). An
 directory ``stages/KEY/`` with ``outputs.tar`` and ``meta.json`` (the tar's sha256), published by
 an atomic rename and verified on every read: a truncated or corrupted entry is discarded and the
 stage rebuilt, never used.
+
+Builds sharing one cache take a per-key file lock (``stages/.locks/KEY.lock``) around "restore,
+or run and store", so two builds never compile the same stage at once: the second waits and then
+restores the first one's entry. ``prune`` skips entries whose lock is held.
 """
 
 from __future__ import annotations
@@ -16,19 +20,69 @@ import os
 import shutil
 import tarfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from filelock import FileLock, Timeout
 
 from .dirs import cache_dir
+from .errors import ConfigError
 from .hashing import file_sha256
+from .testhooks import pause
 
 CACHE_VERSION = 1
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str, what: str = "size") -> int:
+    """``500M``, ``2G``, ``1.5g``, ``123`` (bytes) -> bytes."""
+    raw = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = raw[-1] if raw and raw[-1] in _UNITS else ""
+    try:
+        value = float(raw[: len(raw) - len(unit)] or "x")
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1 << 60:  # also rejects nan and inf
+        raise ConfigError(f"{what} {text!r} is not a size", hint="e.g. 500M or 2G; 0 empties")
+    return int(value * _UNITS[unit])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def stage_key(material: dict[str, Any]) -> str:
     blob = json.dumps({"v": CACHE_VERSION, **material}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class _HashingReader:
+    """A read-only file that hashes what is read; :meth:`hexdigest` reads the rest first."""
+
+    def __init__(self, inner: IO[bytes]):
+        self.inner = inner
+        self.sha = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.inner.read(size)
+        self.sha.update(data)
+        return data
+
+    def hexdigest(self) -> str:
+        while self.read(1 << 20):  # tarfile stops reading at the end-of-archive blocks
+            pass
+        return self.sha.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -48,31 +102,97 @@ class StageCache:
     def _dir(self, key: str) -> Path:
         return self.root / key
 
+    def _lock(self, key: str) -> FileLock:
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(locks / f"{key}.lock"))
+
+    @contextmanager
+    def locked(self, key: str, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+        """Hold ``key``'s lock (blocking; ``waiting`` is called first if another build has it)."""
+        lock = self._lock(key)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if waiting is not None:
+                waiting()
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
     def restore(self, key: str, out: Path) -> bool:
         """Unpack the entry for ``key`` into ``out``; False on a miss or a corrupt entry."""
         entry = self._dir(key)
+        if not (entry / "meta.json").is_file():
+            return False
+        staging = out.with_name(out.name + ".restore")
         try:
             meta = json.loads((entry / "meta.json").read_text())
-            tar_path = entry / "outputs.tar"
-            if meta.get("key") != key or file_sha256(tar_path) != meta.get("sha256"):
-                raise ValueError("digest mismatch")
-            staging = out.with_name(out.name + ".restore")
+            if meta.get("key") != key:
+                raise ValueError("entry is for another key")
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir(parents=True)
-            with tarfile.open(tar_path) as tar:
-                tar.extractall(staging, filter="tar")
-        except FileNotFoundError:
-            return False
+            # One read: unpack into staging while hashing, and use it only if the hash matches.
+            with open(entry / "outputs.tar", "rb") as raw:
+                reader = _HashingReader(raw)
+                with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
+                    tar.extractall(staging, filter="tar")
+                if reader.hexdigest() != meta.get("sha256"):
+                    raise ValueError("digest mismatch")
         except (ValueError, OSError, tarfile.TarError, json.JSONDecodeError):
             shutil.rmtree(entry, ignore_errors=True)  # corrupt: drop it, the stage reruns
+            shutil.rmtree(staging, ignore_errors=True)
             return False
         shutil.rmtree(out, ignore_errors=True)
         os.replace(staging, out)
-        os.utime(entry / "meta.json")  # last use, for pruning
+        with suppress(OSError):  # pruned meanwhile: the outputs are already ours
+            os.utime(entry / "meta.json")  # last use, for pruning
         return True
+
+    def has(self, key: str) -> bool:
+        return (self._dir(key) / "meta.json").is_file()
+
+    def verified(self, key: str) -> tuple[Path, dict[str, Any]] | None:
+        """(outputs.tar, meta) of a present, intact entry; None otherwise (nothing is removed)."""
+        entry = self._dir(key)
+        try:
+            meta: dict[str, Any] = json.loads((entry / "meta.json").read_text())
+            tar_path = entry / "outputs.tar"
+            if meta.get("key") != key or file_sha256(tar_path) != meta.get("sha256"):
+                return None
+        except (OSError, ValueError):
+            return None
+        return tar_path, meta
 
     def store(self, key: str, stage: str, out: Path) -> None:
         """Publish ``out`` as the entry for ``key`` (atomic; a concurrent writer may win)."""
+
+        def write(tar_path: Path) -> None:
+            with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:
+                for child in sorted(out.iterdir()):
+                    tar.add(child, arcname=child.name)
+
+        self._publish(key, stage, write)
+
+    def store_tar(self, key: str, stage: str, source: IO[bytes], sha256: str) -> bool:
+        """Publish an ``outputs.tar`` read from ``source`` (an import); False if its content
+        does not have ``sha256`` (nothing is stored then)."""
+
+        def write(tar_path: Path) -> None:
+            with open(tar_path, "wb") as fh:
+                shutil.copyfileobj(source, fh, 1 << 20)
+            if file_sha256(tar_path) != sha256:
+                raise ValueError(f"outputs of {key} do not match their digest")
+
+        try:
+            self._publish(key, stage, write)
+        except ValueError:
+            return False
+        return True
+
+    def _publish(self, key: str, stage: str, write: Callable[[Path], None]) -> None:
         final = self._dir(key)
         if (final / "meta.json").is_file():
             return
@@ -81,15 +201,14 @@ class StageCache:
         tmp.mkdir()
         try:
             tar_path = tmp / "outputs.tar"
-            with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:
-                for child in sorted(out.iterdir()):
-                    tar.add(child, arcname=child.name)
+            write(tar_path)
             meta = {"key": key, "stage": stage, "sha256": file_sha256(tar_path),
                     "size": tar_path.stat().st_size, "created": time.time()}
             (tmp / "meta.json").write_text(json.dumps(meta))
             for f in (tar_path, tmp / "meta.json"):
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
+            pause("stage-store")
             try:
                 os.rename(tmp, final)
             except OSError:
@@ -119,17 +238,41 @@ class StageCache:
         """Remove least recently used entries until the total is <= ``max_bytes``, and any
         leftovers of killed writers. Returns (entries removed, bytes freed)."""
         removed = freed = 0
-        if self.root.is_dir():
-            for d in self.root.glob(".tmp-*"):
-                if time.time() - d.stat().st_mtime > 3600:
-                    shutil.rmtree(d, ignore_errors=True)
+        self.sweep()
         entries = self.entries()
         total = sum(e.size for e in entries)
         for e in entries:
             if total <= max_bytes:
                 break
-            shutil.rmtree(e.path, ignore_errors=True)
+            lock = self._lock(e.key)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue  # a build is restoring or writing it right now
+            try:
+                shutil.rmtree(e.path, ignore_errors=True)
+            finally:
+                lock.release()
             total -= e.size
             removed += 1
             freed += e.size
         return removed, freed
+
+    def sweep(self) -> None:
+        """Remove temp dirs of writers that died (kill -9); called by every build."""
+        if not self.root.is_dir():
+            return
+        for d in self.root.glob(".tmp-*"):
+            # .tmp-KEY16-PID-NS; a live writer's is kept (unless a day old: a recycled pid)
+            parts = d.name.split("-")
+            pid = int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
+            with suppress(OSError):
+                if not _pid_alive(pid) or time.time() - d.stat().st_mtime > 86400:
+                    shutil.rmtree(d, ignore_errors=True)
+
+    def auto_prune(self) -> tuple[int, int]:
+        """Apply ``WASMBUILD_CACHE_MAX`` (e.g. ``5G``) if set; called after each build."""
+        cap = os.environ.get("WASMBUILD_CACHE_MAX", "").strip()
+        if not cap:
+            return 0, 0
+        return self.prune(parse_size(cap, "WASMBUILD_CACHE_MAX"))

@@ -5,20 +5,32 @@ included, uid/gid 0 with empty user/group names, modes normalised (0755 if execu
 0644, unless the Wasmfile says), every mtime = ``SOURCE_DATE_EPOCH`` (or 0), and a gzip header
 with mtime 0 and no file name. Symlinks are kept as symlinks (never followed), so a link in a
 stage's output cannot copy a host file into an image.
+
+Compressing is the slow part of assembling (gzip -9 of a CPython module takes seconds), so
+:func:`cached_layer` memoises it: the hash of the entries (paths, kinds, modes, link targets and
+the sha256 of each file's content, plus epoch and level) maps to the (blob digest, size, diff_id)
+written last time, and is used only if that blob is still in the target layout.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import json
 import os
 import tarfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
+from ..atomic import atomic_write_bytes
+from ..hashing import file_sha256
+from ..testhooks import pause
 from . import MEDIA_LAYER_GZIP, Descriptor
+from .gzchunks import ChunkedGzipWriter, ChunkMemo, cut_before
 from .layout import Layout
+
+#: Bump when the bytes :func:`write_layer` produces for the same entries change.
+LAYER_FORMAT = 2  # 2: segmented deflate (gzchunks)
 
 DIR_MODE = 0o755
 
@@ -69,30 +81,6 @@ def collect(files: list[tuple[str, Path, int | None]]) -> list[Entry]:
     return [entries[k] for k in sorted(entries)]
 
 
-class _HashWriter:
-    """A write-only file object that hashes and counts what passes through."""
-
-    def __init__(self, inner: IO[bytes] | None = None):
-        self.inner = inner
-        self.sha = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        self.sha.update(data)
-        self.size += len(data)
-        if self.inner is not None:
-            self.inner.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        if self.inner is not None:
-            self.inner.flush()
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self.sha.hexdigest()
-
-
 def _tarinfo(entry: Entry, epoch: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(entry.path + ("/" if entry.kind == "dir" else ""))
     info.mode = entry.mode
@@ -110,31 +98,126 @@ def _tarinfo(entry: Entry, epoch: int) -> tarfile.TarInfo:
     return info
 
 
-def write_layer(entries: list[Entry], epoch: int, layout: Layout,
-                compresslevel: int = 9) -> tuple[Descriptor, str]:
-    """Write a gzip layer blob into ``layout``. Returns (descriptor, diff_id)."""
+def write_layer(entries: list[Entry], epoch: int, layout: Layout, compresslevel: int = 9,
+                chunk_memo: ChunkMemo | None = None) -> tuple[Descriptor, str]:
+    """Write a gzip layer blob into ``layout``. Returns (descriptor, diff_id).
+
+    The blob's deflate stream is cut into segments (see :mod:`.gzchunks`) compressed in
+    parallel; with ``chunk_memo`` those unchanged since the last layer are copied, not
+    recompressed.
+    """
     blob_dir = layout.path / "blobs" / "sha256"
     blob_dir.mkdir(parents=True, exist_ok=True)
-    tmp = blob_dir / f".layer-{os.getpid()}-{id(entries)}.tmp"
+    tmp = blob_dir / f".layer-{os.getpid()}-{threading.get_ident()}.tmp"
     try:
         with open(tmp, "wb") as raw:
-            compressed = _HashWriter(raw)
-            with gzip.GzipFile(filename="", mode="wb", fileobj=compressed,  # type: ignore[arg-type]
-                               compresslevel=compresslevel, mtime=0) as gz:
-                plain = _HashWriter(gz)  # type: ignore[arg-type]
-                with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
+            gz = ChunkedGzipWriter(raw, compresslevel, chunk_memo)
+            try:
+                # mode "w" (not "w|"): tarfile then writes straight through, so gz sees entry
+                # boundaries; the bytes are the same as a stream-mode tar's.
+                with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
                                   encoding="utf-8") as tar:
-                    for entry in entries:
+                    previous = 0
+                    for i, entry in enumerate(entries):
                         info = _tarinfo(entry, epoch)
+                        if cut_before(info.name, info.size, previous):
+                            gz.cut()
+                        previous = info.size
                         if entry.kind == "file":
                             assert entry.source is not None
                             with open(entry.source, "rb") as fh:
                                 tar.addfile(info, fh)
                         else:
                             tar.addfile(info)
+                        if i == 0:
+                            raw.flush()
+                            pause("layer")
+                    gz.cut()  # the end-of-archive blocks are a segment of their own
+            finally:
+                gz.close()
             raw.flush()
             os.fsync(raw.fileno())
-        os.replace(tmp, layout.blob_path(compressed.digest))
+        os.replace(tmp, layout.blob_path(gz.digest))
     finally:
         tmp.unlink(missing_ok=True)
-    return Descriptor(MEDIA_LAYER_GZIP, compressed.digest, compressed.size), plain.digest
+    if chunk_memo is not None:
+        chunk_memo.save(gz.digest)
+    return Descriptor(MEDIA_LAYER_GZIP, gz.digest, gz.size), gz.diff_id
+
+
+def sweep_layer_temps(layout: Layout) -> None:
+    """Remove half-written layers (``.layer-PID-TID.tmp``) of processes that died."""
+    for tmp in (layout.path / "blobs" / "sha256").glob(".layer-*.tmp"):
+        pid = tmp.name.split("-")[1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def layer_key(entries: list[Entry], epoch: int,
+              compresslevel: int = 9) -> tuple[str, dict[str, str]]:
+    """The memo key of a layer, and each file entry's content sha256 (each file read once)."""
+    digests: dict[str, str] = {}
+    rows: list[list[object]] = []
+    for e in entries:
+        if e.kind == "file":
+            assert e.source is not None
+            digests[e.path] = file_sha256(e.source)
+        rows.append([e.path, e.kind, e.mode, e.linkname, digests.get(e.path, "")])
+    material = {"v": LAYER_FORMAT, "epoch": epoch, "level": compresslevel, "entries": rows}
+    blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest(), digests
+
+
+class LayerMemo:
+    """``DIR/KEY.json`` -> the layer blob written for those entries (see :func:`cached_layer`)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def get(self, key: str, layout: Layout) -> tuple[Descriptor, str] | None:
+        try:
+            data = json.loads((self.root / f"{key}.json").read_bytes())
+            desc = Descriptor(MEDIA_LAYER_GZIP, str(data["digest"]), int(data["size"]))
+            diff_id = str(data["diff_id"])
+            blob = layout.blob_path(desc.digest)
+            ok = blob.stat().st_size == desc.size
+            if ok:
+                os.utime(blob)  # in use again: a concurrent `gc(min_age=...)` keeps it
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return (desc, diff_id) if ok else None
+
+    def chunks(self, layout: Layout) -> ChunkMemo:
+        """The segment memo for layers written into ``layout``."""
+        where = hashlib.sha256(str(layout.path.resolve()).encode()).hexdigest()[:24]
+        return ChunkMemo(self.root / f"chunks-{where}.json", layout.path / "blobs" / "sha256")
+
+    def put(self, key: str, desc: Descriptor, diff_id: str) -> None:
+        data = {"digest": desc.digest, "size": desc.size, "diff_id": diff_id}
+        atomic_write_bytes(self.root / f"{key}.json", json.dumps(data).encode())
+
+
+def cached_layer(entries: list[Entry], epoch: int, layout: Layout, memo: LayerMemo | None,
+                 compresslevel: int = 9) -> tuple[Descriptor, str, bool, dict[str, str]]:
+    """:func:`write_layer` unless the memo has this layer in ``layout`` already.
+
+    Returns (descriptor, diff_id, reused, content sha256 per file path).
+    """
+    key, digests = layer_key(entries, epoch, compresslevel)
+    if memo is not None and (hit := memo.get(key, layout)) is not None:
+        return hit[0], hit[1], True, digests
+    desc, diff_id = write_layer(entries, epoch, layout, compresslevel,
+                                memo.chunks(layout) if memo is not None else None)
+    if memo is not None:
+        memo.put(key, desc, diff_id)
+    return desc, diff_id, False, digests

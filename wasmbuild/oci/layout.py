@@ -42,12 +42,19 @@ class Layout:
     def exists(self) -> bool:
         return (self.path / "oci-layout").is_file() and (self.path / "index.json").is_file()
 
-    def init(self) -> Layout:
+    def _init_skeleton(self) -> None:
         (self.path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
         if not (self.path / "oci-layout").exists():
             atomic_write_bytes(self.path / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+
+    def init(self) -> Layout:
+        self._init_skeleton()
         if not (self.path / "index.json").exists():
-            self._write_index([])
+            # Under the lock: an unlocked "exists? no -> write []" could overwrite the index a
+            # concurrent build has just tagged into.
+            with self.locked():
+                if not (self.path / "index.json").exists():
+                    self._write_index([])
         return self
 
     @contextmanager
@@ -145,7 +152,7 @@ class Layout:
         if not self.has_blob(desc.digest):
             raise WasmbuildError(f"cannot tag {name}: manifest {desc.digest} is not in {self.path}")
         with self.locked():
-            self.init()
+            self._init_skeleton()  # not init(): it takes the lock, which is not reentrant
             entries = [
                 m
                 for m in self._read_index().get("manifests", [])
@@ -187,34 +194,42 @@ class Layout:
     def referenced(self) -> set[str]:
         """All blob digests reachable from index.json."""
         seen: set[str] = set()
-        stack = [d.digest for d in self.manifests()]
+        stack = [(d.digest, d.media_type) for d in self.manifests()]
         while stack:
-            digest = stack.pop()
+            digest, media_type = stack.pop()
             if digest in seen or not self.has_blob(digest):
                 continue
             seen.add(digest)
+            # Only manifests and indexes have children. (An image config also has a "config"
+            # key, a dict without "digest"; and layers are not worth reading.)
+            if "manifest" not in media_type and "index" not in media_type:
+                continue
             try:
                 doc = self.read_json(digest)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 continue
             if not isinstance(doc, dict):
                 continue
-            for key in ("manifests", "layers"):
-                stack.extend(
-                    d["digest"] for d in doc.get(key) or [] if isinstance(d, dict) and "digest" in d
-                )
-            if isinstance(doc.get("config"), dict) and "digest" in doc["config"]:
-                stack.append(doc["config"]["digest"])
+            children = [*(doc.get("manifests") or []), *(doc.get("layers") or []),
+                        *([doc["config"]] if isinstance(doc.get("config"), dict) else [])]
+            stack.extend((d["digest"], str(d.get("mediaType", ""))) for d in children
+                         if isinstance(d, dict) and isinstance(d.get("digest"), str))
         return seen
 
-    def gc(self) -> int:
-        """Delete unreferenced blobs and stale temp files; returns bytes freed."""
+    def gc(self, min_age: float = 0.0) -> int:
+        """Delete unreferenced blobs and stale temp files; returns bytes freed.
+
+        A build writes (or, from the layer memo, reuses and touches) its blobs before it tags
+        them; with builds running concurrently pass ``min_age`` (seconds, e.g. 3600) so blobs
+        modified more recently than that are kept.
+        """
         freed = 0
+        now = time.time()
         with self.locked():
             keep = {d.split(":", 1)[1] for d in self.referenced()}
             blob_dir = self.path / "blobs" / "sha256"
             for entry in blob_dir.iterdir() if blob_dir.is_dir() else []:
-                if entry.name not in keep:
+                if entry.name not in keep and now - entry.lstat().st_mtime >= min_age:
                     freed += entry.stat().st_size
                     if entry.is_dir():
                         shutil.rmtree(entry)
