@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 # The manifest digest of Wasmfile.example built with Debian 12's rustc 1.63 and clang 16
 # (SOURCE_DATE_EPOCH unset). A change here means the image bytes changed: make sure it is meant.
-GOLDEN_DIGEST = "sha256:7e1106dcc357be0834e698465aea11c61bacf87611ee240dc8f5c264f45cb851"
+GOLDEN_DIGEST = "sha256:9de493342469e8b1e47fb0014b9c74b0b7c989094bbf566d13607fd9fffd84f4"
 
 
 def test_readme_main_command_prints_hello_wasm() -> None:
