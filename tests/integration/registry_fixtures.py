@@ -81,8 +81,16 @@ class RegistryServer:
         return f"{self.host}/{repo}:{tag}"
 
     def access_log(self) -> list[tuple[str, str, int]]:
-        """(method, path, status) of every request so far (the log is flushed per line)."""
-        time.sleep(0.1)
+        """(method, path, status) of every request so far.
+
+        The registry writes a line just after answering, so wait until the log stops growing."""
+        deadline = time.monotonic() + 3
+        size, quiet = -1, 0
+        while quiet < 3 and time.monotonic() < deadline:
+            now = self.log_path.stat().st_size
+            quiet = quiet + 1 if now == size else 0
+            size = now
+            time.sleep(0.05)
         text = self.log_path.read_text(errors="replace")
         return [(m["method"], m["path"], int(m["status"])) for m in _ACCESS.finditer(text)]
 

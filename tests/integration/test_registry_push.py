@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -207,7 +208,12 @@ def test_tls_registry_with_ca_file_and_no_verify(
     assert "certificate" in str(err.value) and "--ca-file" in str(err.value)
     assert reg.push(layout, desc, ref, tls_registry.opts()).endswith(desc.digest)
     insecure = RegistryOptions(tls_verify=False, timeout=5)
+    filters = list(warnings.filters)
+    # With filterwarnings=error an InsecureRequestWarning would fail these calls.
     assert reg.inspect_remote(ref, insecure)["digest"] == desc.digest
+    assert reg.push(layout, desc, tls_registry.ref("other", "1"), insecure).endswith(desc.digest)
+    assert reg.pull(ref, Layout(tmp_path / "p"), insecure).digest == desc.digest
+    assert warnings.filters == filters  # nothing silenced process-wide
 
 
 def test_plain_http_hint_when_tls_used_against_http(

@@ -472,16 +472,19 @@ def _push_blobs(
     c: _Client, repo: str, layout: Layout, blobs: list[Descriptor], stats: PushStats
 ) -> None:
     """Push blobs, several at once (as skopeo does): one stream rarely saturates a registry."""
-    _parallel(lambda b: _push_blob(c, repo, layout, b, stats), blobs)
+    _parallel(c, lambda b: _push_blob(c, repo, layout, b, stats), blobs)
 
 
-def _parallel(fn: Callable[[Descriptor], None], blobs: list[Descriptor]) -> None:
+def _parallel(c: _Client, fn: Callable[[Descriptor], None], blobs: list[Descriptor]) -> None:
     """Run ``fn`` on each distinct blob, biggest first, up to PARALLEL_UPLOADS at a time.
-    Every call finishes (each is bounded by the time budget); the first failure is raised."""
+    Every call finishes (each is bounded by the time budget); the first failure is raised.
+
+    Without TLS verification everything runs in this thread: silencing urllib3's
+    InsecureRequestWarning needs ``warnings.catch_warnings``, which is not thread-safe."""
     from concurrent.futures import ThreadPoolExecutor
 
     unique = sorted({b.digest: b for b in blobs}.values(), key=lambda b: -b.size)
-    if len(unique) <= 1:
+    if len(unique) <= 1 or c.verify is False:
         for blob in unique:
             fn(blob)
         return
@@ -658,7 +661,7 @@ def pull(ref: str, layout: Layout, opts: RegistryOptions | None = None) -> Descr
         desc, data, _index = _resolve(c, repo, r)
         doc = json.loads(data)
         blobs = [Descriptor.from_json(b) for b in [doc["config"], *(doc.get("layers") or [])]]
-        _parallel(lambda b: _download_blob(c, repo, layout, b), blobs)
+        _parallel(c, lambda b: _download_blob(c, repo, layout, b), blobs)
         layout.write_blob(data)  # last: the manifest only lands once its blobs are in
     return desc
 
