@@ -74,7 +74,17 @@ def build_cmd(
         typer.Option("--no-cache-stage", help="Run this stage even if cached (repeatable)."),
     ] = [],  # noqa: B006
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Stages run at once.")] = os.cpu_count() or 1,
-    plain_http: Annotated[bool, typer.Option("--plain-http", help="Use http for the registry (with --push).")] = False,
+    cache_from: Annotated[
+        list[str], typer.Option("--cache-from", help="Import stage cache entries from this registry ref.")
+    ] = [],  # noqa: B006
+    cache_to: Annotated[
+        str | None, typer.Option("--cache-to", help="Export this build's stage cache entries to this ref.")
+    ] = None,
+    plain_http: Annotated[bool, typer.Option("--plain-http", help="Use http for registries.")] = False,
+    tls_verify: Annotated[
+        str, typer.Option("--tls-verify", help="true/false: verify registry TLS certificates.")
+    ] = "true",
+    ca_file: Annotated[Path | None, typer.Option("--ca-file", help="CA bundle for registry TLS.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream every step's output.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -90,10 +100,23 @@ def build_cmd(
             hint=f"stages: {', '.join(the_plan.project.stages)}",
         )
     rep = reporter(json_out, verbose)
+    registry_opts = _registry_options(plain_http, tls_verify, ca_file) if (push or cache_to or cache_from) else None
+    from .stagecache import StageCache
+
+    cache = StageCache()
+    imported: list[str] = []
+    if cache_from:
+        from .sharedcache import import_from
+
+        assert registry_opts is not None
+        for ref in cache_from:
+            keys, reason = import_from(ref, cache, registry_opts)
+            imported += keys
+            rep.note(reason or f"imported {len(keys)} stage cache entries from {ref}")
     try:
         built = build(
             the_plan,
-            BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage)),
+            BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage), cache=cache),
             rep,
         )
     finally:
@@ -107,16 +130,21 @@ def build_cmd(
     else:
         written = tag_in_store(built.layout, built.descriptor, tags)
     result: dict[str, Any] = {**built.to_json(), "tags": written}
+    if cache_from:
+        result["cache_imported"] = len(imported)
+    if cache_to:
+        from .sharedcache import export_to
+
+        assert registry_opts is not None
+        result["cache_to"] = export_to(cache_to, cache, [s.key for s in built.stages], registry_opts)
     if push:
-        from .publish.registry import RegistryOptions
         from .publish.registry import push as push_image
 
         refs = [t for t in tag if "/" in t]
         if not refs:
             raise ConfigError("--push needs at least one -t REGISTRY/NAME[:TAG]")
-        result["pushed"] = [
-            push_image(built.layout, built.descriptor, r, RegistryOptions(plain_http=plain_http)) for r in refs
-        ]
+        assert registry_opts is not None
+        result["pushed"] = [push_image(built.layout, built.descriptor, r, registry_opts) for r in refs]
     if json_out:
         emit_json(result)
     else:
@@ -125,6 +153,17 @@ def build_cmd(
         if push:
             for ref in result["pushed"]:
                 print(f"pushed {ref}")
+
+
+def _registry_options(plain_http: bool, tls_verify: str, ca_file: Path | None) -> Any:
+    from .publish.registry import RegistryOptions
+
+    flag = tls_verify.strip().lower()
+    if flag not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"--tls-verify={tls_verify!r} is not true or false")
+    return RegistryOptions(
+        plain_http=plain_http, tls_verify=flag in ("true", "1", "yes"), ca_file=str(ca_file) if ca_file else None
+    )
 
 
 @app.command("plan")

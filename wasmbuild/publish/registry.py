@@ -700,3 +700,30 @@ def check_login(registry: str, opts: RegistryOptions) -> None:
     """Verify ``opts.credentials`` against ``registry`` (GET /v2/). Raises RegistryError."""
     with _client(registry, opts, f"login {registry}") as c:
         c.retry("checking credentials", lambda: c.send("GET", "/v2/")).close()
+
+
+def pull_tree(ref: str, layout: Layout, opts: RegistryOptions | None = None) -> Descriptor:
+    """Download ``ref`` and everything under it (every child of an index, not just the wasi
+    one) into ``layout``, verifying each digest; returns the top descriptor (untagged).
+
+    Used for artifact indexes such as a shared stage cache (``--cache-from``).
+    """
+    opts = opts or RegistryOptions()
+    r = _parse_ref(ref, "pull")
+    layout.init()
+    with _client(r.registry or "", opts, f"pull {r}") as c:
+        repo = _repo_path(r)
+
+        def fetch(target: str, expect: str | None) -> Descriptor:
+            data, mtype, digest = _fetch_manifest(c, repo, target, expect)
+            doc = json.loads(data)
+            if mtype in INDEX_TYPES:
+                for child in doc.get("manifests") or []:
+                    fetch(child["digest"], child["digest"])
+            else:
+                blobs = [Descriptor.from_json(b) for b in [doc["config"], *(doc.get("layers") or [])]]
+                _parallel(c, lambda b: _download_blob(c, repo, layout, b), blobs)
+            layout.write_blob(data)  # after its children: a manifest never lands without them
+            return Descriptor(mtype, digest, len(data))
+
+        return fetch(r.digest or r.tag or "latest", r.digest)
