@@ -102,7 +102,7 @@ class BuiltImage:
 
 def _executor_for(spec: StageSpec) -> Executor:
     if spec.builder:
-        from .executors.container import ContainerExecutor
+        from .executors.builder import ContainerExecutor
 
         return ContainerExecutor()
     from .executors.host import HostExecutor
@@ -187,8 +187,12 @@ class _Runner:
         inputs = self._stage_inputs(spec, src)
         toolchain = None if spec.builder else toolmemo.get(spec.toolchain)
         executor = _executor_for(spec)
-        identity = (executor.identity(spec) if hasattr(executor, "identity")
-                    else (toolchain.identity if toolchain else "host"))
+        if spec.builder:
+            from .executors.builder import ContainerExecutor
+
+            identity = ContainerExecutor().identity(spec.builder)
+        else:
+            identity = toolchain.identity if toolchain else "host"
         key = stage_key({
             "steps": list(spec.steps), "env": spec.env, "network": spec.network,
             "outputs": list(spec.outputs), "inputs": inputs, "runner": identity,

@@ -210,8 +210,16 @@ def render(recipe: Recipe, values: dict[str, Any]) -> tuple[str, Any]:
     from .wasmfile import yamlpos
 
     source = recipe.template_path.read_text()
+
+    def recipe_file(name: str) -> str:
+        """The text of a file shipped in the recipe's folder (e.g. a build script)."""
+        path = (recipe.path / name).resolve()
+        if recipe.path.resolve() not in path.parents or not path.is_file():
+            raise RecipeParamError(f"recipe {recipe.name!r} has no file {name!r}")
+        return path.read_text()
+
     try:
-        text = _environment().from_string(source).render(**values)
+        text = _environment().from_string(source).render(**values, recipe_file=recipe_file)
     except (TemplateError, ValueError) as exc:
         line = getattr(exc, "lineno", None)
         where = f"{recipe.template_path}:{line}" if line else str(recipe.template_path)
