@@ -66,10 +66,13 @@ def docker_engine() -> Iterator[str]:
             os.environ["DOCKER_HOST"] = previous
 
 
-def stage_containers(docker_host: str) -> list[str]:
-    """Ids of all containers (running or not) that wasmbuild stages created."""
+def stage_containers(docker_host: str, pid: int | None = None) -> list[str]:
+    """Ids of all containers (running or not) that stages of process ``pid`` (default: this
+    one) created; other processes' builds on the same engine do not count."""
+    label = f"org.wasmbuild.pid={os.getpid() if pid is None else pid}"
     out = subprocess.run(
-        ["docker", "ps", "-a", "-q", "--filter", "label=org.wasmbuild.stage"],
+        ["docker", "ps", "-a", "-q", "--filter", "label=org.wasmbuild.stage", "--filter",
+         f"label={label}"],
         env={**os.environ, "DOCKER_HOST": docker_host},
         capture_output=True, text=True, check=True, timeout=60,
     )

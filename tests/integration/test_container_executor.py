@@ -168,7 +168,6 @@ INTERRUPTED = textwrap.dedent("""
 def test_interrupt_leaves_no_container(docker_engine: str, dirs: tuple[Path, Path],
                                        signum: signal.Signals) -> None:
     src, out = dirs
-    assert stage_containers(docker_engine) == []
     proc = subprocess.Popen(
         [sys.executable, "-c", INTERRUPTED, BASE_IMAGE, str(src), str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -178,7 +177,7 @@ def test_interrupt_leaves_no_container(docker_engine: str, dirs: tuple[Path, Pat
         assert proc.stdout is not None
         first = proc.stdout.readline()
         assert first.strip() == "started", proc.stderr.read() if proc.stderr else ""
-        assert len(stage_containers(docker_engine)) == 1
+        assert len(stage_containers(docker_engine, proc.pid)) == 1
         proc.send_signal(signum)
         proc.wait(timeout=60)
     finally:
@@ -189,7 +188,7 @@ def test_interrupt_leaves_no_container(docker_engine: str, dirs: tuple[Path, Pat
             if stream:
                 stream.close()
     assert proc.returncode != 0
-    assert stage_containers(docker_engine) == []
+    assert stage_containers(docker_engine, proc.pid) == []
 
 
 def test_builder_reused_when_unchanged_and_rebuilt_when_changed(

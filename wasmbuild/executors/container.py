@@ -22,6 +22,7 @@ import hashlib
 import os
 import re
 import signal
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,6 +50,7 @@ DEFAULT_BASE = "debian:bookworm-slim"
 BUILDER_REPO = "wasmbuild-builder"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CONTAINER_LABEL = "org.wasmbuild.stage"
+PID_LABEL = "org.wasmbuild.pid"
 TAIL_LINES = 30
 
 Log = Callable[[str], None]
@@ -75,6 +77,7 @@ def _client() -> Iterator[DockerClient]:
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise ToolchainError("the docker Python package is not installed",
                              hint="pip install docker") from exc
+    _probe_unix_socket()
     try:
         client = docker.from_env()
     except DockerException as exc:
@@ -83,12 +86,29 @@ def _client() -> Iterator[DockerClient]:
         try:
             client.ping()
         except Exception as exc:
-            where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-            raise ToolchainError(f"no container engine answers at {where}",
+            raise ToolchainError(f"no container engine answers at {_docker_host()}",
                                  hint=_ENGINE_HINT) from exc
         yield client
     finally:
         client.close()
+
+
+def _docker_host() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def _probe_unix_socket() -> None:
+    """Fail fast on a dead unix socket before the SDK does: its failed connect leaks the socket."""
+    host = _docker_host()
+    if not host.startswith("unix://"):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        try:
+            sock.connect(host[len("unix://"):])
+        except OSError as exc:
+            raise ToolchainError(f"no container engine answers at {host} ({exc.strerror or exc})",
+                                 hint=_ENGINE_HINT) from exc
 
 
 def engine_available() -> bool:
@@ -186,24 +206,24 @@ def ensure_builder(
 
 def _build(client: DockerClient, context: Path, tag: str, base: str, say: Log) -> None:
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+    error = ""
     stream = client.api.build(
         path=str(context), tag=tag, buildargs={"BASE": base}, network_mode="host",
         rm=True, forcerm=True, pull=False, decode=True,
         labels={"org.wasmbuild.builder": context.name},
     )
+    # Read to the end even after an error: the SDK closes the response only when it is drained.
     for chunk in stream:
-        if "error" in chunk:
-            detail = chunk.get("errorDetail", {})
-            message = str(detail.get("message") or chunk["error"]).strip()
-            for line in tail:
-                say(line)
-            raise BuildError(f"building builder {tag} failed: {message.splitlines()[-1]}",
-                             where=str(context / "Dockerfile"),
-                             hint="see the build output above")
+        if "error" in chunk and not error:
+            detail = chunk.get("errorDetail") or {}
+            error = str(detail.get("message") or chunk["error"]).strip() or "unknown error"
         for line in str(chunk.get("stream", "")).splitlines():
             if line.strip():
                 tail.append(line)
                 say(line)
+    if error:
+        raise BuildError(f"building builder {tag} failed: {error.splitlines()[-1]}",
+                         where=str(context / "Dockerfile"), hint="see the build output above")
 
 
 def _pinned_image(ref: str, say: Log) -> str:
@@ -294,7 +314,8 @@ def run_stage(
             network_mode="host" if network else "none",
             volumes={str(src): {"bind": "/src", "mode": "ro"},
                      str(out): {"bind": "/out", "mode": "rw"}},
-            labels={CONTAINER_LABEL: "1"},
+            # The pid label tells which process owns a container (tests and cleanup use it).
+            labels={CONTAINER_LABEL: "1", PID_LABEL: str(os.getpid())},
             name=f"wasmbuild-stage-{uuid.uuid4().hex[:12]}",
             init=True,
             detach=True,
@@ -317,7 +338,7 @@ def _run_step(client: DockerClient, container_id: str, index: int, total: int, s
     )["Id"]
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     pending = b""
-    for chunk in client.api.exec_start(exec_id, stream=True):
+    for chunk in _exec_output(client, exec_id):
         pending += chunk
         *lines, pending = pending.split(b"\n")
         for raw in lines:
@@ -339,6 +360,22 @@ def _run_step(client: DockerClient, container_id: str, index: int, total: int, s
         err.step_exit_code = code  # type: ignore[attr-defined]
         err.output_tail = list(tail)  # type: ignore[attr-defined]
         raise err
+
+
+def _exec_output(client: DockerClient, exec_id: str) -> Iterator[bytes]:
+    """The exec's multiplexed stdout+stderr, closing the HTTP response afterwards.
+
+    ``APIClient.exec_start(stream=True)`` never closes its response, which leaks the socket
+    (a ResourceWarning, an error under ``filterwarnings = error``); so start the exec through the
+    same two helpers it uses and close the response ourselves, also on KeyboardInterrupt.
+    """
+    api = client.api
+    response = api._post_json(api._url("/exec/{0}/start", exec_id),
+                              data={"Tty": False, "Detach": False}, stream=True)
+    try:
+        yield from api._multiplexed_response_stream_helper(response)
+    finally:
+        response.close()
 
 
 def _summary(step: str, width: int = 60) -> str:
