@@ -191,8 +191,18 @@ def test_interrupt_leaves_no_container(docker_engine: str, dirs: tuple[Path, Pat
     assert stage_containers(docker_engine, proc.pid) == []
 
 
+@pytest.fixture
+def throwaway_builders(docker_engine: str) -> Iterator[list[str]]:
+    """Image ids to delete after the test (builders made from temporary definitions)."""
+    ids: list[str] = []
+    yield ids
+    if ids:
+        subprocess.run(["docker", "rmi", "-f", *ids], capture_output=True, check=False,
+                       env={**os.environ, "DOCKER_HOST": docker_engine}, timeout=120)
+
+
 def test_builder_reused_when_unchanged_and_rebuilt_when_changed(
-        docker_engine: str, tmp_path: Path) -> None:
+        docker_engine: str, tmp_path: Path, throwaway_builders: list[str]) -> None:
     definition = tmp_path / "tiny"
     definition.mkdir()
     (definition / "Dockerfile").write_text(
@@ -200,6 +210,7 @@ def test_builder_reused_when_unchanged_and_rebuilt_when_changed(
     (definition / "marker").write_text(f"one {time.time_ns()}\n")
     progress: list[str] = []
     first = ensure_builder(definition, progress=progress.append)
+    throwaway_builders.append(first)
     assert any(line.startswith("building builder wasmbuild-builder/tiny:") for line in progress)
 
     progress.clear()
@@ -210,6 +221,7 @@ def test_builder_reused_when_unchanged_and_rebuilt_when_changed(
     (definition / "marker").write_text(f"two {time.time_ns()}\n")
     progress.clear()
     second = ensure_builder(definition, progress=progress.append)
+    throwaway_builders.append(second)
     assert second != first
     assert any(line.startswith("building builder") for line in progress)
 

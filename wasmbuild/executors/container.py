@@ -55,6 +55,7 @@ TAIL_LINES = 30
 
 Log = Callable[[str], None]
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _PINNED = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 _ENGINE_HINT = "run scripts/dockerd-up and export the DOCKER_HOST it prints, or set DOCKER_HOST"
 
@@ -217,7 +218,7 @@ def _build(client: DockerClient, context: Path, tag: str, base: str, say: Log) -
         if "error" in chunk and not error:
             detail = chunk.get("errorDetail") or {}
             error = str(detail.get("message") or chunk["error"]).strip() or "unknown error"
-        for line in str(chunk.get("stream", "")).splitlines():
+        for line in _ANSI.sub("", str(chunk.get("stream", ""))).splitlines():
             if line.strip():
                 tail.append(line)
                 say(line)
