@@ -211,7 +211,7 @@ def _build(client: DockerClient, context: Path, tag: str, base: str, say: Log) -
     stream = client.api.build(
         path=str(context), tag=tag, buildargs={"BASE": base}, network_mode="host",
         rm=True, forcerm=True, pull=False, decode=True,
-        labels={"org.wasmbuild.builder": context.name},
+        # No labels=: the engine would add a LABEL step, a full image copy under vfs.
     )
     # Read to the end even after an error: the SDK closes the response only when it is drained.
     for chunk in stream:
