@@ -63,8 +63,8 @@ if [ "$WITH_ZLIB" = 1 ]; then
         # zlib's configure is not autoconf: it takes CC/AR from the environment.
         CC="$WASI_SDK_PATH/bin/clang" AR="$WASI_SDK_PATH/bin/llvm-ar" \
             RANLIB="$WASI_SDK_PATH/bin/llvm-ranlib" CFLAGS="-O2" CHOST=wasm32 \
-            ./configure --static --prefix="$WORK/zlib-wasi" >/dev/null
-        make -j"$JOBS" libz.a >/dev/null
+            ./configure --static --prefix="$WORK/zlib-wasi" >build.log 2>&1 &&
+            make -j"$JOBS" libz.a >>build.log 2>&1 || { tail -n 30 build.log >&2; exit 1; }
         mkdir -p "$WORK/zlib-wasi/lib" "$WORK/zlib-wasi/include"
         cp libz.a "$WORK/zlib-wasi/lib/"
         cp zlib.h zconf.h "$WORK/zlib-wasi/include/"
@@ -83,8 +83,8 @@ else
     mkdir -p builddir/build
     (
         cd builddir/build
-        CC=${NATIVE_CC:-clang-16} ../../configure -C --without-ensurepip >/dev/null
-        make -j"$JOBS" all >/dev/null
+        CC=${NATIVE_CC:-clang-16} ../../configure -C --without-ensurepip >build.log 2>&1 &&
+            make -j"$JOBS" all >>build.log 2>&1 || { tail -n 30 build.log >&2; exit 1; }
     )
     BUILD_PY="$PWD/builddir/build/python"
     log "native build Python done at $(( $(now) - T0 ))s"
