@@ -295,7 +295,7 @@ def run_stage(
     out.mkdir(parents=True, exist_ok=True)
 
     with _client() as client:
-        from docker.errors import ImageNotFound
+        from docker.errors import APIError, ImageNotFound
 
         try:
             config_env = client.images.get(image).attrs.get("Config", {}).get("Env") or []
@@ -304,26 +304,34 @@ def run_stage(
                                  hint="ensure_builder() builds or pulls it") from exc
         image_path = next((e[5:] for e in config_env if e.startswith("PATH=")), None)
         environment = stage_environment(env, image_path=image_path)
-        container = client.containers.create(
-            image,
-            # A long sleep keeps the container up between steps; each step is an exec.
-            command=["sleep", "infinity"],
-            entrypoint=[],
-            environment=environment,
-            working_dir="/work",
-            user=user or "",
-            network_mode="host" if network else "none",
-            volumes={str(src): {"bind": "/src", "mode": "ro"},
-                     str(out): {"bind": "/out", "mode": "rw"}},
-            # The pid label tells which process owns a container (tests and cleanup use it).
-            labels={CONTAINER_LABEL: "1", PID_LABEL: str(os.getpid())},
-            name=f"wasmbuild-stage-{uuid.uuid4().hex[:12]}",
-            init=True,
-            detach=True,
-        )
+        try:
+            container = client.containers.create(
+                image,
+                # A long sleep keeps the container up between steps; each step is an exec.
+                # (No init=True: podman needs catatonit for it; sleep dies with the container.)
+                command=["sleep", "infinity"],
+                entrypoint=[],
+                environment=environment,
+                working_dir="/work",
+                user=user or "",
+                network_mode="host" if network else "none",
+                volumes={str(src): {"bind": "/src", "mode": "ro"},
+                         str(out): {"bind": "/out", "mode": "rw"}},
+                # The pid label tells which process owns a container (tests and cleanup use it).
+                labels={CONTAINER_LABEL: "1", PID_LABEL: str(os.getpid())},
+                name=f"wasmbuild-stage-{uuid.uuid4().hex[:12]}",
+                detach=True,
+            )
+        except APIError as exc:
+            raise ToolchainError(f"the engine refused the stage container: "
+                                 f"{_first_line(exc.explanation or exc)}") from exc
         try:
             with _sigterm_as_interrupt():
-                container.start()
+                try:
+                    container.start()
+                except APIError as exc:
+                    raise ToolchainError(f"the engine cannot start the stage container: "
+                                         f"{_first_line(exc.explanation or exc)}") from exc
                 for index, step in enumerate(steps, start=1):
                     _run_step(client, container.id, index, len(steps), step, shell, user, say)
         finally:
