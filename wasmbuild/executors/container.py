@@ -341,8 +341,11 @@ def run_stage(
 
 def _run_step(client: DockerClient, container_id: str, index: int, total: int, step: str,
               shell: str, user: str | None, say: Log) -> None:
+    # stderr joins stdout inside the container: the engine carries the two streams separately and
+    # does not keep their relative order, so a log (and the error's last line) could be shuffled.
+    command = [shell, "-c", f'exec 2>&1; exec {shell} -eu -c "$1"', shell, step]
     exec_id = client.api.exec_create(
-        container_id, [shell, "-eu", "-c", step], stdout=True, stderr=True,
+        container_id, command, stdout=True, stderr=True,
         workdir="/work", user=user or "",
     )["Id"]
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
