@@ -149,6 +149,15 @@ def test_failing_step_reports_step_code_and_output(docker_engine: str,
     assert stage_containers(docker_engine) == before == []
 
 
+def test_stage_as_unprivileged_user(docker_engine: str, dirs: tuple[Path, Path]) -> None:
+    src, out = dirs
+    lines: list[str] = []
+    run_stage(BASE_IMAGE, ["id -u", 'touch "$WORK/w" "$OUT/o"'], {}, src, out,
+              user="65534:65534", log=lines.append)
+    assert lines == ["65534"]
+    assert (out / "o").stat().st_uid == 65534
+
+
 def test_unset_variable_fails_the_step(docker_engine: str, dirs: tuple[Path, Path]) -> None:
     src, out = dirs
     with pytest.raises(BuildError, match="exited with code"):

@@ -21,6 +21,7 @@ import collections
 import hashlib
 import os
 import re
+import shlex
 import signal
 import socket
 import threading
@@ -313,7 +314,6 @@ def run_stage(
                 entrypoint=[],
                 environment=environment,
                 working_dir="/work",
-                user=user or "",
                 network_mode="host" if network else "none",
                 volumes={str(src): {"bind": "/src", "mode": "ro"},
                          str(out): {"bind": "/out", "mode": "rw"}},
@@ -332,6 +332,11 @@ def run_stage(
                 except APIError as exc:
                     raise ToolchainError(f"the engine cannot start the stage container: "
                                          f"{_first_line(exc.explanation or exc)}") from exc
+                if user:
+                    # /work is created by the engine and /out by us, both root-owned: hand them
+                    # to the stage's user (out_dir is a wasmbuild-owned directory).
+                    _run_step(client, container.id, 0, len(steps),
+                              f"chown {shlex.quote(user)} /work /out", "sh", "0", say)
                 for index, step in enumerate(steps, start=1):
                     _run_step(client, container.id, index, len(steps), step, shell, user, say)
         finally:
