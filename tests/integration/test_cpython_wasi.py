@@ -1,19 +1,24 @@
-"""recipes/cpython-wasi end to end: Debian's CPython tarball -> python-wasi builder (network off)
--> python3.wasm + stdlib zip -> the article's main.py under wasmtime. Takes ~2-4 minutes."""
+"""The seed article's demo end to end through the CLI: CPython compiled for WASI in the
+python-wasi builder (network off), assembled into a FROM-scratch image, run with wasmtime, pushed
+to a registry and pulled back. The CPython build takes ~2 minutes; it runs once per session."""
 
 from __future__ import annotations
 
 import ast
-import hashlib
+import json
 import os
 import shutil
 import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.engine_fixtures import ROOT, docker_engine, missing, stage_containers
-from wasmbuild.executors.container import ensure_builder, run_stage
+from tests.conftest import REPO
+from tests.integration.engine_fixtures import docker_engine, missing, stage_containers
+from tests.integration.registry_fixtures import RegistryServer
 
 pytestmark = pytest.mark.integration
 __all__ = ["docker_engine"]
@@ -23,67 +28,84 @@ SOURCES = Path(os.environ.get("WASMBUILD_SOURCES", "/var/tmp/wasmbuild-src"))
 CPYTHON_SHA256 = "2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849"
 
 
-def _fetch() -> Path:
-    if shutil.which("apt-get") is None:
-        missing("apt-get is needed to fetch the CPython source from the Debian mirror")
-    done = subprocess.run([str(ROOT / "scripts/fetch-cpython-source"), str(SOURCES), "python3.11"],
-                          capture_output=True, text=True, timeout=600, check=False)
-    if done.returncode != 0:
-        missing(f"scripts/fetch-cpython-source failed: {done.stderr.strip()[-300:]}")
-    path_text, sha = done.stdout.split()[:2]
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wasmbuild", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=1800)
+
+
+@pytest.fixture(scope="module")
+def built(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Build examples/cpython-wasi once; yields the env (store, cache) and the digest."""
+    root = tmp_path_factory.mktemp("cpython")
+    env = {**os.environ, "DOCKER_HOST": docker_engine, "WASMBUILD_STORE": str(root / "store"),
+           "WASMBUILD_CACHE": str(root / "cache"),
+           "HOSTNAME": "leaky-host", "HOST_ONLY_SECRET": "must-not-appear"}
+    env.pop("SOURCE_DATE_EPOCH", None)
+    fetched = subprocess.run([str(REPO / "scripts" / "fetch-cpython-source"), str(SOURCES), "python3.11"],
+                             capture_output=True, text=True, timeout=600)
+    if fetched.returncode != 0:
+        missing(f"scripts/fetch-cpython-source failed: {fetched.stderr.strip()[-300:]}")
+    tarball, sha = fetched.stdout.split()[:2]
     assert sha == CPYTHON_SHA256
-    return Path(path_text)
+    # Offline: the Wasmfile pins python.org's URL by sha256; seed the download cache instead.
+    assert _cli("fetch", "--add", tarball, env=env).returncode == 0
+    before = stage_containers(docker_engine)
+    proc = _cli("build", "examples/cpython-wasi", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert stage_containers(docker_engine) == before  # the stage container is gone
+    result = json.loads(proc.stdout)
+    assert [s["cached"] for s in result["stages"]] == [False]
+    yield {**env, "DIGEST": result["digest"]}
 
 
-def _run_wasm(rootfs: Path, stdout: Path) -> int:
-    import wasmtime
-
-    engine = wasmtime.Engine()
-    module = wasmtime.Module.from_file(engine, str(rootfs / "python3.wasm"))
-    linker = wasmtime.Linker(engine)
-    linker.define_wasi()
-    wasi = wasmtime.WasiConfig()
-    wasi.argv = ["python3.wasm", "main.py"]
-    wasi.env = [("PYTHONHOME", "/usr/local")]
-    wasi.preopen_dir(str(rootfs), "/")
-    wasi.stdout_file = str(stdout)
-    store = wasmtime.Store(engine)
-    store.set_wasi(wasi)
-    start = linker.instantiate(store, module).exports(store)["_start"]
-    assert isinstance(start, wasmtime.Func)
-    try:
-        start(store)
-    except wasmtime.ExitTrap as trap:
-        return trap.code
-    return 0
+def _article_output(text: str) -> list[str]:
+    lines = text.splitlines()
+    assert lines[-4:-1] == ["------", "Hello World", "------"], text
+    return lines
 
 
-def test_cpython_wasi_builds_offline_and_runs_main_py(docker_engine: str, tmp_path: Path) -> None:
-    tarball = _fetch()
-    src, out, rootfs = tmp_path / "src", tmp_path / "out", tmp_path / "rootfs"
-    src.mkdir()
-    shutil.copy(tarball, src)
-    shutil.copy(ROOT / "recipes/cpython-wasi/build.sh", src)
+def test_run_prints_the_articles_output(built: dict[str, str]) -> None:
+    proc = _cli("run", "wasm-cpython", env=built)
+    assert proc.returncode == 0, proc.stderr
+    lines = _article_output(proc.stdout)
+    assert lines[:-4] == ["PYTHONHOME=/usr/local"]  # exactly the image's env: no HOSTNAME/HOME
+    listing = ast.literal_eval(lines[-1])
+    assert sorted(listing) == ["main.py", "python3.wasm", "usr"]  # nothing from the host
 
-    image = ensure_builder("python-wasi")
-    lines: list[str] = []
-    run_stage(image, ['sh "$SRC/build.sh"'],
-              {"PY_VERSION": "3.11.2", "WITH_ZLIB": "0", "SOURCE_DATE_EPOCH": "1676246400"},
-              src, out, network=False, log=lines.append)
-    assert stage_containers(docker_engine) == []
 
-    wasm, stdlib = out / "python3.wasm", out / "usr/local/lib/python311.zip"
-    assert wasm.read_bytes()[:4] == b"\0asm"
-    assert 4_000_000 < wasm.stat().st_size < 12_000_000  # stripped: ~6.9 MB
-    assert stdlib.stat().st_size > 5_000_000  # stored (no zlib): ~10.6 MB
-    assert hashlib.sha256(stdlib.read_bytes()).hexdigest()
+def test_second_run_reuses_the_compiled_module(built: dict[str, str]) -> None:
+    modules = Path(built["WASMBUILD_CACHE"]) / "modules"
+    shutil.rmtree(modules, ignore_errors=True)
+    t0 = time.monotonic()
+    first = _cli("run", "wasm-cpython", env=built)
+    t1 = time.monotonic()
+    cached = sorted(modules.glob("*.cwasm"))
+    assert first.returncode == 0 and len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    second = _cli("run", "wasm-cpython", env=built)
+    t2 = time.monotonic()
+    assert second.stdout == first.stdout
+    assert cached[0].stat().st_mtime_ns == stamp and sorted(modules.glob("*.cwasm")) == cached
+    print(f"cpython start: first {t1 - t0:.2f}s, second {t2 - t1:.2f}s, {(t1 - t0) / (t2 - t1):.1f}x")
 
-    (rootfs / "usr/local/lib").mkdir(parents=True)
-    shutil.copy(wasm, rootfs)
-    shutil.copy(stdlib, rootfs / "usr/local/lib")
-    shutil.copy(ROOT / "recipes/cpython-wasi/example/main.py", rootfs)
-    stdout = tmp_path / "stdout"
-    assert _run_wasm(rootfs, stdout) == 0
-    text = stdout.read_text().splitlines()
-    assert text[:4] == ["PYTHONHOME=/usr/local", "------", "Hello World", "------"]
-    assert sorted(ast.literal_eval(text[4])) == ["main.py", "python3.wasm", "usr"]
+
+def test_rebuild_is_cached_and_identical(built: dict[str, str]) -> None:
+    proc = _cli("build", "examples/cpython-wasi", "--json", env=built)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["digest"] == built["DIGEST"]
+    assert [s["cached"] for s in result["stages"]] == [True]
+
+
+def test_push_pull_run_from_registry(built: dict[str, str], registry: RegistryServer,
+                                     tmp_path: Path) -> None:
+    ref = f"{registry.host}/demo/wasm-cpython:1"
+    pushed = _cli("push", "wasm-cpython", ref, "--plain-http", "--json", env=built)
+    assert pushed.returncode == 0, pushed.stderr
+    assert json.loads(pushed.stdout)["digest"] == built["DIGEST"]
+    fresh = {**built, "WASMBUILD_STORE": str(tmp_path / "store"), "WASMBUILD_CACHE": str(tmp_path / "cache")}
+    proc = _cli("run", "--plain-http", ref, env=fresh)
+    assert proc.returncode == 0, proc.stderr
+    lines = _article_output(proc.stdout)
+    assert lines[:-4] == ["PYTHONHOME=/usr/local"]
+    assert sorted(ast.literal_eval(lines[-1])) == ["main.py", "python3.wasm", "usr"]
