@@ -11,23 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import require
+
+__all__ = ["require"]
+
 REPO = Path(__file__).resolve().parent.parent
 
 pytest_plugins = [
     "tests.integration.registry_fixtures",
     "tests.integration.docker_fixtures",
 ]
-
-
-def require(tool: str) -> str:
-    """The path of ``tool``; in CI a missing tool fails the test, elsewhere it skips."""
-    path = shutil.which(tool)
-    if path:
-        return path
-    message = f"{tool} is not installed (scripts/bootstrap --test installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(autouse=True)

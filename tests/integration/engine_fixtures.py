@@ -12,25 +12,17 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
+
+from tests.support import in_ci, missing
+
+__all__ = ["in_ci", "missing"]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
 DEFAULT_DOCKER_HOST = "unix:///var/run/wasmbuild-docker/docker.sock"
 BASE_IMAGE = "debian:bookworm-slim"
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def missing(what: str) -> NoReturn:
-    """Skip locally; fail in CI, where every integration component must be present."""
-    if in_ci():
-        pytest.fail(f"CI: {what}", pytrace=False)
-    pytest.skip(what)
 
 
 def _run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
 import re
-import shutil
 import socket
 import ssl
 import subprocess
@@ -28,22 +26,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import require
 from wasmbuild.publish.registry import RegistryOptions
+
+__all__ = ["require"]
 
 USERNAME = "wasm-user"
 PASSWORD = "s3cret-Pa55-do-not-leak"
 _ACCESS = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')
-
-
-def require(binary: str) -> str:
-    """Path of ``binary``; fail in CI, skip locally, when it is missing."""
-    path = shutil.which(binary)
-    if path:
-        return path
-    reason = f"{binary} is not installed (apt-get install the package providing it)"
-    if os.environ.get("CI"):
-        pytest.fail(f"CI: {reason}")
-    pytest.skip(reason)
 
 
 def free_port() -> int:
