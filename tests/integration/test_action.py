@@ -28,6 +28,20 @@ def test_action_yml_is_valid() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def _project(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "app.wasm").write_bytes(b"\0asm\x01\0\0\0")
+    (project / "Wasmfile").write_text(
+        "wasmfile: 1\n"
+        "image:\n"
+        "  files:\n"
+        "    - {src: app.wasm, dest: /app.wasm}\n"
+        '  entrypoint: ["/app.wasm"]\n'
+    )
+    return project
+
+
 def run_action(tmp_path: Path, wasmbuild: str, **inputs: str) -> dict[str, str]:
     out = tmp_path / "github_output"
     out.write_text("")
@@ -49,12 +63,14 @@ def run_action(tmp_path: Path, wasmbuild: str, **inputs: str) -> dict[str, str]:
 
 @pytest.mark.integration
 @pytest.mark.usefixtures("isolated_env")
-def test_action_script_with_stand_in_build(tmp_path: Path, auth_registry: RegistryServer) -> None:
-    """The script's logic (tags, registry prefix, credentials, outputs), stand-in build."""
-    fake = f"{sys.executable} -m tests.integration.fake_wasmbuild"
+def test_action_script_with_credentials(tmp_path: Path, auth_registry: RegistryServer) -> None:
+    """The script's logic (tags, registry prefix, credentials from inputs, outputs)."""
+    project = _project(tmp_path)
     outputs = run_action(
         tmp_path,
-        fake,
+        f"{sys.executable} -m wasmbuild",
+        wasmfile=str(project / "Wasmfile"),
+        context=str(project),
         tags="hello:1, hello:latest",
         registry=auth_registry.host,
         push="true",
@@ -75,16 +91,7 @@ def test_action_script_with_stand_in_build(tmp_path: Path, auth_registry: Regist
 @pytest.mark.usefixtures("isolated_env")
 def test_action_script_with_real_build(tmp_path: Path, registry: RegistryServer) -> None:
     """End to end with the real `wasmbuild build` (needs the core CLI on this branch)."""
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "app.wasm").write_bytes(b"\0asm\x01\0\0\0")
-    (project / "Wasmfile").write_text(
-        "wasmfile: 1\n"
-        "image:\n"
-        "  files:\n"
-        "    - {src: app.wasm, dest: /app.wasm}\n"
-        '  entrypoint: ["/app.wasm"]\n'
-    )
+    project = _project(tmp_path)
     outputs = run_action(
         tmp_path,
         f"{sys.executable} -m wasmbuild",

@@ -1,5 +1,4 @@
-"""The publish commands end to end, run as a subprocess (``tests.integration.cli_app`` stands in
-for ``wasmbuild.cli`` until it lands)."""
+"""The publish commands end to end, run as the real CLI in a subprocess."""
 
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def wasmbuild(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tests.integration.cli_app", *args],
+        [sys.executable, "-m", "wasmbuild", *args],
         cwd=ROOT,
         input=stdin,
         capture_output=True,
