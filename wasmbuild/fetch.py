@@ -8,6 +8,7 @@ it without touching the network.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from .hashing import file_sha256
 
 
 def download_dir() -> Path:
-    return cache_dir() / "downloads" / "sha256"
+    """``WASMBUILD_DOWNLOADS`` (shareable between caches: content is verified by sha256)."""
+    env = os.environ.get("WASMBUILD_DOWNLOADS")
+    return Path(env) if env else cache_dir() / "downloads" / "sha256"
 
 
 def cached(sha256: str) -> Path | None:
