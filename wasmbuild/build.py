@@ -194,7 +194,7 @@ class _Runner:
         else:
             identity = toolchain.identity if toolchain else "host"
         key = stage_key({
-            "steps": list(spec.steps), "env": spec.env, "network": spec.network,
+            "steps": list(spec.steps), "env": spec.env, "network": spec.network, "user": spec.user,
             "outputs": list(spec.outputs), "inputs": inputs, "runner": identity,
         })
         use_cache = not self.options.no_cache and name not in self.options.no_cache_stages
@@ -219,7 +219,7 @@ class _Runner:
         name = spec.name
         job = StageJob(name=name, steps=spec.steps, env=spec.env, src=src, out=out, work=work,
                        network=spec.network, toolchain=toolchain, builder=spec.builder,
-                       epoch=self.epoch, where=spec.where)
+                       epoch=self.epoch, where=spec.where, user=spec.user)
         executor.run(job, lambda line: self.reporter.stage_log(name, line))
         for declared in spec.outputs:
             if not (out / declared).exists() and not (out / declared).is_symlink():

@@ -33,6 +33,7 @@ class StageJob:
     builder: str | None = None
     epoch: int = 0
     where: str = ""
+    user: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 

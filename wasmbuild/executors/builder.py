@@ -55,4 +55,4 @@ class ContainerExecutor:
         image = _image(job.builder, builder_base())
         env = {**toolchain_env(job.builder), **job.env, "SOURCE_DATE_EPOCH": str(job.epoch)}
         run_stage(image, list(job.steps), env, job.src, job.out, job.network,
-                  lambda line: log(f"[{job.name}] {line}"))
+                  lambda line: log(f"[{job.name}] {line}"), user=job.user)

@@ -37,6 +37,7 @@ class StageSpec:
     toolchain: str | None
     recipe: str | None
     where: str
+    user: str | None = None
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -211,6 +212,8 @@ def _render_stage(name: str, stage: Stage, where: str, problems: _Problems) -> S
         merged["builder"] = stage.builder
     if stage.network:
         merged["network"] = True
+    if stage.user is not None:
+        merged["user"] = stage.user
     try:
         return Stage.model_validate(merged)
     except ValidationError as exc:
@@ -282,6 +285,7 @@ def load(path: Path | str, *, context: Path | str | None = None) -> Project:
             toolchain=stage.toolchain,
             recipe=raw.recipe,
             where=where,
+            user=stage.user,
         )
     _check_image(model, specs, ctx, names, pos, problems)
     problems.raise_if_any()

@@ -36,15 +36,11 @@ class Input(_Strict):
     """
 
     src: str | None = Field(None, description="Path in the build context (file or directory).")
-    from_: StageName | None = Field(
-        None, alias="from", description="Name of the stage to take from."
-    )
+    from_: StageName | None = Field(None, alias="from", description="Name of the stage to take from.")
     path: str | None = Field(None, description="With `from`: path inside that stage's outputs.")
     url: str | None = Field(None, description="http(s) URL to download.")
     sha256: Sha256 | None = Field(None, description="With `url`: required hex sha256 of the file.")
-    dest: str | None = Field(
-        None, description="Path under $SRC (default: `src`, `path`, or the URL's file name)."
-    )
+    dest: str | None = Field(None, description="Path under $SRC (default: `src`, `path`, or the URL's file name).")
 
     @model_validator(mode="before")
     @classmethod
@@ -89,16 +85,17 @@ class Stage(_Strict):
         "digest (`repo@sha256:...`). Without it the stage runs on the host.",
     )
     inputs: list[Input] = Field(default_factory=list, description="Files the steps read ($SRC).")
-    steps: list[str] = Field(
-        default_factory=list, description="Shell commands, run in order with `sh -eu -c`."
-    )
-    outputs: list[str] = Field(
-        default_factory=list, description="Paths under $OUT the stage must produce."
-    )
+    steps: list[str] = Field(default_factory=list, description="Shell commands, run in order with `sh -eu -c`.")
+    outputs: list[str] = Field(default_factory=list, description="Paths under $OUT the stage must produce.")
     env: dict[EnvName, str] = Field(
         default_factory=dict, description="Environment for the steps (nothing else leaks in)."
     )
     network: bool = Field(False, description="Allow network access in a builder container.")
+    user: str | None = Field(
+        None,
+        pattern=r"^[a-z_][a-z0-9_-]*$|^[0-9]+(:[0-9]+)?$",
+        description="User (name or uid[:gid]) the steps run as in the builder container.",
+    )
     toolchain: Literal["rust", "c", "none"] | None = Field(
         None, description="Host toolchain the steps need (set by recipes)."
     )
@@ -111,6 +108,8 @@ class Stage(_Strict):
             raise ValueError("a stage has either `recipe` (with `with`) or `steps`/`outputs`")
         if self.recipe is None and self.with_:
             raise ValueError("`with` is only valid with `recipe`")
+        if self.user is not None and self.builder is None:
+            raise ValueError("`user` needs `builder`: host stages run as the invoking user")
         if self.recipe is None and not self.outputs:
             raise ValueError("a stage with `steps` must declare its `outputs`")
         return self
@@ -152,15 +151,9 @@ class Image(_Strict):
     """The FROM-scratch image to assemble."""
 
     files: list[ImageFile] = Field(description="What goes into the root filesystem.")
-    entrypoint: list[str] = Field(
-        min_length=1, description="argv prefix; the first item is the Wasm module to run."
-    )
-    cmd: list[str] = Field(
-        default_factory=list, description="Default arguments (replaced by run args)."
-    )
-    env: dict[EnvName, str] = Field(
-        default_factory=dict, description="The module's whole environment."
-    )
+    entrypoint: list[str] = Field(min_length=1, description="argv prefix; the first item is the Wasm module to run.")
+    cmd: list[str] = Field(default_factory=list, description="Default arguments (replaced by run args).")
+    env: dict[EnvName, str] = Field(default_factory=dict, description="The module's whole environment.")
     workdir: str = Field("/", description="Working directory (absolute).")
     labels: dict[str, str] = Field(default_factory=dict, description="Image config labels.")
     annotations: dict[str, str] = Field(default_factory=dict, description="Manifest annotations.")
