@@ -368,17 +368,11 @@ def cache_prune(
         print(f"removed {removed} entries, freed {freed} bytes")
 
 
-def _register_plugins() -> None:
-    try:
-        from .cli_publish import register
-    except ImportError:  # publish commands not installed in this build
-        return
-    register(app)
-
-
 def run_cli(argv: list[str]) -> int:
     """Run the app; a :class:`WasmbuildError` becomes one line on stderr and its exit code."""
-    _register_plugins()
+    from .cli_publish import register
+
+    register(app)  # push, pull, inspect, login, logout
     try:
         app(args=argv, prog_name="wasmbuild", standalone_mode=True)
     except SystemExit as exc:
