@@ -370,9 +370,10 @@ def cache_prune(
 
 def run_cli(argv: list[str]) -> int:
     """Run the app; a :class:`WasmbuildError` becomes one line on stderr and its exit code."""
-    from .cli_publish import register
+    if not any(c.name == "push" for c in app.registered_commands):
+        from .cli_publish import register
 
-    register(app)  # push, pull, inspect, login, logout
+        register(app)  # push, pull, inspect, login, logout
     try:
         app(args=argv, prog_name="wasmbuild", standalone_mode=True)
     except SystemExit as exc:
