@@ -25,7 +25,7 @@ from . import fetch, toolchains, toolmemo
 from .dirs import cache_dir, source_date_epoch
 from .errors import BuildError
 from .executors import Executor, StageJob
-from .hashing import tree_sha256
+from .hashing import save_memo, tree_sha256
 from .oci import Descriptor
 from .oci.image import ImageSpec, write_image
 from .oci.layer import Entry, LayerMemo, cached_layer, collect, sweep_layer_temps
@@ -156,9 +156,10 @@ class _Runner:
         self.outputs: dict[str, Path] = {}
         self.lock = threading.Lock()
 
-    def _stage_inputs(self, spec: StageSpec, src: Path) -> list[tuple[str, str]]:
-        """Copy the inputs under ``src``; returns (dest, content digest) pairs for the key."""
-        material: list[tuple[str, str]] = []
+    def _stage_inputs(self, spec: StageSpec) -> list[tuple[str, Path, str]]:
+        """(dest, origin, content digest) of each input. Nothing is copied yet: a cache hit
+        never needs the inputs, only their digests (remembered for big unchanged files)."""
+        material: list[tuple[str, Path, str]] = []
         for inp in spec.inputs:
             if inp.src is not None:
                 origin = self.project.context / clean_relative(inp.src)
@@ -173,8 +174,7 @@ class _Runner:
                 assert inp.url is not None and inp.sha256 is not None
                 origin = fetch.fetch(inp.url, inp.sha256)
                 dest = inp.dest or inp.url.rstrip("/").rsplit("/", 1)[-1]
-            target = src / clean_relative(dest)
-            material.append((clean_relative(dest), _copy_in(origin, target)))
+            material.append((clean_relative(dest), origin, tree_sha256(origin, remember=True)))
         return material
 
     def run_stage(self, name: str) -> StageResult:
@@ -184,7 +184,7 @@ class _Runner:
         src, out, work = base / "src", base / "out", base / "work"
         for d in (src, out, work):
             d.mkdir(parents=True)
-        inputs = self._stage_inputs(spec, src)
+        inputs = self._stage_inputs(spec)
         toolchain = None if spec.builder else toolmemo.get(spec.toolchain)
         executor = _executor_for(spec)
         if spec.builder:
@@ -195,7 +195,7 @@ class _Runner:
             identity = toolchain.identity if toolchain else "host"
         key = stage_key({
             "steps": list(spec.steps), "env": spec.env, "network": spec.network, "user": spec.user,
-            "outputs": list(spec.outputs), "inputs": inputs, "runner": identity,
+            "outputs": list(spec.outputs), "inputs": [(d, h) for d, _, h in inputs], "runner": identity,
         })
         use_cache = not self.options.no_cache and name not in self.options.no_cache_stages
         self.reporter.stage_start(name)
@@ -208,6 +208,10 @@ class _Runner:
         with self.cache.locked(key, waiting):
             cached = use_cache and self.cache.restore(key, out)
             if not cached:
+                for dest, origin, digest in inputs:
+                    if _copy_in(origin, src / dest) != digest:
+                        raise BuildError(f"stage {name!r}: input {dest!r} changed while building",
+                                         where=spec.where, hint="build again")
                 self._execute(spec, key, toolchain, executor, src, out, work)
         self._publish(name, out)
         elapsed = time.monotonic() - start
@@ -383,4 +387,5 @@ def build(plan: Plan, options: BuildOptions | None = None,
         os.close(root_fd)
     with contextlib.suppress(OSError):
         cache.auto_prune()
+        save_memo()
     return BuiltImage(store, manifest, tuple(results), size, reused)

@@ -15,7 +15,7 @@ from pathlib import Path
 from .atomic import atomic_writer
 from .dirs import cache_dir
 from .errors import BuildError
-from .hashing import file_sha256
+from .hashing import file_sha256, file_sha256_remembered
 
 
 def download_dir() -> Path:
@@ -27,7 +27,7 @@ def download_dir() -> Path:
 def cached(sha256: str) -> Path | None:
     path = download_dir() / sha256
     if path.is_file():
-        if file_sha256(path) == sha256:
+        if file_sha256_remembered(path) == sha256:
             return path
         path.unlink()  # corrupt: drop it and fetch again
     return None
