@@ -31,6 +31,17 @@ def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[IO[bytes]]:
         raise
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (temp files of dead writers may be removed)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     with atomic_writer(path, mode) as fh:
         fh.write(data)

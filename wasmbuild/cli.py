@@ -100,7 +100,11 @@ def build_cmd(
             hint=f"stages: {', '.join(the_plan.project.stages)}",
         )
     rep = reporter(json_out, verbose)
-    registry_opts = _registry_options(plain_http, tls_verify, ca_file) if (push or cache_to or cache_from) else None
+    registry_opts = None
+    if push or cache_to or cache_from:
+        from .cli_publish import _registry_options
+
+        registry_opts = _registry_options(plain_http, tls_verify, False, str(ca_file) if ca_file else None, None)
     from .stagecache import StageCache
 
     cache = StageCache()
@@ -153,17 +157,6 @@ def build_cmd(
         if push:
             for ref in result["pushed"]:
                 print(f"pushed {ref}")
-
-
-def _registry_options(plain_http: bool, tls_verify: str, ca_file: Path | None) -> Any:
-    from .publish.registry import RegistryOptions
-
-    flag = tls_verify.strip().lower()
-    if flag not in ("true", "false", "1", "0", "yes", "no"):
-        raise ConfigError(f"--tls-verify={tls_verify!r} is not true or false")
-    return RegistryOptions(
-        plain_http=plain_http, tls_verify=flag in ("true", "1", "yes"), ca_file=str(ca_file) if ca_file else None
-    )
 
 
 @app.command("plan")

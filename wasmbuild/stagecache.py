@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from filelock import FileLock, Timeout
 
+from .atomic import pid_alive
 from .dirs import cache_dir
 from .errors import ConfigError
 from .hashing import file_sha256
@@ -50,16 +51,6 @@ def parse_size(text: str, what: str = "size") -> int:
     if not 0 <= value < 1 << 60:  # also rejects nan and inf
         raise ConfigError(f"{what} {text!r} is not a size", hint="e.g. 500M or 2G; 0 empties")
     return int(value * _UNITS[unit])
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def stage_key(material: dict[str, Any]) -> str:
@@ -267,7 +258,7 @@ class StageCache:
             parts = d.name.split("-")
             pid = int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
             with suppress(OSError):
-                if not _pid_alive(pid) or time.time() - d.stat().st_mtime > 86400:
+                if not pid_alive(pid) or time.time() - d.stat().st_mtime > 86400:
                     shutil.rmtree(d, ignore_errors=True)
 
     def auto_prune(self) -> tuple[int, int]:

@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import atomic_write_bytes
+from ..atomic import atomic_write_bytes, pid_alive
 from ..hashing import file_sha256
 from ..testhooks import pause
 from . import MEDIA_LAYER_GZIP, Descriptor
@@ -149,18 +149,8 @@ def sweep_layer_temps(layout: Layout) -> None:
     """Remove half-written layers (``.layer-PID-TID.tmp``) of processes that died."""
     for tmp in (layout.path / "blobs" / "sha256").glob(".layer-*.tmp"):
         pid = tmp.name.split("-")[1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             tmp.unlink(missing_ok=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def layer_key(entries: list[Entry], epoch: int,
