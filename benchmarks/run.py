@@ -213,8 +213,10 @@ def bench_cold(work: Path, repeat: int) -> list[Row]:
 
 def _project(work: Path, wasmfile: Path | None, touch: str) -> tuple[Path, Path]:
     """A copy of the project to rebuild: the given Wasmfile's, or Wasmfile.example + main.py."""
-    if wasmfile is not None:
-        return wasmfile.resolve(), (wasmfile.resolve().parent / touch)
+    if wasmfile is not None:  # copy its folder (the context): the benchmark edits `touch`
+        proj = work / "proj"
+        shutil.copytree(wasmfile.resolve().parent, proj)
+        return proj / wasmfile.name, proj / touch
     proj = work / "proj"
     shutil.copytree(REPO / "examples", proj / "examples")
     text = (REPO / "Wasmfile.example").read_text()

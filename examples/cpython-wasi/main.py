@@ -1,1 +1,10 @@
-print('change 4 1795494452204046544')
+import os
+
+# Print environment variables to test security
+for k, v in os.environ.items():
+    print(f"{k}={v}")
+
+print("------")
+print("Hello World")
+print("------")
+print(os.listdir())
