@@ -64,7 +64,7 @@ def build_cmd(
         typer.Option(
             "--output",
             "-o",
-            help="oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE (default: the local store).",
+            help="oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE or docker://REF (default: the local store).",
         ),
     ] = None,
     push: Annotated[bool, typer.Option("--push", help="Push every -t reference to its registry.")] = False,
@@ -90,7 +90,7 @@ def build_cmd(
 ) -> None:
     """Build the image a Wasmfile describes (into the local store by default)."""
     from .build import BuildOptions, build
-    from .outputs import tag_in_store, write_output
+    from .store import tag_all
 
     the_plan = _load(wasmfile, context)
     unknown = set(no_cache_stage) - set(the_plan.project.stages)
@@ -101,7 +101,7 @@ def build_cmd(
         )
     rep = reporter(json_out, verbose)
     registry_opts = None
-    if push or cache_to or cache_from:
+    if push or cache_to or cache_from or (output or "").startswith("docker://"):
         from .cli_publish import _registry_options
 
         registry_opts = _registry_options(plain_http, tls_verify, False, str(ca_file) if ca_file else None, None)
@@ -130,9 +130,11 @@ def build_cmd(
     if not tags:
         tags = [the_plan.project.path.resolve().parent.name.lower() or "image"]
     if output:
-        written = write_output(output, built.layout, built.descriptor, tags)
+        from .publish import publish_to
+
+        written = [publish_to(output, built.layout, built.descriptor, registry_opts, tags=tags)]
     else:
-        written = tag_in_store(built.layout, built.descriptor, tags)
+        written = tag_all(built.layout, built.descriptor, tags)
     result: dict[str, Any] = {**built.to_json(), "tags": written}
     if cache_from:
         result["cache_imported"] = len(imported)

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .errors import ImageNotFound
 from .oci import Descriptor
 from .oci.layout import Layout
 from .store import normalize_tag, open_store
 
 
-def split_oci(text: str) -> tuple[Path, str | None]:
-    """``oci:DIR[:TAG]`` -> (DIR, TAG). A colon followed by a path separator is part of DIR."""
-    body = text.split(":", 1)[1]
-    head, sep, tail = body.rpartition(":")
-    if sep and head and "/" not in tail:
-        return Path(head), tail
-    return Path(body), None
+def split_path_name(rest: str) -> tuple[str, str | None]:
+    """``PATH[:NAME]`` split at the first colon, as skopeo does for oci:/oci-archive:/docker-archive:."""
+    path, sep, name = rest.partition(":")
+    return path, (name if sep and name else None)
 
 
 def resolve_local(text: str) -> tuple[Layout, Descriptor]:
     """Find an image in an OCI layout (``oci:DIR[:TAG]``) or the local store."""
     if text.startswith("oci:"):
-        path, tag = split_oci(text)
+        path, tag = split_path_name(text.removeprefix("oci:"))
         return Layout(path), Layout(path).resolve(tag)
     store = open_store()
     if text.startswith("sha256:"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import os
 import shutil
 import tarfile
@@ -42,9 +41,7 @@ def run_spec(config: dict[str, Any], args: list[str], extra_env: dict[str, str])
     cmd = list(cfg.get("Cmd") or [])
     argv = entrypoint + (list(args) if args else cmd)
     if not argv:
-        raise WasmbuildError(
-            "the image has no entrypoint or cmd to run", hint="set image.entrypoint in the Wasmfile"
-        )
+        raise WasmbuildError("the image has no entrypoint or cmd to run", hint="set image.entrypoint in the Wasmfile")
     env: dict[str, str] = {}
     for item in cfg.get("Env") or []:
         key, _, value = item.partition("=")
@@ -155,11 +152,3 @@ def run(
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
         raise WasmbuildError(f"cannot run {spec.module}: {message}") from None
     return 0
-
-
-def describe(layout: Layout, desc: Descriptor) -> dict[str, Any]:
-    manifest = layout.read_json(desc.digest)
-    return {
-        "manifest": manifest,
-        "config": json.loads(layout.read_blob(manifest["config"]["digest"])),
-    }

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from . import reference
+from .oci import Descriptor
 from .oci.layout import Layout
 
 
@@ -29,3 +30,11 @@ def open_store(path: Path | None = None) -> Layout:
 def normalize_tag(text: str) -> str:
     """The store's key for a user-written image name."""
     return str(reference.parse(text))
+
+
+def tag_all(store: Layout, desc: Descriptor, tags: list[str]) -> list[str]:
+    """Tag ``desc`` in the store under each of ``tags`` (normalised); returns the names."""
+    names = [normalize_tag(t) for t in tags]
+    for name in names:
+        store.tag(name, desc)
+    return names

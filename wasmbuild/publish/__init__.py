@@ -27,9 +27,9 @@ TRANSPORTS = ("oci-archive:", "docker-archive:", "oci:", "docker://")
 
 
 def _split(rest: str) -> tuple[str, str | None]:
-    """``PATH[:NAME]`` split at the first colon, as skopeo does for these transports."""
-    path, sep, name = rest.partition(":")
-    return path, (name if sep and name else None)
+    from ..images import split_path_name
+
+    return split_path_name(rest)
 
 
 def _docker_tag(text: str) -> str:
@@ -72,16 +72,27 @@ def publish_to(
         repo_tags = [_docker_tag(n) for n in names]
         return str(write_docker_archive(Path(path), layout, desc, repo_tags=repo_tags))
     if output.startswith("oci:"):
+        import shutil
+
         from ..oci.layout import Layout as _Layout
+        from ..reference import parse as parse_ref
         from .archive import copy_image
 
         path, name = _split(output.removeprefix("oci:"))
         _require_path(output, path)
-        target = _Layout(path).init()
-        copy_image(layout, target, desc)
-        tag = name or "latest"
-        target.tag(tag, desc)
-        return f"{path}:{tag}"
+        # Without :TAG, the image keeps the tag part of each of its names (skopeo's oci:DIR:TAG).
+        names = [name] if name else sorted({parse_ref(t).tag or "latest" for t in tags}) or ["latest"]
+        created = not Path(path).exists()
+        try:
+            target = _Layout(path).init()
+            copy_image(layout, target, desc)
+            for tag in names:
+                target.tag(tag, desc)
+        except BaseException:
+            if created:  # leave nothing half-written behind
+                shutil.rmtree(path, ignore_errors=True)
+            raise
+        return f"oci:{path}:{names[0]}"
     if output.startswith("docker://"):
         from .registry import push
 

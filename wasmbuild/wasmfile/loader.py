@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .. import recipes, reference
-from ..errors import ConfigError
+from ..errors import ConfigError, WasmbuildError
 from ..paths import PathEscape, clean_image_path, clean_relative, within
 from . import yamlpos
 from .model import Input, Stage, Wasmfile
@@ -350,7 +350,5 @@ def _check_image(
     for i, tag in enumerate(image.tags):
         try:
             reference.parse(tag)
-        except ConfigError:
-            raise
-        except Exception as exc:
-            problems.add(str(exc), pos.where(("image", "tags", i)))
+        except WasmbuildError as exc:
+            problems.add(exc.message, pos.where(("image", "tags", i)), exc.hint)
