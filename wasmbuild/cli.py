@@ -92,6 +92,10 @@ def build_cmd(
     from .build import BuildOptions, build
     from .store import tag_all
 
+    if output:
+        from .publish import check_output
+
+        check_output(output)
     the_plan = _load(wasmfile, context)
     unknown = set(no_cache_stage) - set(the_plan.project.stages)
     if unknown:

@@ -34,7 +34,10 @@ class Toolchain:
 def _run(argv: list[str]) -> str | None:
     try:
         # Probing only: rustup's proxies need the caller's HOME/RUSTUP_HOME to pick a toolchain.
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True)
+        # SOURCE_DATE_EPOCH is dropped: clang rejects an empty one ("must be a ... integer"),
+        # which would make a working compiler look broken. Stages get wasmbuild's own value.
+        env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True, env=env)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip()

@@ -236,6 +236,13 @@ def test_bad_wasmfile_cli(wb: Runner, tmp_path: Path, text: str, needle: str) ->
     assert check.returncode == 1 and needle in check.stdout
 
 
+def test_unknown_output_fails_before_building(wb: Runner, tmp_path: Path) -> None:
+    wasmfile = copy_example(tmp_path / "src")
+    proc = wb("build", str(wasmfile), "-o", "zip:out.zip")
+    _assert_one_line_error(proc, "unknown output 'zip:out.zip'")
+    assert "==> stage" not in proc.stderr  # rejected before any stage ran
+
+
 def test_plan_json(wb: Runner) -> None:
     proc = wb("plan", "Wasmfile.example", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -271,3 +278,11 @@ def test_layer_tar_is_listed_by_python_tarfile(tmp_path: Path, wb: Runner) -> No
     layer = tmp_path / "o" / "blobs" / "sha256" / manifest["layers"][0]["digest"].split(":")[1]
     with tarfile.open(layer) as tar:
         assert sorted(tar.getnames()) == ["bin", "bin/env.wasm", "hello.wasm"]
+
+
+def test_empty_source_date_epoch_means_unset(wb: Runner, tmp_path: Path) -> None:
+    # clang refuses SOURCE_DATE_EPOCH="" itself; the toolchain probe must not be fooled by it.
+    wasmfile = copy_example(tmp_path / "src")
+    proc = wb("build", str(wasmfile), "--json", env={"SOURCE_DATE_EPOCH": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["digest"] == GOLDEN_DIGEST

@@ -97,10 +97,17 @@ def publish_to(
         from .registry import push
 
         return push(layout, desc, output.removeprefix("docker://"), opts)
-    raise WasmbuildError(
-        f"unknown output {output!r}",
-        hint="use oci-archive:FILE, docker-archive:FILE, oci:DIR or docker://REGISTRY/NAME:TAG",
-    )
+    check_output(output)
+    raise AssertionError(f"unhandled transport in {output!r}")
+
+
+def check_output(output: str) -> None:
+    """Reject an unknown transport before any work is done."""
+    if not output.startswith(TRANSPORTS):
+        raise WasmbuildError(
+            f"unknown output {output!r}",
+            hint="use oci-archive:FILE, docker-archive:FILE, oci:DIR or docker://REGISTRY/NAME:TAG",
+        )
 
 
 def _require_path(output: str, path: str) -> None:
