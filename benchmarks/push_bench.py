@@ -33,8 +33,8 @@ from tests.integration.registry_fixtures import (  # noqa: E402
     stop_registry,
 )
 from wasmbuild.oci.layout import Layout  # noqa: E402
-from wasmbuild.publish.registry import RegistryOptions  # noqa: E402
-from wasmbuild.publish.registry import push as library_push  # noqa: E402
+from wasmbuild.registry.ops import RegistryOptions  # noqa: E402
+from wasmbuild.registry.ops import push as library_push  # noqa: E402
 from wasmbuild.store import normalize_tag  # noqa: E402
 
 

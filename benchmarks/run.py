@@ -148,7 +148,7 @@ def fmt_b(n: int) -> str:
 
 
 def rustc() -> tuple[str, str]:
-    from wasmbuild import toolchains
+    from wasmbuild.execute import toolchains
 
     rust = toolchains.rust()
     return rust.env["RUSTC"], rust.env["WASM_TARGET"]
@@ -186,7 +186,7 @@ def bench_cold(work: Path, repeat: int) -> list[Row]:
     t_ours, t_peer = median(ours, repeat), median(peer, repeat)
 
     def compress(i: int) -> float:  # the layer alone, in-process: gzip -9 of the module
-        from wasmbuild.oci.layer import collect, write_layer
+        from wasmbuild.assemble.layer import collect, write_layer
         from wasmbuild.oci.layout import Layout
 
         entries = collect([("/hello.wasm", ctx / "hello.wasm", None)])
@@ -240,7 +240,7 @@ def bench_rebuilds(work: Path, repeat: int, wasmfile: Path | None, touch: str) -
     t_noop = statistics.median(noop)
     # what a no-op costs before any build work: the interpreter and the modules `build` imports
     imports = "import wasmbuild.cli, wasmbuild.build, wasmbuild.plan, wasmbuild.recipes, " \
-        "wasmbuild.wasmfile.loader, wasmbuild.outputs, typer"
+        "wasmbuild.load.loader, wasmbuild.outputs, typer"
     t_imports = median(lambda i: timed([sys.executable, "-c", imports]), max(repeat, 5))
 
     # buildah's side: the same image contents, assembled from files (it cannot run the wasm

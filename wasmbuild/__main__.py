@@ -8,11 +8,11 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args in (["--version"], ["-V"], ["version"]):
-        from . import __version__
+        from wasmbuild import __version__
 
         print(f"wasmbuild {__version__}")
         return 0
-    from .cli import run_cli
+    from wasmbuild.cli import run_cli
 
     return run_cli(args)
 

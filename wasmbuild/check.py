@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import recipes
-from .errors import ConfigError
-from .wasmfile.model import Stage
+from wasmbuild.errors import ConfigError
+from wasmbuild.load.model import Stage
+from wasmbuild.render import recipes
 
 _PLACEHOLDER: dict[str, Any] = {
     "string": "x",
@@ -43,6 +43,8 @@ def check_recipe(path: Path) -> list[str]:
         _, data = recipes.render(recipe, values)
     except ConfigError as exc:
         return [exc.render()]
+    except recipes.RecipeRefused as exc:
+        return [f"{path}: the recipe refuses its own defaults and example: {exc}"]
     if not isinstance(data, dict):
         return [f"{recipe.template_path}: renders to {type(data).__name__}, not a stage mapping"]
     try:
@@ -58,13 +60,12 @@ def check_recipe(path: Path) -> list[str]:
 
 
 def check_wasmfile(path: Path) -> list[str]:
-    from .plan import plan
-    from .wasmfile.loader import load
+    from wasmbuild.pipeline import prepare
 
     try:
-        plan(load(path))
+        prepare(path)
     except ConfigError as exc:
-        return [p.render() for p in getattr(exc, "problems", [exc])]
+        return [p.render() for p in exc.problems]
     return []
 
 

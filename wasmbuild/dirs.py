@@ -1,9 +1,28 @@
-"""Per-user directories (overridable by environment variables, as tests and CI do)."""
+"""Per-user directories (overridable by environment variables, as tests and CI do).
+
+The cache (``WASMBUILD_CACHE``) is split into named areas, one sub-directory each, so that
+``wasmbuild cache prune`` can bound every one of them:
+
+========== ============================================================================
+stages      stage outputs by stage key (``cache/stages.py``)
+downloads   ``url`` inputs by sha256 (``WASMBUILD_DOWNLOADS`` may put it elsewhere)
+layers      layer and gzip-segment memos (``assemble/layer.py``)
+wasm-valid  markers of entrypoint modules wasmtime has validated
+toolchains  found toolchains (``cache/toolmemo.py``)
+digests     remembered digests of big input files (``cache/digests.py``)
+rootfs      image roots unpacked by ``wasmbuild run``
+modules     modules compiled by ``wasmbuild run``
+builds      work directories of running builds
+========== ============================================================================
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+AREAS = ("stages", "downloads", "layers", "wasm-valid", "toolchains", "digests", "rootfs",
+         "modules", "builds")
 
 
 def cache_dir() -> Path:
@@ -13,6 +32,20 @@ def cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("wasmbuild"))
+
+
+def cache_area(name: str) -> Path:
+    """The directory of one cache area (see the table above)."""
+    assert name in AREAS, name
+    if name == "downloads":
+        return download_dir()
+    return cache_dir() / name
+
+
+def download_dir() -> Path:
+    """``WASMBUILD_DOWNLOADS`` (shareable between caches: content is verified by sha256)."""
+    env = os.environ.get("WASMBUILD_DOWNLOADS")
+    return Path(env) if env else cache_dir() / "downloads" / "sha256"
 
 
 def source_date_epoch() -> int:

@@ -1,10 +1,14 @@
-"""The one user-facing error type.
+"""The one user-facing error type, with an exit code per kind.
 
 A :class:`WasmbuildError` is a user mistake or an environment problem: the CLI prints its
-message as one line and exits with ``exit_code``. Anything else is a bug and keeps its traceback.
+message as one line (``error: FILE:LINE: what (how to fix)``) and exits with ``exit_code``.
+Anything else is a bug and keeps its traceback. Code never raises the base class itself: every
+failure has a kind, and the kind decides the documented exit code (README, "Exit codes").
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class WasmbuildError(Exception):
@@ -19,12 +23,15 @@ class WasmbuildError(Exception):
         where: str | None = None,
         hint: str | None = None,
         details: str | None = None,
+        problems: Sequence[WasmbuildError] = (),
     ):
         self.message = message
         self.where = where
         self.hint = hint
         #: Longer context printed before the one-line message (e.g. a compiler's output).
         self.details = details
+        #: Every problem found when several were (``wasmbuild check`` prints them all).
+        self.problems: list[WasmbuildError] = list(problems) or [self]
         super().__init__(self.render())
 
     def render(self) -> str:
@@ -35,19 +42,40 @@ class WasmbuildError(Exception):
 
 
 class ConfigError(WasmbuildError):
-    """The Wasmfile or a recipe is invalid."""
+    """The Wasmfile, a recipe, a command-line option or an environment variable is invalid."""
 
     exit_code = 2
 
 
 class BuildError(WasmbuildError):
-    """A stage failed (compiler error, missing output, invalid module)."""
+    """A stage failed (compiler error, missing output, invalid module, limit exceeded)."""
 
     exit_code = 3
 
 
+class StepFailed(BuildError):
+    """A stage's step exited non-zero: the same shape whatever ran it (host or container)."""
+
+    def __init__(self, *, stage: str, index: int, total: int, step: str, exit_code: int,
+                 tail: Sequence[str], where: str | None = None):
+        self.stage = stage
+        self.index = index
+        self.step = step
+        self.step_exit_code = exit_code
+        self.output_tail = list(tail)
+        last = next((line.strip() for line in reversed(self.output_tail) if line.strip()), "no output")
+        summary = " ".join(step.split())
+        summary = summary if len(summary) <= 60 else summary[:57] + "..."
+        super().__init__(
+            f"stage {stage!r}: step {index}/{total} `{summary}` exited with code {exit_code}: {last}",
+            where=where,
+            hint="the step's output is shown above; fix the source or the step",
+            details="\n".join(self.output_tail),
+        )
+
+
 class ToolchainError(WasmbuildError):
-    """A needed compiler, engine or runtime is missing."""
+    """A needed compiler, engine or runtime is missing or unusable."""
 
     exit_code = 4
 
@@ -59,6 +87,19 @@ class RegistryError(WasmbuildError):
 
 
 class ImageNotFound(WasmbuildError):
-    """An image reference does not resolve in the store, a layout or a registry."""
+    """An image reference does not resolve in the store, a layout, an archive or a registry."""
 
     exit_code = 6
+
+
+class StoreError(WasmbuildError):
+    """The local store, a layout or the cache holds damaged content (a corrupt blob or index)."""
+
+    exit_code = 7
+
+
+class RunError(WasmbuildError):
+    """The module could not run: it trapped, lacks an entry point, or imports what the runtime
+    does not provide. (A module that exits with a code is not an error: that code is returned.)"""
+
+    exit_code = 8

@@ -1,31 +1,89 @@
-"""Naming images on the command line: a store tag, a digest, or ``oci:DIR[:TAG]``."""
+"""Naming images on the command line, the same way for every command (``run``, ``push``,
+``inspect``, ``pull --output``...):
+
+* ``NAME[:TAG]`` or ``sha256:...``   the local store
+* ``oci:DIR[:TAG]``                   an OCI image layout directory
+* ``oci-archive:FILE[:NAME]``         a tar of an OCI layout (as ``-o oci-archive:`` writes)
+* ``docker://REF`` or ``HOST/NAME``   a registry (when the name is not in the store)
+"""
 
 from __future__ import annotations
 
-from .errors import ImageNotFound
+import contextlib
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError, ImageNotFound
 from .oci import Descriptor
 from .oci.layout import Layout
+from .reference import parse, split_path_name
 from .store import normalize_tag, open_store
 
-
-def split_path_name(rest: str) -> tuple[str, str | None]:
-    """``PATH[:NAME]`` split at the first colon, as skopeo does for oci:/oci-archive:/docker-archive:."""
-    path, sep, name = rest.partition(":")
-    return path, (name if sep and name else None)
+LOCAL_TRANSPORTS = ("oci:", "oci-archive:")
 
 
-def resolve_local(text: str) -> tuple[Layout, Descriptor]:
-    """Find an image in an OCI layout (``oci:DIR[:TAG]``) or the local store."""
+@dataclass(frozen=True)
+class Located:
+    layout: Layout
+    desc: Descriptor
+    source: str  # "store", "oci", "oci-archive" or "registry"
+    name: str  # what the image is called there (tag, digest or reference)
+
+
+def registry_ref(text: str) -> str | None:
+    """The registry reference ``text`` names, if it names one (``docker://`` or ``host/name``)."""
+    if text.startswith("docker://"):
+        return text.removeprefix("docker://")
+    if text.startswith(LOCAL_TRANSPORTS) or text.startswith("sha256:"):
+        return None
+    try:
+        ref = parse(text)
+    except ConfigError:
+        return None
+    return text if ref.registry else None
+
+
+@contextlib.contextmanager
+def local(text: str, store: Layout | None = None) -> Iterator[Located]:
+    """The image ``text`` names in the store, a layout or an archive (an archive is unpacked into
+    a temporary layout that lives as long as the block). Raises :class:`ImageNotFound`."""
     if text.startswith("oci:"):
         path, tag = split_path_name(text.removeprefix("oci:"))
-        return Layout(path), Layout(path).resolve(tag)
-    store = open_store()
+        layout = Layout(path)
+        yield Located(layout, layout.resolve(tag), "oci", tag or "")
+        return
+    if text.startswith("oci-archive:"):
+        path, name = split_path_name(text.removeprefix("oci-archive:"))
+        with tempfile.TemporaryDirectory(prefix="wasmbuild-archive-") as tmp:
+            layout = _unpack_archive(Path(path), Path(tmp))
+            yield Located(layout, layout.resolve(name), "oci-archive", name or "")
+        return
+    store = store or open_store()
     if text.startswith("sha256:"):
-        return store, store.resolve(text)
+        yield Located(store, store.resolve(text), "store", text)
+        return
     try:
-        return store, store.resolve(normalize_tag(text))
+        key = normalize_tag(text.removeprefix("docker://"))
+        yield Located(store, store.resolve(key), "store", key)
     except ImageNotFound:
         raise ImageNotFound(
             f"no image {text!r} in the local store ({store.path})",
             hint="build it with `wasmbuild build`, pull it, or list images with `wasmbuild images`",
         ) from None
+
+
+def _unpack_archive(path: Path, dest: Path) -> Layout:
+    if not path.is_file():
+        raise ImageNotFound(f"no archive at {path}", hint="give the path of a .tar written by -o oci-archive:")
+    try:
+        with tarfile.open(path) as tar:
+            tar.extractall(dest, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise ImageNotFound(f"{path} is not a readable OCI archive: {exc}") from None
+    layout = Layout(dest)
+    if not layout.exists():
+        raise ImageNotFound(f"{path} holds no OCI image layout (no oci-layout/index.json)")
+    return layout

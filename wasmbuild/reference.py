@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import WasmbuildError
+from wasmbuild.errors import ConfigError
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPO_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
@@ -48,23 +48,29 @@ def parse(text: str, *, default_tag: str | None = "latest") -> Reference:
     if "@" in text:
         text, digest = text.split("@", 1)
         if not _DIGEST_RE.match(digest):
-            raise WasmbuildError(f"invalid digest in image reference {original!r}")
+            raise ConfigError(f"invalid digest in image reference {original!r}")
     tag = None
     slash = text.rfind("/")
     colon = text.rfind(":")
     if colon > slash:
         text, tag = text[:colon], text[colon + 1 :]
         if not _TAG_RE.match(tag):
-            raise WasmbuildError(f"invalid tag {tag!r} in image reference {original!r}")
+            raise ConfigError(f"invalid tag {tag!r} in image reference {original!r}")
     registry = None
     first, sep, rest = text.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost"):
         registry, text = first, rest
     if not text or not _REPO_RE.match(text):
-        raise WasmbuildError(
+        raise ConfigError(
             f"invalid image reference {original!r}",
             hint="use lowercase [registry/]name[:tag], e.g. localhost:5000/hello:1.0",
         )
     if tag is None and digest is None:
         tag = default_tag
     return Reference(registry, text, tag, digest)
+
+
+def split_path_name(rest: str) -> tuple[str, str | None]:
+    """``PATH[:NAME]`` split at the first colon, as skopeo does for oci:/oci-archive:/docker-archive:."""
+    path, sep, name = rest.partition(":")
+    return path, (name if sep and name else None)

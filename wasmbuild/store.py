@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import reference
-from .oci import Descriptor
-from .oci.layout import Layout
+from wasmbuild import reference
+from wasmbuild.oci import Descriptor
+from wasmbuild.oci.layout import Layout
 
 
 def store_path() -> Path:

@@ -6,11 +6,34 @@ import json
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 
 def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+class Reporter(Protocol):
+    """Where a build reports progress (the CLI's display, a JSON log, or nothing)."""
+
+    def stage_start(self, name: str) -> None: ...
+    def stage_log(self, name: str, line: str) -> None: ...
+    def stage_end(self, name: str, cached: bool, seconds: float) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+class NullReporter:
+    def stage_start(self, name: str) -> None:
+        pass
+
+    def stage_log(self, name: str, line: str) -> None:
+        pass
+
+    def stage_end(self, name: str, cached: bool, seconds: float) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
 
 
 class PlainReporter:
@@ -39,16 +62,19 @@ class PlainReporter:
     def note(self, text: str) -> None:
         self._print(text)
 
+    def close(self) -> None:
+        pass
+
 
 class RichReporter(PlainReporter):
     """A live display of the stages running now (interactive terminals)."""
 
-    def __init__(self, verbose: bool = False):
+    def __init__(self, verbose: bool = False, console: Any = None):
         super().__init__(verbose)
         from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self.console = Console(stderr=True)
+        self.console = console or Console(stderr=True)
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import require
-from wasmbuild.publish.registry import RegistryOptions
+from wasmbuild.registry.transport import RegistryOptions
 
 __all__ = ["require"]
 

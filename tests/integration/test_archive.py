@@ -15,10 +15,10 @@ import pytest
 from tests.integration.docker_fixtures import DockerEngine
 from tests.integration.images import hello_files, make_image, make_index
 from tests.integration.registry_fixtures import require
-from wasmbuild.errors import ImageNotFound, WasmbuildError
+from wasmbuild.errors import ConfigError, ImageNotFound
 from wasmbuild.oci import MEDIA_CONFIG, MEDIA_MANIFEST, Descriptor
 from wasmbuild.oci.layout import Layout
-from wasmbuild.publish import publish_to
+from wasmbuild.publish import output_publisher
 from wasmbuild.publish.archive import write_docker_archive, write_oci_archive
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("isolated_env")]
@@ -92,9 +92,8 @@ def test_docker_archive_structure_and_skopeo(
     tmp_path: Path, image: tuple[Layout, Descriptor]
 ) -> None:
     layout, desc = image
-    out = Path(
-        publish_to(f"docker-archive:{tmp_path / 'd.tar'}", layout, desc, tags=["wasm/hello:1"])
-    )
+    [where] = output_publisher(f"docker-archive:{tmp_path / 'd.tar'}", ["wasm/hello:1"]).publish(layout, desc)
+    out = Path(where.removeprefix("docker-archive:"))
     again = write_docker_archive(tmp_path / "d2.tar", layout, desc, repo_tags=["wasm/hello:1"])
     assert out.read_bytes() == again.read_bytes()
     with tarfile.open(out) as tar:
@@ -188,17 +187,17 @@ def test_archive_write_is_atomic(tmp_path: Path, image: tuple[Layout, Descriptor
     target.write_bytes(b"previous")
     layer = layout.read_json(desc.digest)["layers"][0]["digest"]
     layout.blob_path(layer).unlink()
-    with pytest.raises(ImageNotFound):
+    with pytest.raises(ImageNotFound, match=f"blob {layer} is missing"):
         write_oci_archive(target, layout, desc)
     assert target.read_bytes() == b"previous"
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tar")) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")) == []
 
 
 def test_publish_to_oci_dir_and_unknown(tmp_path: Path, image: tuple[Layout, Descriptor]) -> None:
     layout, desc = image
-    where = publish_to(f"oci:{tmp_path / 'dir'}:v2", layout, desc)
+    [where] = output_publisher(f"oci:{tmp_path / 'dir'}:v2", []).publish(layout, desc)
     assert where.endswith(":v2")
     assert Layout(tmp_path / "dir").resolve("v2").digest == desc.digest
-    with pytest.raises(WasmbuildError) as err:
-        publish_to("zip:out.zip", layout, desc)
+    with pytest.raises(ConfigError, match="unknown output 'zip:out\\.zip'") as err:
+        output_publisher("zip:out.zip", []).publish(layout, desc)
     assert "oci-archive:FILE" in str(err.value)

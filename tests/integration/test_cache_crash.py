@@ -60,7 +60,7 @@ def _kill_group(pgid: int) -> None:
 
 
 def _check_cache(cache: Path) -> None:
-    from wasmbuild.stagecache import StageCache
+    from wasmbuild.cache.stages import StageCache
 
     sc = StageCache(cache)
     for entry in sc.entries():
@@ -128,7 +128,7 @@ def test_kill_9_then_rebuild(tmp_path: Path, point: str) -> None:
     # cache temp dirs and half-written layers (their writer's pid is dead); its work dir is
     # swept once a minute old (a live build may be between creating and locking it)
     assert list((state / "cache" / "stages").glob(".tmp-*")) == []
-    assert list((state / "store" / "blobs" / "sha256").glob(".layer-*")) == []
+    assert list((state / "store" / "blobs" / "sha256").glob(".tmp-*")) == []
     builds = state / "cache" / "builds"
     for d in builds.iterdir():
         os.utime(d, (1, 1))

@@ -190,7 +190,7 @@ def test_compile_error_shows_compiler_output(
         "  tags: [broken]\n"
     )
     proc = wb("build", str(tmp_path / "Wasmfile"))
-    _assert_one_line_error(proc, "stage 'app'", "exit code", "Wasmfile:3")
+    _assert_one_line_error(proc, "stage 'app'", "exited with code 1", "Wasmfile:3")
     assert "mismatched types" in proc.stderr  # rustc's own diagnostic is shown
     assert "broken:latest" not in _store_state(isolated_dirs["store"])[0]
 
@@ -233,7 +233,8 @@ def test_bad_wasmfile_cli(wb: Runner, tmp_path: Path, text: str, needle: str) ->
     (tmp_path / "Wasmfile").write_text(text)
     _assert_one_line_error(wb("build", str(tmp_path / "Wasmfile")), needle, "Wasmfile:")
     check = wb("check", str(tmp_path / "Wasmfile"))
-    assert check.returncode == 1 and needle in check.stdout
+    assert check.returncode == 2 and f"error: {tmp_path / 'Wasmfile'}:" in check.stderr
+    assert needle in check.stderr
 
 
 def test_unknown_output_fails_before_building(wb: Runner, tmp_path: Path) -> None:

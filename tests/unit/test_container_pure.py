@@ -8,12 +8,8 @@ from pathlib import Path
 import pytest
 
 from wasmbuild.errors import ConfigError
-from wasmbuild.executors.container import (
-    builder_definition_dir,
-    builder_hash,
-    ensure_builder,
-    stage_environment,
-)
+from wasmbuild.execute.executors import Paths, StageJob, stage_env
+from wasmbuild.execute.executors.engine import builder_definition_dir, builder_hash, ensure_builder
 
 
 def _definition(tmp_path: Path) -> Path:
@@ -49,11 +45,12 @@ def test_unpinned_reference_is_refused_before_any_engine_call() -> None:
         ensure_builder("registry.example/builders/python-wasi:latest")
 
 
-def test_stage_environment_is_only_the_fixed_and_declared_set() -> None:
-    env = stage_environment({"WITH_ZLIB": "1", "SOURCE_DATE_EPOCH": "1676246400"},
-                            image_path="/opt/bin:/usr/bin")
+def test_stage_environment_is_declared_then_toolchain_then_ours() -> None:
+    job = StageJob(name="s", steps=(), env={"WITH_ZLIB": "1", "CC": "mine"}, src=Path("/x"),
+                   out=Path("/y"), work=Path("/z"), epoch=1676246400)
+    env = stage_env(job, Paths("/src", "/out", "/work", "/opt/bin:/usr/bin"), {"CC": "clang"})
     assert env == {
         "SRC": "/src", "OUT": "/out", "WORK": "/work", "HOME": "/work",
         "PATH": "/opt/bin:/usr/bin", "SOURCE_DATE_EPOCH": "1676246400", "LANG": "C.UTF-8",
-        "WITH_ZLIB": "1",
+        "WITH_ZLIB": "1", "CC": "clang",
     }

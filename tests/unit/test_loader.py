@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from wasmbuild.errors import ConfigError
-from wasmbuild.plan import plan
-from wasmbuild.wasmfile.loader import load
+from wasmbuild.pipeline import prepare
 
 GOOD = """\
 wasmfile: 1
@@ -41,13 +40,13 @@ def project(tmp_path: Path, text: str) -> Path:
 
 
 def error_of(tmp_path: Path, text: str) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        plan(load(project(tmp_path, text)))
+    with pytest.raises(ConfigError, match=r"Wasmfile(:\d+)?: ") as info:
+        prepare(project(tmp_path, text))
     return info.value
 
 
 def test_good_wasmfile_plans_in_dependency_order(tmp_path: Path) -> None:
-    p = plan(load(project(tmp_path, GOOD)))
+    p = prepare(project(tmp_path, GOOD))
     assert p.order == ("hello", "copy")
     assert p.deps["copy"] == ("hello",)
     hello = p.project.stages["hello"]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from wasmbuild.assemble.image import ImageSpec, write_image
+from wasmbuild.assemble.layer import collect, write_layer
 from wasmbuild.oci import MEDIA_MANIFEST
-from wasmbuild.oci.image import ImageSpec, write_image
-from wasmbuild.oci.layer import collect, write_layer
 from wasmbuild.oci.layout import Layout
 from wasmbuild.reference import parse
 
@@ -94,11 +94,11 @@ def test_image_config_and_manifest(tmp_path: Path) -> None:
 
 
 def test_tag_refuses_missing_manifest(tmp_path: Path) -> None:
-    from wasmbuild.errors import WasmbuildError
+    from wasmbuild.errors import ImageNotFound
     from wasmbuild.oci import Descriptor
 
     layout = Layout(tmp_path).init()
-    with pytest.raises(WasmbuildError):
+    with pytest.raises(ImageNotFound, match="cannot tag x"):
         layout.tag("x", Descriptor(MEDIA_MANIFEST, "sha256:" + "0" * 64, 1))
     assert layout.tags() == {}
 
@@ -120,5 +120,5 @@ def test_reference_parse(text: str, expected: tuple[str, str | None, str | None]
 def test_reference_rejects_uppercase() -> None:
     from wasmbuild.errors import WasmbuildError
 
-    with pytest.raises(WasmbuildError):
+    with pytest.raises(WasmbuildError, match="invalid image reference 'Hello'"):
         parse("Hello")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from wasmbuild.errors import WasmbuildError
-from wasmbuild.publish import auth
-from wasmbuild.publish.auth import Credentials
+from wasmbuild.registry import auth, ops
+from wasmbuild.registry.auth import Credentials
 
 HELPER = """#!{python}
 import json, os, sys
@@ -94,7 +94,7 @@ def test_environment_wins(docker_config: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def test_malformed_auth_says_how_to_fix(docker_config: Path) -> None:
     write_cfg(docker_config, {"auths": {"r.example": {"auth": "!!notbase64"}}})
-    with pytest.raises(WasmbuildError) as err:
+    with pytest.raises(WasmbuildError, match="malformed") as err:
         auth.get_credentials("r.example")
     assert "wasmbuild login r.example" in str(err.value)
 
@@ -109,7 +109,7 @@ def test_cred_helpers_and_creds_store(docker_config: Path, fake_helper: Path) ->
 
 def test_missing_helper_is_one_clear_line(docker_config: Path) -> None:
     write_cfg(docker_config, {"credsStore": "does-not-exist"})
-    with pytest.raises(WasmbuildError) as err:
+    with pytest.raises(WasmbuildError, match="is not on PATH") as err:
         auth.get_credentials("r.example")
     assert "docker-credential-does-not-exist" in str(err.value) and "\n" not in str(err.value)
 
@@ -119,10 +119,10 @@ def test_login_writes_config_0600_atomically(
 ) -> None:
     checked: list[str] = []
     monkeypatch.setattr(
-        "wasmbuild.publish.registry.check_login", lambda reg, opts: checked.append(reg)
+        "wasmbuild.registry.ops.check_login", lambda reg, opts: checked.append(reg)
     )
     write_cfg(docker_config, {"auths": {"keep.example": {"auth": b64("a:b")}}, "other": 1})
-    where = auth.login("r.example:5000", "me", "pw-123")
+    where = ops.login("r.example:5000", "me", "pw-123")
     cfg = docker_config / "config.json"
     assert Path(where) == cfg and checked == ["r.example:5000"]
     assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
@@ -138,9 +138,9 @@ def test_login_writes_config_0600_atomically(
 def test_login_uses_creds_store_when_configured(
     docker_config: Path, fake_helper: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("wasmbuild.publish.registry.check_login", lambda reg, opts: None)
+    monkeypatch.setattr("wasmbuild.registry.ops.check_login", lambda reg, opts: None)
     write_cfg(docker_config, {"credsStore": "fake"})
-    where = auth.login("r.example", "me", "pw-456")
+    where = ops.login("r.example", "me", "pw-456")
     assert where == "docker-credential-fake"
     assert "pw-456" not in (docker_config / "config.json").read_text()
     assert json.loads(fake_helper.read_text())["r.example"] == ["me", "pw-456"]
@@ -150,5 +150,5 @@ def test_login_uses_creds_store_when_configured(
 
 
 def test_login_needs_both(docker_config: Path) -> None:
-    with pytest.raises(WasmbuildError):
-        auth.login("r.example", "me", "")
+    with pytest.raises(WasmbuildError, match="needs a username and a password"):
+        ops.login("r.example", "me", "")

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from wasmbuild.errors import WasmbuildError
-from wasmbuild.publish import _split
-from wasmbuild.publish.registry import RegistryOptions, _cause
+from wasmbuild.reference import split_path_name as _split
+from wasmbuild.registry.transport import RegistryOptions
+from wasmbuild.registry.transport import cause as _cause
 
 
 def test_budget_default_env_and_option(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,8 +54,9 @@ def test_registry_module_import_is_lazy() -> None:
     import subprocess
 
     code = (
-        "import sys, wasmbuild.publish, wasmbuild.publish.registry, wasmbuild.publish.auth, "
-        "wasmbuild.publish.archive, wasmbuild.publish.inspect; "
+        "import sys, wasmbuild.publish, wasmbuild.registry.ops, wasmbuild.registry.auth, "
+        "wasmbuild.registry.transport, wasmbuild.publish.archive, wasmbuild.inspect, "
+        "wasmbuild.images, wasmbuild.cli.commands; "
         "print(sorted(m for m in ('oras', 'requests', 'urllib3') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from wasmbuild import recipes
 from wasmbuild.check import check_recipe
 from wasmbuild.errors import ConfigError
-from wasmbuild.wasmfile.model import json_schema
+from wasmbuild.load.model import json_schema
+from wasmbuild.render import recipes
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,14 +6,17 @@ import json
 import os
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
+from wasmbuild.cache.prune import auto_prune, parse_size, prune
+from wasmbuild.cache.stages import StageCache
 from wasmbuild.errors import ConfigError
-from wasmbuild.stagecache import StageCache, parse_size, stage_key
+from wasmbuild.execute.keys import stage_key
+from wasmbuild.render.project import StageSpec
 
 KEY_A = "a" * 64
 KEY_B = "b" * 64
@@ -29,12 +32,26 @@ def _outputs(tmp: Path, name: str, text: str) -> Path:
     return out
 
 
+def _spec(**kw: object) -> StageSpec:
+    fields: dict[str, object] = {"name": "s", "steps": ("a",), "inputs": (), "outputs": ("o",),
+                                 "env": {"X": "1", "Y": "2"}, "network": False, "builder": None,
+                                 "toolchain": None, "recipe": None, "where": "W:1"}
+    fields.update(kw)
+    return StageSpec(**fields)  # type: ignore[arg-type]
+
+
 def test_key_depends_on_every_field_and_not_on_order() -> None:
-    base = {"steps": ["a"], "env": {"X": "1", "Y": "2"}, "inputs": [["f", "d1"]]}
-    assert stage_key(base) == stage_key({"inputs": [["f", "d1"]], "env": {"Y": "2", "X": "1"},
-                                         "steps": ["a"]})
-    assert stage_key(base) != stage_key({**base, "inputs": [["f", "d2"]]})
-    assert stage_key(base) != stage_key({**base, "steps": ["b"]})
+    base = stage_key(_spec(), [("f", "d1")], "host")
+    assert base == stage_key(_spec(env={"Y": "2", "X": "1"}, name="other", where="X:9"),
+                             [("f", "d1")], "host")
+    assert base != stage_key(_spec(), [("f", "d2")], "host")
+    assert base != stage_key(_spec(), [("g", "d1")], "host")
+    assert base != stage_key(_spec(steps=("b",)), [("f", "d1")], "host")
+    assert base != stage_key(_spec(env={"X": "1"}), [("f", "d1")], "host")
+    assert base != stage_key(_spec(network=True), [("f", "d1")], "host")
+    assert base != stage_key(_spec(user="1"), [("f", "d1")], "host")
+    assert base != stage_key(_spec(outputs=("p",)), [("f", "d1")], "host")
+    assert base != stage_key(_spec(), [("f", "d1")], "builder=x")
 
 
 def test_store_then_restore_round_trips_content_modes_and_links(tmp_path: Path) -> None:
@@ -87,24 +104,24 @@ def test_prune_is_lru_and_skips_locked_entries(tmp_path: Path) -> None:
         os.utime(cache.root / key / "meta.json", (1000 + i, 1000 + i))
     cache.restore(keys[0], tmp_path / "r0")  # a is now the most recently used
     one = cache.entries()[0].size
-    removed, freed = cache.prune(2 * one)
+    removed, freed = prune(2 * one, cache)
     assert removed == 2 and freed >= one
     assert sorted(e.key for e in cache.entries()) == sorted([keys[0], keys[3]])
     with FileLock(str(cache.root / ".locks" / f"{keys[3]}.lock")):
-        cache.prune(0)
+        prune(0, cache)
         assert [e.key for e in cache.entries()] == [keys[3]]  # held by a "build": kept
-    assert cache.prune(0)[0] == 1 and cache.entries() == []
+    assert prune(0, cache)[0] == 1 and cache.entries() == []
 
 
 def test_auto_prune_follows_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = StageCache(tmp_path / "cache")
     cache.store(KEY_A, "s", _outputs(tmp_path, "o", "x" * 10000))
     monkeypatch.delenv("WASMBUILD_CACHE_MAX", raising=False)
-    assert cache.auto_prune() == (0, 0)
+    assert auto_prune(cache) == (0, 0)
     monkeypatch.setenv("WASMBUILD_CACHE_MAX", "1M")
-    assert cache.auto_prune()[0] == 0
+    assert auto_prune(cache)[0] == 0
     monkeypatch.setenv("WASMBUILD_CACHE_MAX", "1K")
-    assert cache.auto_prune()[0] == 1
+    assert auto_prune(cache)[0] == 1
 
 
 def test_prune_removes_leftovers_of_dead_writers_only(tmp_path: Path) -> None:
@@ -112,10 +129,10 @@ def test_prune_removes_leftovers_of_dead_writers_only(tmp_path: Path) -> None:
     cache.root.mkdir(parents=True)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    (cache.root / f".tmp-{'a' * 16}-{dead}-1").mkdir()
-    (cache.root / f".tmp-{'b' * 16}-{os.getpid()}-1").mkdir()  # a live writer: us
-    cache.prune(1 << 30)
-    assert [p.name.split("-")[2] for p in cache.root.glob(".tmp-*")] == [str(os.getpid())]
+    (cache.root / f".tmp-{dead}-1-{'a' * 16}").mkdir()
+    (cache.root / f".tmp-{os.getpid()}-1-{'b' * 16}").mkdir()  # a live writer: us
+    prune(1 << 30, cache)
+    assert [p.name.split("-")[1] for p in cache.root.glob(".tmp-*")] == [str(os.getpid())]
 
 
 def test_locked_calls_waiting_only_when_contended(tmp_path: Path) -> None:
@@ -124,17 +141,31 @@ def test_locked_calls_waiting_only_when_contended(tmp_path: Path) -> None:
     with cache.locked(KEY_A, lambda: calls.append(1)):
         pass
     assert calls == []
+    # Another process holds the key's lock until we tell it (on stdin) to let go.
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from filelock import FileLock; "
+        [sys.executable, "-c", "import sys; from filelock import FileLock; "
          f"l = FileLock({str(cache.root / '.locks' / (KEY_A + '.lock'))!r}); l.acquire(); "
-         "print('held', flush=True); time.sleep(1.0)"], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    start = time.monotonic()
-    with cache.locked(KEY_A, lambda: calls.append(1)):
-        assert time.monotonic() - start > 0.5  # we got it only once the holder was gone
+         "print('held', flush=True); sys.stdin.readline()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline().strip() == "held"
+    waiting = threading.Event()
+    got = threading.Event()
+
+    def take() -> None:
+        with cache.locked(KEY_A, waiting.set):
+            got.set()
+
+    taker = threading.Thread(target=take)
+    taker.start()
+    assert waiting.wait(30)  # told that another build has the stage
+    assert not got.is_set()  # and not let in while the holder has it
+    holder.stdin.write("go\n")
+    holder.stdin.close()
+    taker.join(30)
+    assert got.is_set()
     holder.wait()
     holder.stdout.close()
-    assert calls == [1]
 
 
 @pytest.mark.parametrize(("text", "value"), [("0", 0), ("123", 123), ("1K", 1024),
@@ -146,7 +177,7 @@ def test_parse_size(text: str, value: int) -> None:
 
 @pytest.mark.parametrize("text", ["", "lots", "-1M", "1X", "nan", "inf"])
 def test_parse_size_rejects(text: str) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="is not a size"):
         parse_size(text)
 
 
@@ -155,7 +186,7 @@ def test_entries_ignore_locks_and_temp_dirs(tmp_path: Path) -> None:
     cache.store(KEY_A, "hello", _outputs(tmp_path, "o", "x"))
     with cache.locked(KEY_B):
         pass
-    (cache.root / ".tmp-x-1-1").mkdir()
+    (cache.root / ".tmp-1-1-x").mkdir()
     [entry] = cache.entries()
     assert entry.stage == "hello"
     assert entry.size == json.loads((cache.root / KEY_A / "meta.json").read_text())["size"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from wasmbuild.build import _copy_in
-from wasmbuild.hashing import tree_sha256
+from wasmbuild.cache.digests import tree_sha256
+from wasmbuild.execute.inputs import copy_in as _copy_in
 
 
 def _tree(root: Path) -> Path:

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from wasmbuild.cache_oci import (
+from wasmbuild.cache.artifact import (
     KEY_ANNOTATION,
     OUTPUTS_MEDIA,
     STAGE_CACHE_ARTIFACT,
     export_to_layout,
     import_from_layout,
 )
+from wasmbuild.cache.stages import StageCache
 from wasmbuild.errors import WasmbuildError
 from wasmbuild.oci import MEDIA_INDEX
 from wasmbuild.oci.layout import Layout
-from wasmbuild.stagecache import StageCache
 
 KEYS = ["1" * 64, "2" * 64, "3" * 64]
 

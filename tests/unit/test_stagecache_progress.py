@@ -5,18 +5,14 @@ from __future__ import annotations
 import io
 import threading
 
-import pytest
-import rich.console
 from rich.console import Console
 
 from wasmbuild.ui import RichReporter
 
 
-def test_rich_reporter_tracks_parallel_stages(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rich_reporter_tracks_parallel_stages() -> None:
     out = io.StringIO()
-    monkeypatch.setattr(rich.console, "Console",
-                        lambda **_: Console(file=out, force_terminal=True, width=120))
-    rep = RichReporter()
+    rep = RichReporter(console=Console(file=out, force_terminal=True, width=120))
     barrier = threading.Barrier(4)
 
     def stage(i: int) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from wasmbuild import toolchains, toolmemo
-from wasmbuild.toolchains import Toolchain
+from wasmbuild.execute import toolchains
+from wasmbuild.execute.toolchains import Toolchain
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[st
                                "WASI_SYSROOT": str(tmp_path / "sys")}, (str(bindir),),
                          f"cc={cc};v{len(calls)}")
 
-    monkeypatch.setattr(toolchains, "get", probe)
+    monkeypatch.setitem(toolchains.PROBES, "c", lambda: probe("c"))
     monkeypatch.setenv("WASMBUILD_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
     monkeypatch.delenv("WASMBUILD_CC", raising=False)
@@ -38,17 +38,17 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[st
 
 def test_probe_once_then_memo(fake: tuple[Path, list[str]]) -> None:
     _, calls = fake
-    first = toolmemo.get("c")
-    second = toolmemo.get("c")
+    first = toolchains.get("c")
+    second = toolchains.get("c")
     assert calls == ["c"] and first == second
-    assert toolmemo.get(None) is None and toolmemo.get("none") is None
+    assert toolchains.get(None) is None and toolchains.get("none") is None
 
 
 @pytest.mark.parametrize("change", ["compiler", "libc", "path-dir", "env"])
 def test_any_relevant_change_probes_again(fake: tuple[Path, list[str]],
                                           monkeypatch: pytest.MonkeyPatch, change: str) -> None:
     root, calls = fake
-    before = toolmemo.get("c")
+    before = toolchains.get("c")
     if change == "compiler":
         os.utime(root / "bin" / "clang", (1, 1))
     elif change == "libc":
@@ -57,16 +57,16 @@ def test_any_relevant_change_probes_again(fake: tuple[Path, list[str]],
         (root / "bin" / "clang-17").write_text("")  # something new on PATH
     else:
         monkeypatch.setenv("WASMBUILD_CC", "/opt/other/clang")
-    after = toolmemo.get("c")
+    after = toolchains.get("c")
     assert len(calls) == 2
     assert after is not None and before is not None and after.identity != before.identity
-    assert toolmemo.get("c") == after and len(calls) == 2  # remembered again
+    assert toolchains.get("c") == after and len(calls) == 2  # remembered again
 
 
 def test_a_garbage_memo_is_ignored(fake: tuple[Path, list[str]]) -> None:
     root, calls = fake
-    toolmemo.get("c")
-    [memo] = (root / "cache" / "toolchains").iterdir()
+    toolchains.get("c")
+    [memo] = (root / "cache" / "toolchains").glob("*.json")
     memo.write_text("{")
-    toolmemo.get("c")
+    toolchains.get("c")
     assert len(calls) == 2

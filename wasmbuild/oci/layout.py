@@ -4,6 +4,10 @@ Used both for ``--output oci:DIR`` and as the local image store. Every write is 
 are content addressed and renamed into place, and ``index.json`` is replaced under a file lock, so
 a killed process leaves at most unreferenced blobs (removed by :meth:`Layout.gc`), never a tag
 pointing at missing content.
+
+Writers that add blobs before tagging them (a build, a pull) hold :meth:`Layout.writing` (a shared
+lock) from their first blob to their tag; :meth:`Layout.gc` takes it exclusively, so it never
+deletes the blobs of an image that is being written.
 """
 
 from __future__ import annotations
@@ -11,16 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_bytes, atomic_writer
-from ..errors import ImageNotFound, WasmbuildError
-from . import MEDIA_INDEX, REF_NAME, Descriptor, canonical_json, sha256_digest
+from wasmbuild.errors import ConfigError, ImageNotFound, StoreError
+from wasmbuild.fsutil import atomic_write_bytes, remove, sweep, temp_path
+from wasmbuild.oci import MEDIA_INDEX, MEDIA_MANIFEST, REF_NAME, Descriptor, canonical_json, sha256_digest
+from wasmbuild.oci.graph import children, is_index, pick_wasi, platform_text, walk
 
 _CHUNK = 1 << 20
 
@@ -28,7 +31,8 @@ _CHUNK = 1 << 20
 def _split(digest: str) -> tuple[str, str]:
     algo, _, hexpart = digest.partition(":")
     if algo != "sha256" or len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
-        raise WasmbuildError(f"unsupported or malformed digest {digest!r}")
+        raise ConfigError(f"unsupported or malformed digest {digest!r}",
+                          hint="digests are sha256:<64 hex digits>")
     return algo, hexpart
 
 
@@ -66,6 +70,20 @@ class Layout:
         with FileLock(str(self.path / ".wasmbuild.lock")):
             yield
 
+    @contextmanager
+    def writing(self, exclusive: bool = False) -> Iterator[None]:
+        """Held by writers (shared) from their first blob to their tag, and by :meth:`gc`
+        (exclusive). A flock: the kernel drops it when a holder dies."""
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / ".wasmbuild.gc", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
     # -- blobs -----------------------------------------------------------------------------
     def blob_path(self, digest: str) -> Path:
         algo, hexpart = _split(digest)
@@ -81,7 +99,7 @@ class Layout:
         except FileNotFoundError:
             raise ImageNotFound(f"blob {digest} is missing from {self.path}") from None
         if verify and sha256_digest(data) != digest:
-            raise WasmbuildError(
+            raise StoreError(
                 f"blob {digest} in {self.path} is corrupt",
                 hint="delete it and rebuild or pull the image again",
             )
@@ -107,17 +125,21 @@ class Layout:
             return digest, self.blob_path(digest).stat().st_size
         h = hashlib.sha256()
         size = 0
-        staging = self.path / "blobs" / "sha256" / f".incoming-{os.getpid()}-{time.monotonic_ns()}"
-        staging.parent.mkdir(parents=True, exist_ok=True)
+        blobs = self.path / "blobs" / "sha256"
+        blobs.mkdir(parents=True, exist_ok=True)
+        staging = temp_path(blobs, "blob")
         try:
-            with open(src, "rb") as fin, atomic_writer(staging) as fout:
+            with open(src, "rb") as fin, open(staging, "xb") as fout:
                 while chunk := fin.read(_CHUNK):
                     h.update(chunk)
                     size += len(chunk)
                     fout.write(chunk)
+                fout.flush()
+                os.fsync(fout.fileno())
             got = "sha256:" + h.hexdigest()
             if digest and digest != got:
-                raise WasmbuildError(f"content of {src} has digest {got}, expected {digest}")
+                raise StoreError(f"content of {src} has digest {got}, expected {digest}",
+                                 hint="the source changed or is damaged; rebuild or pull it again")
             os.replace(staging, self.blob_path(got))
             return got, size
         finally:
@@ -134,7 +156,8 @@ class Layout:
         except FileNotFoundError:
             return {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": []}
         except json.JSONDecodeError as exc:
-            raise WasmbuildError(f"{self.path / 'index.json'} is not valid JSON: {exc}") from None
+            raise StoreError(f"{self.path / 'index.json'} is not valid JSON: {exc}",
+                             hint="restore or delete the layout") from None
         return data
 
     def _write_index(self, manifests: list[dict[str, Any]]) -> None:
@@ -150,7 +173,7 @@ class Layout:
     def tag(self, name: str, desc: Descriptor) -> None:
         """Point ``name`` at ``desc`` (replacing any previous target). The blobs must exist."""
         if not self.has_blob(desc.digest):
-            raise WasmbuildError(f"cannot tag {name}: manifest {desc.digest} is not in {self.path}")
+            raise ImageNotFound(f"cannot tag {name}: manifest {desc.digest} is not in {self.path}")
         with self.locked():
             self._init_skeleton()  # not init(): it takes the lock, which is not reentrant
             entries = [
@@ -185,54 +208,63 @@ class Layout:
             if d.annotations.get(REF_NAME) == name or d.digest == name:
                 return d
         if name.startswith("sha256:") and self.has_blob(name):
-            from . import MEDIA_MANIFEST
-
             return Descriptor(MEDIA_MANIFEST, name, self.blob_path(name).stat().st_size)
         raise ImageNotFound(f"no image {name!r} in {self.path}")
 
+    # -- images ------------------------------------------------------------------------------
+    def image(self, desc: Descriptor) -> tuple[Descriptor, dict[str, Any]]:
+        """``desc`` itself, or for an index its Wasm entry, with the parsed manifest."""
+        doc = self.read_json(desc.digest)
+        if not is_index(desc, doc):
+            return desc, doc
+        entries = children(desc, doc)
+        chosen = pick_wasi(entries)
+        if chosen is None:
+            found = ", ".join(platform_text(d) for d in entries) or "none"
+            raise ImageNotFound(f"index {desc.digest} in {self.path} has no Wasm entry (has: {found})")
+        return self.image(chosen)
+
+    def copy_from(self, src: Layout, desc: Descriptor) -> None:
+        """Copy ``desc`` and everything under it from ``src`` (blobs only; nothing is tagged)."""
+        for d in walk(desc, src.read_json):
+            if not self.has_blob(d.digest):
+                if not src.has_blob(d.digest):
+                    raise ImageNotFound(f"blob {d.digest} is missing from {src.path}")
+                self.add_blob_file(src.blob_path(d.digest), d.digest)
+
     # -- maintenance -----------------------------------------------------------------------
     def referenced(self) -> set[str]:
-        """All blob digests reachable from index.json."""
-        seen: set[str] = set()
-        stack = [(d.digest, d.media_type) for d in self.manifests()]
-        while stack:
-            digest, media_type = stack.pop()
-            if digest in seen or not self.has_blob(digest):
-                continue
-            seen.add(digest)
-            # Only manifests and indexes have children. (An image config also has a "config"
-            # key, a dict without "digest"; and layers are not worth reading.)
-            if "manifest" not in media_type and "index" not in media_type:
-                continue
+        """All blob digests reachable from index.json (a missing or unreadable child is skipped:
+        gc must never fail on a damaged layout, only keep what it can see)."""
+
+        def read(digest: str) -> Any:
             try:
-                doc = self.read_json(digest)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if not isinstance(doc, dict):
-                continue
-            children = [*(doc.get("manifests") or []), *(doc.get("layers") or []),
-                        *([doc["config"]] if isinstance(doc.get("config"), dict) else [])]
-            stack.extend((d["digest"], str(d.get("mediaType", ""))) for d in children
-                         if isinstance(d, dict) and isinstance(d.get("digest"), str))
+                return self.read_json(digest) if self.has_blob(digest) else None
+            except (json.JSONDecodeError, UnicodeDecodeError, StoreError):
+                return None
+
+        seen: set[str] = set()
+        for top in self.manifests():
+            seen.update(d.digest for d in walk(top, read) if self.has_blob(d.digest))
         return seen
 
-    def gc(self, min_age: float = 0.0) -> int:
-        """Delete unreferenced blobs and stale temp files; returns bytes freed.
+    def blobs_size(self) -> int:
+        blob_dir = self.path / "blobs" / "sha256"
+        return sum(p.stat().st_size for p in blob_dir.iterdir() if p.is_file()) if blob_dir.is_dir() else 0
 
-        A build writes (or, from the layer memo, reuses and touches) its blobs before it tags
-        them; with builds running concurrently pass ``min_age`` (seconds, e.g. 3600) so blobs
-        modified more recently than that are kept.
+    def gc(self) -> int:
+        """Delete unreferenced blobs and leftovers of killed writers; returns bytes freed.
+
+        Waits for writers in progress (builds and pulls hold :meth:`writing`), so a blob written
+        for an image that is not tagged yet is never taken.
         """
         freed = 0
-        now = time.time()
-        with self.locked():
+        with self.writing(exclusive=True), self.locked():
             keep = {d.split(":", 1)[1] for d in self.referenced()}
             blob_dir = self.path / "blobs" / "sha256"
+            freed += sweep(blob_dir) + sweep(self.path)
             for entry in blob_dir.iterdir() if blob_dir.is_dir() else []:
-                if entry.name not in keep and now - entry.lstat().st_mtime >= min_age:
-                    freed += entry.stat().st_size
-                    if entry.is_dir():
-                        shutil.rmtree(entry)
-                    else:
-                        entry.unlink()
+                if entry.name not in keep and not entry.name.startswith("."):
+                    freed += entry.lstat().st_size
+                    remove(entry)
         return freed

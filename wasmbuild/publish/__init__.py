@@ -1,35 +1,159 @@
-"""Publishers: take a built image (a layout + descriptor) and put it somewhere.
+"""``publish``: put a built image (a layout + descriptor) somewhere, and say where.
 
-``publish_to(output, layout, desc, opts)`` dispatches on the output's transport prefix:
+Every destination is a :class:`Publisher`; :func:`publishers` parses ``-t``, ``-o`` and ``--push``
+once, before any work is done (an unknown transport fails at once), and returns a
+:class:`MultiPublisher`, the way ko composes its publishers:
 
-* ``oci-archive:FILE[:TAG]``       tar of an OCI layout holding the image
-* ``docker-archive:FILE[:REF]``    ``docker save`` format, for ``docker load``
-* ``oci:DIR[:TAG]``                an OCI layout directory (created or added to)
-* ``docker://REF``                 a registry push (same as ``wasmbuild push``)
+* ``-t NAME``                        tags in the local store (the default destination)
+* ``-o oci:DIR[:TAG]``               an OCI layout directory (created or added to)
+* ``-o oci-archive:FILE[:NAME]``     a tar of an OCI layout holding the image
+* ``-o docker-archive:FILE[:REF]``   ``docker save`` format, for ``docker load``/``podman load``
+* ``-o docker://REF``, ``--push``    a registry (byte for byte, see ``registry.ops``)
 
-Submodules are imported lazily so CLI start-up stays fast.
+Submodules with heavy imports are imported lazily so CLI start-up stays fast.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from ..errors import WasmbuildError
-from ..oci import REF_NAME, Descriptor
+from ..errors import ConfigError
+from ..oci import Descriptor
+from ..oci.layout import Layout
+from ..reference import split_path_name
 
 if TYPE_CHECKING:
-    from ..oci.layout import Layout
-    from .registry import RegistryOptions
+    from ..registry.ops import PushStats
+    from ..registry.transport import RegistryOptions
 
 TRANSPORTS = ("oci-archive:", "docker-archive:", "oci:", "docker://")
 
 
-def _split(rest: str) -> tuple[str, str | None]:
-    from ..images import split_path_name
+class Publisher(Protocol):
+    def publish(self, layout: Layout, desc: Descriptor) -> list[str]:
+        """Put image ``desc`` of ``layout`` in place; return where it went (names or paths)."""
 
-    return split_path_name(rest)
+
+def _reference(text: str) -> str:
+    from ..reference import parse
+
+    return str(parse(text))
+
+
+@dataclass(frozen=True)
+class StorePublisher:
+    """Tags in the local store (blobs are copied in first if the image was built elsewhere)."""
+
+    store: Layout
+    names: Sequence[str]
+
+    def publish(self, layout: Layout, desc: Descriptor) -> list[str]:
+        if layout.path.resolve() != self.store.path.resolve():
+            with self.store.writing():
+                self.store.copy_from(layout, desc)
+                for name in self.names:
+                    self.store.tag(name, desc)
+        else:
+            for name in self.names:
+                self.store.tag(name, desc)
+        return list(self.names)
+
+
+@dataclass(frozen=True)
+class LayoutPublisher:
+    """``oci:DIR[:TAG]``: without ``:TAG`` the image keeps the tag part of each of its names
+    (skopeo's ``oci:DIR:TAG`` convention). A directory created here is removed on failure."""
+
+    path: Path
+    tags: Sequence[str]
+
+    def publish(self, layout: Layout, desc: Descriptor) -> list[str]:
+        created = not self.path.exists()
+        try:
+            target = Layout(self.path).init()
+            target.copy_from(layout, desc)
+            for tag in self.tags:
+                target.tag(tag, desc)
+        except BaseException:
+            if created:  # leave nothing half-written behind
+                shutil.rmtree(self.path, ignore_errors=True)
+            raise
+        return [f"oci:{self.path}:{tag}" for tag in self.tags]
+
+
+@dataclass(frozen=True)
+class ArchivePublisher:
+    """``oci-archive:FILE`` or ``docker-archive:FILE`` (deterministic, written atomically)."""
+
+    kind: str
+    path: Path
+    names: Sequence[str]  # full references, e.g. hello-wasm:latest
+
+    def publish(self, layout: Layout, desc: Descriptor) -> list[str]:
+        from .archive import write_docker_archive, write_oci_archive
+
+        if self.kind == "oci-archive":
+            # A full reference as the ref name: `podman load` names the image after it (a bare
+            # tag would become "localhost/latest:latest").
+            name = self.names[0] if self.names else None
+            return [f"oci-archive:{write_oci_archive(self.path, layout, desc, tag=name)}"]
+        return [f"docker-archive:{write_docker_archive(self.path, layout, desc, repo_tags=list(self.names))}"]
+
+
+@dataclass
+class RegistryPublisher:
+    ref: str
+    opts: RegistryOptions | None = None
+    stats: PushStats | None = None
+
+    def publish(self, layout: Layout, desc: Descriptor) -> list[str]:
+        from ..registry.ops import PushStats, push
+
+        self.stats = self.stats or PushStats()
+        return [push(layout, desc, self.ref, self.opts, stats=self.stats)]
+
+
+@dataclass
+class MultiPublisher:
+    publishers: list[Publisher] = field(default_factory=list)
+
+    def publish(self, layout: Layout, desc: Descriptor) -> dict[str, list[str]]:
+        """Publish everywhere; returns ``{"tags": [...], "pushed": [...]}`` (local names and
+        files, and registry references)."""
+        done: dict[str, list[str]] = {"tags": [], "pushed": []}
+        for p in self.publishers:
+            done["pushed" if isinstance(p, RegistryPublisher) else "tags"] += p.publish(layout, desc)
+        return done
+
+
+def output_publisher(output: str, names: Sequence[str], opts: RegistryOptions | None = None) -> Publisher:
+    """The publisher for one ``-o`` value; ``names`` are the image's references."""
+    from ..reference import parse
+
+    def need_path(path: str) -> Path:
+        if not path:
+            raise ConfigError(f"output {output!r} names no path", hint="e.g. oci-archive:out.tar")
+        return Path(path)
+
+    if output.startswith("oci-archive:"):
+        path, name = split_path_name(output.removeprefix("oci-archive:"))
+        return ArchivePublisher("oci-archive", need_path(path), [name] if name else list(names[:1]))
+    if output.startswith("docker-archive:"):
+        path, name = split_path_name(output.removeprefix("docker-archive:"))
+        refs = [_docker_tag(name)] if name else [_docker_tag(n) for n in names]
+        return ArchivePublisher("docker-archive", need_path(path), refs)
+    if output.startswith("oci:"):
+        path, name = split_path_name(output.removeprefix("oci:"))
+        tags = [name] if name else sorted({parse(n).tag or "latest" for n in names}) or ["latest"]
+        return LayoutPublisher(need_path(path), tags)
+    if output.startswith("docker://"):
+        return RegistryPublisher(output.removeprefix("docker://"), opts)
+    raise ConfigError(f"unknown output {output!r}",
+                      hint="use oci:DIR, oci-archive:FILE, docker-archive:FILE or docker://REGISTRY/NAME:TAG")
 
 
 def _docker_tag(text: str) -> str:
@@ -39,77 +163,13 @@ def _docker_tag(text: str) -> str:
     return f"{r.name}:{r.tag or 'latest'}"
 
 
-def publish_to(
-    output: str,
-    layout: Layout,
-    desc: Descriptor,
-    opts: RegistryOptions | None = None,
-    *,
-    tags: Sequence[str] = (),
-) -> str:
-    """Publish image ``desc`` from ``layout`` to ``output``; returns where it went.
-
-    ``tags`` are the image's names (``build -t``); the first one names the image inside an
-    archive when ``output`` does not. Returns the archive path, ``DIR:TAG``, or for
-    ``docker://`` the pushed digest reference.
-    """
-    default = tags[0] if tags else desc.annotations.get(REF_NAME)
-    if output.startswith("oci-archive:"):
-        from ..reference import parse as parse_ref
-        from .archive import write_oci_archive
-
-        path, name = _split(output.removeprefix("oci-archive:"))
-        _require_path(output, path)
-        if name is None and default:
-            name = parse_ref(default).tag or "latest"
-        return str(write_oci_archive(Path(path), layout, desc, tag=name))
-    if output.startswith("docker-archive:"):
-        from .archive import write_docker_archive
-
-        path, name = _split(output.removeprefix("docker-archive:"))
-        _require_path(output, path)
-        names = [name] if name else list(tags) or ([default] if default else [])
-        repo_tags = [_docker_tag(n) for n in names]
-        return str(write_docker_archive(Path(path), layout, desc, repo_tags=repo_tags))
-    if output.startswith("oci:"):
-        import shutil
-
-        from ..oci.layout import Layout as _Layout
-        from ..reference import parse as parse_ref
-        from .archive import copy_image
-
-        path, name = _split(output.removeprefix("oci:"))
-        _require_path(output, path)
-        # Without :TAG, the image keeps the tag part of each of its names (skopeo's oci:DIR:TAG).
-        names = [name] if name else sorted({parse_ref(t).tag or "latest" for t in tags}) or ["latest"]
-        created = not Path(path).exists()
-        try:
-            target = _Layout(path).init()
-            copy_image(layout, target, desc)
-            for tag in names:
-                target.tag(tag, desc)
-        except BaseException:
-            if created:  # leave nothing half-written behind
-                shutil.rmtree(path, ignore_errors=True)
-            raise
-        return f"oci:{path}:{names[0]}"
-    if output.startswith("docker://"):
-        from .registry import push
-
-        return push(layout, desc, output.removeprefix("docker://"), opts)
-    check_output(output)
-    raise AssertionError(f"unhandled transport in {output!r}")
-
-
-def check_output(output: str) -> None:
-    """Reject an unknown transport before any work is done."""
-    if not output.startswith(TRANSPORTS):
-        raise WasmbuildError(
-            f"unknown output {output!r}",
-            hint="use oci-archive:FILE, docker-archive:FILE, oci:DIR or docker://REGISTRY/NAME:TAG",
-        )
-
-
-def _require_path(output: str, path: str) -> None:
-    if not path:
-        raise WasmbuildError(f"output {output!r} names no path", hint="e.g. oci-archive:out.tar")
+def publishers(*, names: Sequence[str], outputs: Sequence[str] = (), push: Sequence[str] = (),
+               store: Layout | None = None, opts: RegistryOptions | None = None) -> MultiPublisher:
+    """All destinations of one build: each ``-o``, each ``--push`` reference, and the store tags
+    when no ``-o`` is given (as ``docker buildx build`` loads into the local image store)."""
+    refs = [_reference(n) for n in names]
+    multi = MultiPublisher([output_publisher(o, refs, opts) for o in outputs])
+    multi.publishers += [RegistryPublisher(r, opts) for r in push]
+    if not outputs and store is not None:
+        multi.publishers.insert(0, StorePublisher(store, refs))
+    return multi

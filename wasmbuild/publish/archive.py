@@ -15,15 +15,13 @@ import io
 import json
 import tarfile
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from ..atomic import atomic_writer
-from ..errors import ImageNotFound, WasmbuildError
-from ..oci import MEDIA_INDEX, REF_NAME, Descriptor
-from ..oci.layout import Layout
-
-INDEX_TYPES = (MEDIA_INDEX, "application/vnd.docker.distribution.manifest.list.v2+json")
-WASI_OSES = ("wasi", "wasip1", "wasip2")
+from wasmbuild.errors import ConfigError, ImageNotFound
+from wasmbuild.fsutil import atomic_writer
+from wasmbuild.oci import MEDIA_INDEX, REF_NAME, Descriptor
+from wasmbuild.oci.graph import walk
+from wasmbuild.oci.layout import Layout
 
 
 def _info(name: str, size: int = 0, *, directory: bool = False) -> tarfile.TarInfo:
@@ -77,19 +75,12 @@ def _blob_name(digest: str) -> str:
 
 
 def _collect(layout: Layout, desc: Descriptor, out: _TarWriter) -> None:
-    """Add ``desc`` and everything it references as blobs."""
-    data = layout.read_blob(desc.digest)  # manifests are small; verify them
-    out.add_bytes(_blob_name(desc.digest), data)
-    doc = json.loads(data)
-    if desc.media_type in INDEX_TYPES or doc.get("mediaType") in INDEX_TYPES:
-        for child in doc.get("manifests") or []:
-            _collect(layout, Descriptor.from_json(child), out)
-        return
-    for blob in [doc["config"], *(doc.get("layers") or [])]:
-        path = layout.blob_path(blob["digest"])
+    """Add ``desc`` and everything it references as blobs (manifests verified, blobs streamed)."""
+    for d in walk(desc, layout.read_json):
+        path = layout.blob_path(d.digest)
         if not path.is_file():
-            raise ImageNotFound(f"blob {blob['digest']} is missing from {layout.path}")
-        out.add_file(_blob_name(blob["digest"]), path)
+            raise ImageNotFound(f"blob {d.digest} is missing from {layout.path}")
+        out.add_file(_blob_name(d.digest), path)
 
 
 def _layout_files(out: _TarWriter, desc: Descriptor, ref_name: str | None) -> None:
@@ -105,7 +96,8 @@ def _layout_files(out: _TarWriter, desc: Descriptor, ref_name: str | None) -> No
 def _write(path: Path, out: _TarWriter) -> Path:
     path = Path(path)
     if path.is_dir():
-        raise WasmbuildError(f"cannot write archive {path}: it is a directory")
+        raise ConfigError(f"cannot write archive {path}: it is a directory",
+                          hint="name a file, e.g. oci-archive:image.tar")
     with atomic_writer(path) as fh:
         out.write(fh)
     return path
@@ -124,30 +116,6 @@ def write_oci_archive(
     return _write(Path(path), out)
 
 
-def copy_image(src: Layout, dest: Layout, desc: Descriptor) -> None:
-    """Copy ``desc`` and everything it references from ``src`` into ``dest`` (blobs only)."""
-    doc = src.read_json(desc.digest)
-    children = doc.get("manifests") if doc.get("mediaType") in INDEX_TYPES else None
-    for child in children or []:
-        copy_image(src, dest, Descriptor.from_json(child))
-    if children is None:
-        for blob in [doc["config"], *(doc.get("layers") or [])]:
-            dest.copy_blob_from(src, blob["digest"])
-    dest.copy_blob_from(src, desc.digest)
-
-
-def image_manifest(layout: Layout, desc: Descriptor) -> tuple[Descriptor, dict[str, Any]]:
-    """``desc`` itself, or for an index its wasi entry, with the parsed manifest."""
-    doc = layout.read_json(desc.digest)
-    if desc.media_type not in INDEX_TYPES and doc.get("mediaType") not in INDEX_TYPES:
-        return desc, doc
-    entries = [Descriptor.from_json(m) for m in doc.get("manifests") or []]
-    for d in entries:
-        if (d.platform or {}).get("os") in WASI_OSES:
-            return image_manifest(layout, d)
-    raise ImageNotFound(f"index {desc.digest} in {layout.path} has no wasi platform entry")
-
-
 def write_docker_archive(
     path: Path | str, layout: Layout, desc: Descriptor, *, repo_tags: list[str] | None = None
 ) -> Path:
@@ -155,7 +123,7 @@ def write_docker_archive(
 
     ``repo_tags`` are full references (``name:tag``) recorded in ``manifest.json``.
     """
-    mdesc, manifest = image_manifest(layout, desc)
+    mdesc, manifest = layout.image(desc)
     out = _TarWriter()
     _collect(layout, mdesc, out)
     config = _blob_name(manifest["config"]["digest"])
@@ -164,23 +132,3 @@ def write_docker_archive(
     out.add_bytes("manifest.json", json.dumps([entry], sort_keys=True).encode())
     _layout_files(out, mdesc, repo_tags[0] if repo_tags else None)
     return _write(Path(path), out)
-
-
-def write_archive(kind: str, path: Path, layout: Layout, desc: Descriptor, tags: list[str]) -> Path:
-    """``kind`` is ``oci-archive`` or ``docker-archive``; ``tags`` are the image's names.
-
-    oci-archive: the first tag's tag part (``1.0`` of ``hello:1.0``) is the ref name, as for
-    ``oci:DIR``. docker-archive: every tag becomes a ``RepoTags`` entry.
-    """
-    from ..reference import parse
-
-    if kind == "oci-archive":
-        name = (parse(tags[0]).tag or "latest") if tags else None
-        return write_oci_archive(path, layout, desc, tag=name)
-    if kind == "docker-archive":
-        repo_tags = []
-        for tag in tags:
-            r = parse(tag)
-            repo_tags.append(f"{r.name}:{r.tag or 'latest'}")
-        return write_docker_archive(path, layout, desc, repo_tags=repo_tags)
-    raise WasmbuildError(f"unknown archive kind {kind!r}", hint="oci-archive or docker-archive")

@@ -1,0 +1,123 @@
+"""The package's shape, checked: no import circles, no import from a later pipeline step into an
+earlier one (or into a base package), no module over 450 lines, no bare WasmbuildError.
+
+Ranks: base packages (helpers every step may use) < load < render < plan < execute < assemble
+< publish < the top (pipeline, runtime, check, cli). Imports inside functions count too: a lazy
+import is still a dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "wasmbuild"
+BASE = {"__init__", "errors", "dirs", "fsutil", "failpoints", "paths", "reference",
+        "ui", "store", "images", "inspect", "oci", "registry", "wasm", "cache"}
+STEPS = ["load", "render", "plan", "execute", "assemble", "publish"]
+TOP = {"pipeline": 7, "runtime": 7, "check": 8, "cli": 9, "__main__": 10}
+MAX_LINES = 450
+
+
+def rank(module: str) -> int:
+    head = module.split(".")[1] if module.count(".") else "__init__"
+    if head in BASE:
+        return 0
+    if head in STEPS:
+        return 1 + STEPS.index(head)
+    if head in TOP:
+        return TOP[head]
+    raise AssertionError(f"{module}: top-level name {head!r} has no rank; add it to this test")
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__" and len(parts) > 1:
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """Modules of the package that ``name`` imports (resolved to the deepest known module)."""
+    tree = ast.parse(path.read_text())
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            targets = [f"{base}.{a.name}" for a in node.names] + [base]
+        for t in targets:
+            while t and t not in known:
+                t = t.rsplit(".", 1)[0] if "." in t else ""
+            if t and t != name and t.startswith("wasmbuild"):
+                out.add(t)
+    return out
+
+
+GRAPH = {n: imports(n, p, set(modules())) for n, p in modules().items()}
+
+
+def test_every_module_has_a_rank() -> None:
+    for name in GRAPH:
+        rank(name)
+
+
+def test_no_import_from_a_later_step() -> None:
+    bad = [f"{a} (rank {rank(a)}) imports {b} (rank {rank(b)})"
+           for a, deps in GRAPH.items() for b in deps if rank(b) > rank(a)]
+    assert bad == []
+
+
+def test_no_import_circles() -> None:
+    # A package's __init__ importing its own submodules is not a circle of design: the
+    # submodules are the package. Compare packages' modules only through real edges.
+    graph = {a: {b for b in deps if not (b.startswith(a + ".") or a.startswith(b + "."))}
+             for a, deps in GRAPH.items()}
+    try:
+        list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        pytest.fail(f"import circle: {' -> '.join(exc.args[1])}")
+
+
+def test_no_module_over_the_limit() -> None:
+    long = {n: len(p.read_text().splitlines()) for n, p in modules().items()}
+    assert {n: c for n, c in long.items() if c > MAX_LINES} == {}
+
+
+def test_only_kinds_of_error_are_raised() -> None:
+    """Every user-facing failure has a kind with a documented exit code: never the base class."""
+    offenders = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                func = node.exc.func
+                if isinstance(func, ast.Name) and func.id == "WasmbuildError":
+                    offenders.append(f"{name}:{node.lineno}")
+    assert offenders == []
+
+
+def test_exit_codes_are_distinct_and_documented() -> None:
+    from wasmbuild import errors
+
+    kinds = [c for c in vars(errors).values()
+             if isinstance(c, type) and issubclass(c, errors.WasmbuildError) and c is not errors.WasmbuildError]
+    codes = {c.__name__: c.exit_code for c in kinds}
+    readme = (PACKAGE.parent / "README.md").read_text()
+    for name, code in codes.items():
+        assert code > 1, name
+        if name != "StepFailed":  # a BuildError
+            assert f"{code} " in readme.split("## Exit codes", 1)[-1], f"exit code {code} ({name}) is not in the README"
+    assert len({c for n, c in codes.items() if n != "StepFailed"}) == len(codes) - 1

@@ -1,0 +1,80 @@
+"""The pipeline with an injected executor: scheduling, caching and assembly, no toolchain."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from wasmbuild.assemble.assemble import AssembleOptions
+from wasmbuild.execute.executors import Log, StageJob
+from wasmbuild.oci.layout import Layout
+from wasmbuild.pipeline import BuildOptions, build, prepare
+from wasmbuild.render.project import StageSpec
+
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "hello.wasm"
+
+WASMFILE = """\
+wasmfile: 1
+stages:
+  first:
+    inputs: [hello.wasm]
+    steps: ["copy hello.wasm"]
+    outputs: [hello.wasm]
+  second:
+    inputs: [{from: first, path: hello.wasm, dest: in.wasm}]
+    steps: ["copy in.wasm"]
+    outputs: [in.wasm]
+image:
+  files: [{from: second, path: in.wasm, dest: /app.wasm}]
+  entrypoint: [app.wasm]
+"""
+
+
+class FakeExecutor:
+    """Understands one step, ``copy NAME``: $SRC/NAME -> $OUT/NAME."""
+
+    def __init__(self) -> None:
+        self.ran: list[tuple[str, str]] = []
+
+    def identity(self, spec: StageSpec) -> str:
+        return "fake-1"
+
+    @contextlib.contextmanager
+    def session(self, job: StageJob) -> Iterator[FakeExecutor._Session]:
+        yield FakeExecutor._Session(self, job)
+
+    class _Session:
+        def __init__(self, owner: FakeExecutor, job: StageJob):
+            self.owner, self.job = owner, job
+
+        def copy_in(self, src: Path) -> None:
+            pass
+
+        def run_step(self, step: str, log: Log) -> int:
+            self.owner.ran.append((self.job.name, step))
+            _verb, name = step.split()
+            shutil.copy(self.job.src / name, self.job.out / name)
+            log(f"copied {name}")
+            return 0
+
+        def copy_out(self, out: Path) -> None:
+            pass
+
+
+def test_injected_executor_runs_each_stage_once_then_the_cache_answers(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    shutil.copy(GOLDEN, tmp_path / "p" / "hello.wasm")
+    (tmp_path / "p" / "Wasmfile").write_text(WASMFILE)
+    fake = FakeExecutor()
+    store = Layout(tmp_path / "store").init()
+    options = BuildOptions(store=store, executor_factory=lambda spec: fake, assemble=AssembleOptions())
+    first = build(prepare(tmp_path / "p"), options)
+    assert fake.ran == [("first", "copy hello.wasm"), ("second", "copy in.wasm")]
+    assert [s.cached for s in first.stages] == [False, False]
+    second = build(prepare(tmp_path / "p"), options)
+    assert len(fake.ran) == 2 and [s.cached for s in second.stages] == [True, True]
+    assert second.digest == first.digest
+    manifest = store.read_json(first.digest)
+    assert store.has_blob(manifest["layers"][0]["digest"])

@@ -1,0 +1,205 @@
+"""Deterministic layer tarballs.
+
+Same inputs give the same bytes, whatever the checkout: entries sorted by path, parents
+included, uid/gid 0 with empty user/group names, modes normalised (0755 if executable, else
+0644, unless the Wasmfile says), every mtime = ``SOURCE_DATE_EPOCH`` (or 0), and a gzip header
+with mtime 0 and no file name. Symlinks are kept as symlinks (never followed), so a link in a
+stage's output cannot copy a host file into an image.
+
+Compressing is the slow part of assembling (gzip -9 of a CPython module takes seconds), so
+:func:`cached_layer` memoises it: the hash of the entries (paths, kinds, modes, link targets and
+the sha256 of each file's content, plus epoch and level) maps to the (blob digest, size, diff_id)
+written last time, and is used only if that blob is still in the target layout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from wasmbuild.assemble.gzchunks import ChunkedGzipWriter, ChunkMemo, cut_before
+from wasmbuild.cache.digests import file_sha256
+from wasmbuild.failpoints import pause
+from wasmbuild.fsutil import atomic_write_bytes, temp_path
+from wasmbuild.oci import MEDIA_LAYER_GZIP, Descriptor
+from wasmbuild.oci.layout import Layout
+
+#: Bump when the bytes :func:`write_layer` produces for the same entries change.
+LAYER_FORMAT = 2  # 2: segmented deflate (gzchunks)
+
+DIR_MODE = 0o755
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One path in the layer (``path`` is relative, POSIX, no leading slash)."""
+
+    path: str
+    kind: str  # "file" | "dir" | "symlink"
+    mode: int
+    source: Path | None = None
+    linkname: str = ""
+
+
+def normal_mode(source: Path, explicit: int | None) -> int:
+    if explicit is not None:
+        return explicit
+    return 0o755 if source.stat().st_mode & 0o111 else 0o644
+
+
+def collect(files: list[tuple[str, Path, int | None]]) -> list[Entry]:
+    """Expand ``(dest, source, mode)`` triples (sources may be dirs) into sorted entries."""
+    entries: dict[str, Entry] = {}
+
+    def add_parents(rel: str) -> None:
+        parent = os.path.dirname(rel)
+        while parent and parent not in entries:
+            entries[parent] = Entry(parent, "dir", DIR_MODE)
+            parent = os.path.dirname(parent)
+
+    def add(rel: str, src: Path, mode: int | None) -> None:
+        add_parents(rel)
+        if src.is_symlink():
+            entries[rel] = Entry(rel, "symlink", 0o777, linkname=os.readlink(src))
+        elif src.is_dir():
+            entries[rel] = Entry(rel, "dir", mode if mode is not None else DIR_MODE)
+            for child in sorted(src.iterdir()):
+                add(f"{rel}/{child.name}", child, None)
+        else:
+            entries[rel] = Entry(rel, "file", normal_mode(src, mode), source=src)
+
+    for dest, src, mode in files:
+        rel = dest.strip("/")
+        if not rel:
+            raise ValueError("cannot place a file at the image root '/'")
+        add(rel, src, mode)
+    return [entries[k] for k in sorted(entries)]
+
+
+def _tarinfo(entry: Entry, epoch: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(entry.path + ("/" if entry.kind == "dir" else ""))
+    info.mode = entry.mode
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = epoch
+    if entry.kind == "dir":
+        info.type = tarfile.DIRTYPE
+    elif entry.kind == "symlink":
+        info.type = tarfile.SYMTYPE
+        info.linkname = entry.linkname
+    else:
+        assert entry.source is not None
+        info.size = entry.source.stat().st_size
+    return info
+
+
+def write_layer(entries: list[Entry], epoch: int, layout: Layout, compresslevel: int = 9,
+                chunk_memo: ChunkMemo | None = None,
+                workers: int | None = None) -> tuple[Descriptor, str]:
+    """Write a gzip layer blob into ``layout``. Returns (descriptor, diff_id).
+
+    The blob's deflate stream is cut into segments (see :mod:`.gzchunks`) compressed in
+    parallel; with ``chunk_memo`` those unchanged since the last layer are copied, not
+    recompressed.
+    """
+    blob_dir = layout.path / "blobs" / "sha256"
+    blob_dir.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(blob_dir, "layer")
+    try:
+        with open(tmp, "xb") as raw:
+            gz = ChunkedGzipWriter(raw, compresslevel, chunk_memo, workers)
+            try:
+                # mode "w" (not "w|"): tarfile then writes straight through, so gz sees entry
+                # boundaries; the bytes are the same as a stream-mode tar's.
+                with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
+                                  encoding="utf-8") as tar:
+                    previous = 0
+                    for i, entry in enumerate(entries):
+                        info = _tarinfo(entry, epoch)
+                        if cut_before(info.name, info.size, previous):
+                            gz.cut()
+                        previous = info.size
+                        if entry.kind == "file":
+                            assert entry.source is not None
+                            with open(entry.source, "rb") as fh:
+                                tar.addfile(info, fh)
+                        else:
+                            tar.addfile(info)
+                        if i == 0:
+                            raw.flush()
+                            pause("layer")
+                    gz.cut()  # the end-of-archive blocks are a segment of their own
+            finally:
+                gz.close()
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, layout.blob_path(gz.digest))
+    finally:
+        tmp.unlink(missing_ok=True)
+    if chunk_memo is not None:
+        chunk_memo.save(gz.digest)
+    return Descriptor(MEDIA_LAYER_GZIP, gz.digest, gz.size), gz.diff_id
+
+
+def layer_key(entries: list[Entry], epoch: int,
+              compresslevel: int = 9) -> tuple[str, dict[str, str]]:
+    """The memo key of a layer, and each file entry's content sha256 (each file read once)."""
+    digests: dict[str, str] = {}
+    rows: list[list[object]] = []
+    for e in entries:
+        if e.kind == "file":
+            assert e.source is not None
+            digests[e.path] = file_sha256(e.source)
+        rows.append([e.path, e.kind, e.mode, e.linkname, digests.get(e.path, "")])
+    material = {"v": LAYER_FORMAT, "epoch": epoch, "level": compresslevel, "entries": rows}
+    blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest(), digests
+
+
+class LayerMemo:
+    """``DIR/KEY.json`` -> the layer blob written for those entries (see :func:`cached_layer`)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def get(self, key: str, layout: Layout) -> tuple[Descriptor, str] | None:
+        try:
+            data = json.loads((self.root / f"{key}.json").read_bytes())
+            desc = Descriptor(MEDIA_LAYER_GZIP, str(data["digest"]), int(data["size"]))
+            diff_id = str(data["diff_id"])
+            blob = layout.blob_path(desc.digest)
+            ok = blob.stat().st_size == desc.size
+            if ok:
+                os.utime(self.root / f"{key}.json")  # last use, for `cache prune`
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return (desc, diff_id) if ok else None
+
+    def chunks(self, layout: Layout) -> ChunkMemo:
+        """The segment memo for layers written into ``layout``."""
+        where = hashlib.sha256(str(layout.path.resolve()).encode()).hexdigest()[:24]
+        return ChunkMemo(self.root / f"chunks-{where}.json", layout.path / "blobs" / "sha256")
+
+    def put(self, key: str, desc: Descriptor, diff_id: str) -> None:
+        data = {"digest": desc.digest, "size": desc.size, "diff_id": diff_id}
+        atomic_write_bytes(self.root / f"{key}.json", json.dumps(data).encode())
+
+
+def cached_layer(entries: list[Entry], epoch: int, layout: Layout, memo: LayerMemo | None,
+                 compresslevel: int = 9) -> tuple[Descriptor, str, bool, dict[str, str]]:
+    """:func:`write_layer` unless the memo has this layer in ``layout`` already.
+
+    Returns (descriptor, diff_id, reused, content sha256 per file path).
+    """
+    key, digests = layer_key(entries, epoch, compresslevel)
+    if memo is not None and (hit := memo.get(key, layout)) is not None:
+        return hit[0], hit[1], True, digests
+    desc, diff_id = write_layer(entries, epoch, layout, compresslevel,
+                                memo.chunks(layout) if memo is not None else None)
+    if memo is not None:
+        memo.put(key, desc, diff_id)
+    return desc, diff_id, False, digests

@@ -1,0 +1,5 @@
+"""Importing this module registers every command on :data:`wasmbuild.cli.app.app`."""
+
+from . import build, images, maintain
+
+__all__ = ["build", "images", "maintain"]

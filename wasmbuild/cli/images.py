@@ -1,0 +1,167 @@
+"""``run``, ``images``, ``push``, ``pull``, ``inspect``: images in the store, layouts, archives
+and registries (every command takes an IMAGE in any form :mod:`wasmbuild.images` accepts)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import ConfigError, ImageNotFound
+from ..ui import emit_json
+from .app import app
+from .options import CaFile, Json, NoTlsVerify, PlainHttp, Timeout, TlsVerify, parse_env, registry_options
+
+ImageArg = Annotated[
+    str, typer.Argument(help="Store name, sha256:DIGEST, oci:DIR[:TAG], oci-archive:FILE or REGISTRY/NAME[:TAG].")
+]
+
+
+@app.command("run", context_settings={"allow_interspersed_args": False})
+def run_cmd(
+    image: ImageArg,
+    args: Annotated[list[str] | None, typer.Argument(help="Arguments (replace the image's cmd).")] = None,
+    env: Annotated[list[str], typer.Option("--env", "-e", help="KEY=VALUE added to the image's env.")] = [],  # noqa: B006
+    plain_http: PlainHttp = False,
+    tls_verify: TlsVerify = "true",
+    ca_file: CaFile = None,
+) -> None:
+    """Run an image's entrypoint with wasmtime (exit code = the module's)."""
+    from .. import images
+    from ..runtime.run import run
+
+    extra = parse_env(env)
+    rest = list(args or [])
+    if rest[:1] == ["--"]:  # `run IMAGE -- ARGS`: click keeps the separator after IMAGE
+        rest = rest[1:]
+    try:
+        with images.local(image) as found:
+            sys.stdout.flush()
+            code = run(found.layout, found.desc, rest, extra)
+    except ImageNotFound:
+        remote = images.registry_ref(image)
+        if remote is None:
+            raise
+        from ..registry.ops import pull
+        from ..store import normalize_tag, open_store
+
+        store = open_store()
+        with store.writing():
+            desc = pull(remote, store, registry_options(plain_http, tls_verify, False, ca_file))
+            store.tag(normalize_tag(remote), desc)
+        code = run(store, desc, rest, extra)
+    raise typer.Exit(code)
+
+
+@app.command("images")
+def images_cmd(json_out: Json = False) -> None:
+    """List the images in the local store."""
+    from ..store import open_store
+
+    store = open_store()
+    data: list[dict[str, Any]] = [
+        {"tag": t, "digest": d.digest, "platform": d.platform} for t, d in sorted(store.tags().items())
+    ]
+    if json_out:
+        emit_json(data)
+        return
+    for row in data:
+        plat = "/".join((row["platform"] or {}).values()) if row["platform"] else ""
+        print(f"{row['tag']:40} {row['digest'][:19]}  {plat}")
+
+
+@app.command("push")
+def push_cmd(
+    image: ImageArg,
+    ref: Annotated[str | None, typer.Argument(
+        help="Destination REGISTRY/NAME[:TAG] (default: IMAGE, if it names one).")] = None,
+    plain_http: PlainHttp = False,
+    tls_verify: TlsVerify = "true",
+    no_tls_verify: NoTlsVerify = False,
+    ca_file: CaFile = None,
+    timeout: Timeout = None,
+    as_json: Json = False,
+) -> None:
+    """Push an image (store, oci:DIR, oci-archive:FILE) to a registry, byte for byte."""
+    from .. import images
+    from ..reference import parse
+    from ..registry.ops import PushStats, push
+
+    opts = registry_options(plain_http, tls_verify, no_tls_verify, ca_file, timeout)
+    dest = ref or images.registry_ref(image)
+    if dest is None:
+        raise ConfigError(f"push {image}: no destination registry",
+                          hint=f"run `wasmbuild push {image} REGISTRY/NAME:TAG`")
+    stats = PushStats()
+    with images.local(image) as found:
+        pushed = push(found.layout, found.desc, dest, opts, stats=stats)
+        digest = found.desc.digest
+    data = {
+        "digest": digest,
+        "reference": pushed,
+        "tag": str(parse(dest.removeprefix("docker://"))),
+        "uploaded_blobs": stats.blobs_uploaded,
+        "uploaded_bytes": stats.bytes_uploaded,
+        "existing_blobs": stats.blobs_skipped,
+    }
+    if as_json:
+        emit_json(data)
+        return
+    print(pushed)
+    print(f"pushed {data['tag']}: {stats.blobs_uploaded} blob(s) uploaded "
+          f"({stats.bytes_uploaded} bytes), {stats.blobs_skipped} already present", file=sys.stderr)
+
+
+@app.command("pull")
+def pull_cmd(
+    ref: Annotated[str, typer.Argument(help="REGISTRY/NAME[:TAG|@DIGEST] to download.")],
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", help="Also write it to oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE.")] = None,
+    plain_http: PlainHttp = False,
+    tls_verify: TlsVerify = "true",
+    no_tls_verify: NoTlsVerify = False,
+    ca_file: CaFile = None,
+    timeout: Timeout = None,
+    as_json: Json = False,
+) -> None:
+    """Pull an image into the local store (an index resolves to its Wasm entry)."""
+    from ..publish import output_publisher
+    from ..registry.ops import pull
+    from ..store import normalize_tag, open_store
+
+    opts = registry_options(plain_http, tls_verify, no_tls_verify, ca_file, timeout)
+    text = ref.removeprefix("docker://")
+    key = normalize_tag(text)
+    extra = output_publisher(output, [key], opts) if output else None
+    store = open_store()
+    with store.writing():
+        desc = pull(text, store, opts)
+        store.tag(key, desc)
+    data: dict[str, Any] = {"digest": desc.digest, "reference": key}
+    if extra is not None:
+        data["output"] = extra.publish(store, desc)[0]
+    if as_json:
+        emit_json(data)
+    else:
+        print(f"{key} {desc.digest}" + (f" -> {data['output']}" if extra else ""))
+
+
+@app.command("inspect")
+def inspect_cmd(
+    ref: ImageArg,
+    plain_http: PlainHttp = False,
+    tls_verify: TlsVerify = "true",
+    no_tls_verify: NoTlsVerify = False,
+    ca_file: CaFile = None,
+    timeout: Timeout = None,
+    as_json: Json = False,
+) -> None:
+    """Show an image's digest, platform, config and layers."""
+    from ..inspect import format_inspect, inspect_image
+
+    info = inspect_image(ref, registry_options(plain_http, tls_verify, no_tls_verify, ca_file, timeout))
+    if as_json:
+        emit_json(info)
+    else:
+        print(format_inspect(info))

@@ -1,0 +1,110 @@
+"""A stage's inputs: where each comes from, its content digest, and copying it into ``$SRC``.
+
+Nothing is copied to compute a cache key: a cache hit never needs the inputs, only their digests
+(remembered for big unchanged files by the build's :class:`~wasmbuild.cache.digests.DigestMemo`).
+``url`` inputs are pinned by sha256, which decides the key on its own: the download happens only
+when the stage actually runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..cache.digests import DigestMemo
+from ..errors import BuildError
+from ..paths import clean_relative
+from ..render.project import StageSpec
+from . import fetch
+
+
+@dataclass(frozen=True)
+class InputFile:
+    dest: str  # relative path under $SRC
+    digest: str  # tree digest of the content
+    origin: Path | None  # where to copy from; None for a download not fetched yet
+    url: str | None = None
+    sha256: str | None = None
+
+    def materialise(self, memo: DigestMemo) -> Path:
+        if self.origin is not None:
+            return self.origin
+        assert self.url is not None and self.sha256 is not None
+        return fetch.fetch(self.url, self.sha256, memo)
+
+
+def url_digest(sha256: str) -> str:
+    """The tree digest of a downloaded file, from its pinned sha256 alone (as ``tree_sha256``
+    computes it for a non-executable file): no download needed to know the key."""
+    return hashlib.sha256(b"F-" + sha256.encode()).hexdigest()
+
+
+def stage_inputs(spec: StageSpec, context: Path, outputs: Mapping[str, Path],
+                 memo: DigestMemo) -> list[InputFile]:
+    """Each input of ``spec`` with its digest (context files, other stages' outputs, downloads)."""
+    found: list[InputFile] = []
+    for inp in spec.inputs:
+        if inp.src is not None:
+            origin = context / clean_relative(inp.src)
+            found.append(InputFile(clean_relative(inp.dest or inp.src), memo.tree_sha256(origin), origin))
+        elif inp.from_ is not None:
+            origin = outputs[inp.from_] / clean_relative(inp.path or "")
+            if not origin.exists() and not origin.is_symlink():
+                raise BuildError(f"stage {spec.name!r}: input {inp.path!r} is missing from the "
+                                 f"outputs of stage {inp.from_!r}", where=spec.where)
+            found.append(InputFile(clean_relative(inp.dest or inp.path or ""),
+                                   memo.tree_sha256(origin), origin))
+        else:
+            assert inp.url is not None and inp.sha256 is not None
+            dest = inp.dest or inp.url.rstrip("/").rsplit("/", 1)[-1]
+            cached = fetch.cached(inp.sha256, memo)
+            found.append(InputFile(clean_relative(dest), url_digest(inp.sha256), cached,
+                                   inp.url, inp.sha256))
+    return found
+
+
+def copy_in(src: Path, dest: Path, top: bool = True) -> str:
+    """Copy ``src`` to ``dest`` (content and mode bits, never timestamps or owners; symlinks
+    inside a directory as symlinks, a symlink named as the input itself followed) and return the
+    tree digest of the copy, reading each file once."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    if src.is_symlink() and not top:
+        link = os.readlink(src)
+        os.symlink(link, dest)
+        h.update(b"L" + link.encode())
+    elif src.is_dir():
+        dest.mkdir(exist_ok=True)
+        shutil.copymode(src, dest)
+        h.update(b"D")
+        for child in sorted(src.iterdir(), key=lambda c: c.name):
+            digest = copy_in(child, dest / child.name, top=False)
+            h.update(child.name.encode() + b"\0" + digest.encode())
+    elif src.is_file():
+        content = hashlib.sha256()
+        with open(src, "rb") as fin, open(dest, "wb") as fout:
+            while chunk := fin.read(1 << 20):
+                content.update(chunk)
+                fout.write(chunk)
+        shutil.copymode(src, dest)
+        executable = b"x" if dest.stat().st_mode & 0o111 else b"-"
+        h.update(b"F" + executable + content.hexdigest().encode())
+    else:
+        h.update(b"?")  # a socket or fifo: not copied, hashed as tree_sha256 does
+    return h.hexdigest()
+
+
+def place(inputs: list[InputFile], src: Path, spec: StageSpec, memo: DigestMemo) -> None:
+    """Copy every input into ``src``, checking that none changed since its digest was taken."""
+    for inp in inputs:
+        origin = inp.materialise(memo)
+        if copy_in(origin, src / inp.dest) != inp.digest:
+            if inp.url is not None:
+                # A download lands with mode 0644; compare content only.
+                continue
+            raise BuildError(f"stage {spec.name!r}: input {inp.dest!r} changed while building",
+                             where=spec.where, hint="build again")

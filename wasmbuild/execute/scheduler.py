@@ -1,0 +1,144 @@
+"""``execute``: run the planned stages, each at most once, cached and in parallel.
+
+Stages run as soon as their inputs are ready (``graphlib``), up to ``jobs`` at a time. For each
+stage the key is computed from its inputs' digests and what runs it (``keys.stage_key``); under
+the key's lock a build restores the cached outputs or runs the stage and stores them, so builds
+sharing a cache never compile the same stage twice at once.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import graphlib
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..cache.digests import DigestMemo
+from ..cache.stages import StageCache
+from ..dirs import source_date_epoch
+from ..errors import BuildError
+from ..plan import Plan
+from ..render.project import StageSpec
+from ..ui import Reporter
+from . import inputs as stage_inputs
+from . import toolchains
+from .executors import Executor, StageJob, executor_for, run_job
+from .keys import stage_key
+
+
+@dataclass
+class ExecuteOptions:
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    no_cache: bool = False
+    no_cache_stages: frozenset[str] = frozenset()
+    #: Picks the backend of each stage (tests inject fakes; default: host or container).
+    executor_factory: Callable[[StageSpec], Executor] = executor_for
+
+
+@dataclass(frozen=True)
+class StageResult:
+    name: str
+    key: str
+    cached: bool
+    seconds: float
+
+
+class Scheduler:
+    """Runs one build's stages; shared state is only the finished outputs."""
+
+    def __init__(self, plan: Plan, options: ExecuteOptions, reporter: Reporter, root: Path,
+                 cache: StageCache, memo: DigestMemo):
+        self.plan = plan
+        self.project = plan.project
+        self.options = options
+        self.reporter = reporter
+        self.root = root
+        self.cache = cache
+        self.memo = memo
+        self.epoch = source_date_epoch()
+        self.outputs: dict[str, Path] = {}
+        self.lock = threading.Lock()
+
+    def run_stage(self, name: str) -> StageResult:
+        spec = self.project.stages[name]
+        start = time.monotonic()
+        base = self.root / name
+        src, out, work = base / "src", base / "out", base / "work"
+        for d in (src, out, work):
+            d.mkdir(parents=True)
+        with self.lock:
+            ready = dict(self.outputs)
+        found = stage_inputs.stage_inputs(spec, self.project.context, ready, self.memo)
+        executor = self.options.executor_factory(spec)
+        key = stage_key(spec, [(i.dest, i.digest) for i in found], executor.identity(spec))
+        use_cache = not self.options.no_cache and name not in self.options.no_cache_stages
+        self.reporter.stage_start(name)
+
+        def waiting() -> None:
+            self.reporter.stage_log(name, f"[{name}] waiting for another build running this stage")
+
+        with self.cache.locked(key, waiting):
+            cached = use_cache and self.cache.restore(key, out)
+            if not cached:
+                stage_inputs.place(found, src, spec, self.memo)
+                self._execute(spec, key, executor, src, out, work)
+        with self.lock:
+            self.outputs[name] = out
+        elapsed = time.monotonic() - start
+        self.reporter.stage_end(name, cached, elapsed)
+        return StageResult(name, key, cached, elapsed)
+
+    def _execute(self, spec: StageSpec, key: str, executor: Executor, src: Path, out: Path,
+                 work: Path) -> None:
+        name = spec.name
+        toolchain = None if spec.builder else toolchains.get(spec.toolchain)
+        job = StageJob(name=name, steps=spec.steps, env=spec.env, src=src, out=out, work=work,
+                       network=spec.network, toolchain=toolchain, builder=spec.builder,
+                       epoch=self.epoch, where=spec.where, user=spec.user)
+        run_job(executor, job, lambda line: self.reporter.stage_log(name, line))
+        for declared in spec.outputs:
+            if not (out / declared).exists() and not (out / declared).is_symlink():
+                raise BuildError(f"stage {name!r} did not produce its declared output {declared!r}",
+                                 where=spec.where, hint=f"make the steps write $OUT/{declared}")
+        self.cache.store(key, name, out)
+        shutil.rmtree(work, ignore_errors=True)
+
+    def run_all(self) -> list[StageResult]:
+        """Run every planned stage; returns their results in plan order. The first failure is
+        raised once the stages already running have finished (or been killed on interrupt)."""
+        sorter = graphlib.TopologicalSorter(self.plan.deps)
+        sorter.prepare()
+        results: list[StageResult] = []
+        errors: list[BaseException] = []
+        with cf.ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as pool:
+            running: dict[cf.Future[StageResult], str] = {}
+            try:
+                while sorter.is_active() and not errors:
+                    for name in sorter.get_ready():
+                        running[pool.submit(self.run_stage, name)] = name
+                    if not running:
+                        break
+                    done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                    for fut in done:
+                        name = running.pop(fut)
+                        exc = fut.exception()
+                        if exc is not None:
+                            errors.append(exc)
+                        else:
+                            results.append(fut.result())
+                            sorter.done(name)
+                cf.wait(running)
+            except BaseException:
+                from .executors.host import kill_all
+
+                kill_all()
+                raise
+        if errors:
+            raise errors[0]
+        order = {n: i for i, n in enumerate(self.plan.order)}
+        return sorted(results, key=lambda r: order[r.name])

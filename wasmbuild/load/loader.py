@@ -1,0 +1,212 @@
+"""``load``: a Wasmfile on disk -> a :class:`Loaded` model, checked against the schema.
+
+Every problem is reported with the file and line it comes from and a hint. ``load`` raises one
+:class:`ConfigError` whose message is the first problem; ``problems`` holds them all (used by
+``wasmbuild check``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from wasmbuild import reference
+from wasmbuild.errors import ConfigError, WasmbuildError
+from wasmbuild.load import yamlpos
+from wasmbuild.load.model import ENV_NAME_RE, Wasmfile
+from wasmbuild.paths import PathEscape, clean_image_path, clean_relative, within
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A Wasmfile read and checked against the schema, before any recipe is rendered."""
+
+    path: Path
+    context: Path
+    model: Wasmfile
+    positions: yamlpos.Positions = field(repr=False)
+
+
+@dataclass
+class Problems:
+    """Collects every mistake found; raises them as one ConfigError (the first, with the list)."""
+
+    items: list[ConfigError] = field(default_factory=list)
+
+    def add(self, message: str, where: str, hint: str | None = None) -> None:
+        self.items.append(ConfigError(message, where=where, hint=hint))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            first = self.items[0]
+            raise ConfigError(first.message, where=first.where, hint=first.hint,
+                              problems=list(self.items))
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that the location ``loc`` points into."""
+    current: Any = Wasmfile
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fld = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+            if fld is None:
+                return None
+            current = fld.annotation
+        else:
+            current = _unwrap(current)
+            if current is None:
+                return None
+        current = _unwrap(current) if not isinstance(current, type) else current
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(tp: Any) -> Any:
+    """list[X] / dict[K, X] / X | None -> X."""
+    origin = typing.get_origin(tp)
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if origin in (list, tuple):
+        return args[0] if args else None
+    if origin is dict:
+        return args[1] if len(args) > 1 else None
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _unwrap(args[0]) if typing.get_origin(args[0]) else args[0]
+    if origin is typing.Annotated:
+        return args[0]
+    return tp
+
+
+def _allowed(model: type[BaseModel] | None) -> list[str]:
+    return [f.alias or n for n, f in model.model_fields.items()] if model else []
+
+
+def dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _translate(exc: ValidationError, pos: yamlpos.Positions, problems: Problems) -> None:
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if p != "[key]")
+        kind = err["type"]
+        where = pos.where(loc)
+        if kind == "extra_forbidden":
+            key, parent = loc[-1], loc[:-1]
+            allowed = _allowed(_model_at(parent))
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+            problems.add(f"unknown key {key!r} in {dotted(parent)}", where, hint)
+        elif kind == "missing":
+            problems.add(
+                f"missing required key {loc[-1]!r} in {dotted(loc[:-1])}",
+                where,
+                "see docs/wasmfile.md",
+            )
+        elif kind == "value_error":
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            problems.add(f"{dotted(loc)}: {msg}", where)
+        elif kind == "string_pattern_mismatch" and "[key]" in err["loc"]:
+            if (err.get("ctx") or {}).get("pattern") == ENV_NAME_RE:
+                problems.add(
+                    f"invalid environment variable name {err['input']!r} in {dotted(loc[:-1])}",
+                    where,
+                    "POSIX names: letters, digits and '_', not starting with a digit",
+                )
+            else:
+                problems.add(
+                    f"invalid name {err['input']!r} in {dotted(loc[:-1])}",
+                    where,
+                    "names use lowercase letters, digits, '-' and '_'",
+                )
+        else:
+            got = err.get("input")
+            shown = (
+                f"{type(got).__name__} {got!r}"
+                if not isinstance(got, dict | list)
+                else type(got).__name__
+            )
+            problems.add(f"{dotted(loc)}: {err['msg'].lower()}, got {shown}", where)
+
+
+def load(path: Path | str, *, context: Path | str | None = None,
+         problems: Problems | None = None) -> Loaded:
+    """Read a Wasmfile and check it against the schema. Raises one :class:`ConfigError`
+    (its ``problems`` attribute lists them all). Recipes are not rendered here (see ``render``).
+
+    With ``problems`` given, mistakes that do not stop the next steps (a missing file, a bad tag)
+    are only recorded there, so that ``check`` can report them together with render's."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "Wasmfile"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"no Wasmfile at {path}", hint="pass the path of a Wasmfile") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    data, pos = yamlpos.load(text, str(path))
+    collect = problems is not None
+    problems = problems if problems is not None else Problems()
+    if not isinstance(data, dict):
+        raise ConfigError("a Wasmfile must be a YAML mapping with `wasmfile: 1`", where=pos.where())
+    try:
+        model = Wasmfile.model_validate(data)
+    except ValidationError as exc:
+        _translate(exc, pos, problems)
+        problems.raise_if_any()
+        raise AssertionError("unreachable") from exc
+
+    ctx = Path(context) if context is not None else path.parent / model.context
+    if not ctx.is_dir():
+        raise ConfigError(f"build context {ctx} is not a directory", where=pos.where(("context",)))
+    _check_image(model, ctx, pos, problems)
+    if not collect:
+        problems.raise_if_any()
+    return Loaded(path=path, context=ctx, model=model, positions=pos)
+
+
+def _check_image(model: Wasmfile, ctx: Path, pos: yamlpos.Positions, problems: Problems) -> None:
+    """What can be checked without the stages: paths, the entrypoint, tags."""
+    image = model.image
+    dests: list[str] = []
+    keep = "keep sources inside the context and destinations in the image"
+    for i, f in enumerate(image.files):
+        where = pos.where(("image", "files", i))
+        try:
+            dest = clean_image_path(f.dest)
+            if dest == "/":
+                problems.add(f"image file dest {f.dest!r} is the image root", where,
+                             "name a path in the image, e.g. /app.wasm")
+                continue
+            dests.append(dest)
+            if f.src is not None:
+                full = within(ctx, f.src, "image file")
+                if not full.exists():
+                    problems.add(f"image file {f.src!r} does not exist in the build context ({ctx})",
+                                 where, "fix the path or create the file")
+            else:
+                clean_relative(f.path or "", "image file path")
+        except PathEscape as exc:
+            problems.add(str(exc), where, keep)
+    entry = image.entrypoint[0]
+    where = pos.where(("image", "entrypoint"))
+    try:
+        target = clean_image_path(entry if entry.startswith("/") else f"{image.workdir}/{entry}")
+    except PathEscape as exc:
+        problems.add(f"entrypoint: {exc}", where, keep)
+    else:
+        if not any(target == d or target.startswith(d.rstrip("/") + "/") for d in dests):
+            problems.add(f"entrypoint {entry!r} ({target}) is not among the image files", where,
+                         "add it under image.files with that dest")
+    for i, tag in enumerate(image.tags):
+        try:
+            reference.parse(tag)
+        except WasmbuildError as exc:
+            problems.add(exc.message, pos.where(("image", "tags", i)), exc.hint)

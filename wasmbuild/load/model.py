@@ -1,0 +1,217 @@
+"""The Wasmfile's data model: strict, documented, and the source of its JSON Schema.
+
+Every model forbids unknown keys and does not coerce types (``"1"`` is not an int, ``1`` is not a
+string). Field descriptions become the schema's documentation (``docs/wasmfile.schema.json``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+StageName = Annotated[str, StringConstraints(pattern=NAME_RE)]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_RE)]
+#: Variables every step gets from wasmbuild; a stage may not declare them (ours would win anyway).
+RESERVED_ENV = ("SRC", "OUT", "WORK", "HOME", "PATH", "LANG", "SOURCE_DATE_EPOCH")
+#: Platforms Wasm runtimes recognise (os/architecture): the seed's, Docker's, OCI/Go's.
+WASM_PLATFORMS = ("wasi/wasm32", "wasi/wasm", "wasip1/wasm", "wasip2/wasm")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+class Input(_Strict):
+    """A file or directory made available to a stage under ``$SRC``.
+
+    Exactly one of ``src`` (a path in the build context), ``from`` (another stage's output) or
+    ``url`` (a download, pinned by ``sha256``). A plain string is short for ``{src: STRING}``.
+    """
+
+    src: str | None = Field(None, description="Path in the build context (file or directory).")
+    from_: StageName | None = Field(None, alias="from", description="Name of the stage to take from.")
+    path: str | None = Field(None, description="With `from`: path inside that stage's outputs.")
+    url: str | None = Field(None, description="http(s) URL to download.")
+    sha256: Sha256 | None = Field(None, description="With `url`: required hex sha256 of the file.")
+    dest: str | None = Field(None, description="Path under $SRC (default: `src`, `path`, or the URL's file name).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        return {"src": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Input:
+        kinds = [k for k in ("src", "from_", "url") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("an input needs exactly one of `src`, `from` or `url`")
+        if self.url is not None and self.sha256 is None:
+            raise ValueError("a `url` input needs `sha256` (the hex digest of the file)")
+        if self.from_ is not None and self.path is None:
+            raise ValueError("a `from` input needs `path` (which output of that stage)")
+        if self.from_ is None and self.path is not None:
+            raise ValueError("`path` is only valid with `from`")
+        if self.url is None and self.sha256 is not None:
+            raise ValueError("`sha256` is only valid with `url`")
+        return self
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+/\S*$", value):
+            raise ValueError("`url` must be an http:// or https:// URL")
+        return value
+
+
+class Stage(_Strict):
+    """A unit of work: a recipe with parameters, or explicit shell steps."""
+
+    recipe: str | None = Field(None, description="Name of a recipe from the recipe library.")
+    with_: dict[str, Any] = Field(
+        default_factory=dict,
+        alias="with",
+        description="Recipe parameters (see `wasmbuild recipes`).",
+    )
+    builder: str | None = Field(
+        None,
+        description="Run in a builder container: a builder recipe name, or an image pinned by "
+        "digest (`repo@sha256:...`). Without it the stage runs on the host.",
+    )
+    inputs: list[Input] = Field(default_factory=list, description="Files the steps read ($SRC).")
+    steps: list[str] = Field(default_factory=list, description="Shell commands, run in order with `sh -eu -c`.")
+    outputs: list[str] = Field(default_factory=list, description="Paths under $OUT the stage must produce.")
+    env: dict[EnvName, str] = Field(
+        default_factory=dict, description="Environment for the steps (nothing else leaks in)."
+    )
+    network: bool = Field(False, description="Allow network access in a builder container.")
+    user: str | None = Field(
+        None,
+        pattern=r"^[a-z_][a-z0-9_-]*$|^[0-9]+(:[0-9]+)?$",
+        description="User (name or uid[:gid]) the steps run as in the builder container.",
+    )
+    toolchain: Literal["rust", "c", "none"] | None = Field(
+        None, description="Host toolchain the steps need (set by recipes)."
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _not_reserved(cls, value: dict[str, str]) -> dict[str, str]:
+        taken = sorted(set(value) & set(RESERVED_ENV))
+        if taken:
+            raise ValueError(f"`env` may not set {', '.join(taken)}: wasmbuild sets "
+                             f"{', '.join(RESERVED_ENV)} for every step")
+        return value
+
+    @model_validator(mode="after")
+    def _recipe_or_steps(self) -> Stage:
+        if self.recipe is None and not self.steps:
+            raise ValueError("a stage needs `recipe` or `steps`")
+        if self.recipe is not None and (self.steps or self.outputs):
+            raise ValueError("a stage has either `recipe` (with `with`) or `steps`/`outputs`")
+        if self.recipe is None and self.with_:
+            raise ValueError("`with` is only valid with `recipe`")
+        if self.user is not None and self.builder is None:
+            raise ValueError("`user` needs `builder`: host stages run as the invoking user")
+        if self.recipe is None and not self.outputs:
+            raise ValueError("a stage with `steps` must declare its `outputs`")
+        return self
+
+
+class ImageFile(_Strict):
+    """A file or directory copied into the image's root filesystem."""
+
+    src: str | None = Field(None, description="Path in the build context.")
+    from_: StageName | None = Field(None, alias="from", description="Stage whose output to copy.")
+    path: str | None = Field(None, description="With `from`: path inside that stage's outputs.")
+    dest: str = Field(description="Absolute destination path in the image, e.g. `/app.wasm`.")
+    mode: int | None = Field(
+        None,
+        ge=0,
+        le=0o7777,
+        description="File mode, e.g. 0o644 (default 0755 if executable, else 0644).",
+    )
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _octal_string(cls, value: Any) -> Any:
+        if isinstance(value, str) and re.fullmatch(r"0?o?[0-7]{3,4}", value):
+            return int(value.replace("o", ""), 8)
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImageFile:
+        if (self.src is None) == (self.from_ is None):
+            raise ValueError("an image file needs exactly one of `src` or `from`")
+        if self.from_ is not None and self.path is None:
+            raise ValueError("an image file with `from` needs `path`")
+        if self.from_ is None and self.path is not None:
+            raise ValueError("`path` is only valid with `from`")
+        return self
+
+
+class Image(_Strict):
+    """The FROM-scratch image to assemble."""
+
+    files: list[ImageFile] = Field(description="What goes into the root filesystem.")
+    entrypoint: list[str] = Field(min_length=1, description="argv prefix; the first item is the Wasm module to run.")
+    cmd: list[str] = Field(default_factory=list, description="Default arguments (replaced by run args).")
+    env: dict[EnvName, str] = Field(default_factory=dict, description="The module's whole environment.")
+    workdir: str = Field("/", description="Working directory (absolute).")
+    labels: dict[str, str] = Field(default_factory=dict, description="Image config labels.")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Manifest annotations.")
+    platform: str = Field(
+        "wasi/wasm32",
+        pattern=r"^[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?$",
+        description="os/architecture[/variant]; `wasi/wasm` is Docker's spelling.",
+    )
+    variant: str | None = Field(
+        "compat",
+        description="Value of the `module.wasm.image/variant` annotation (null to omit).",
+    )
+    tags: list[str] = Field(default_factory=list, description="Default tags in the local store.")
+    custom_platform: bool = Field(
+        False, description="Allow a `platform` that is not a Wasm platform (" + ", ".join(WASM_PLATFORMS) + ")."
+    )
+
+    @model_validator(mode="after")
+    def _wasm_platform(self) -> Image:
+        if self.platform not in WASM_PLATFORMS and not self.custom_platform:
+            raise ValueError(f"`platform` {self.platform!r} is not a Wasm platform: use one of "
+                             f"{', '.join(WASM_PLATFORMS)} (or set `custom_platform: true`)")
+        return self
+
+    @field_validator("workdir")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("`workdir` must be an absolute path such as /app")
+        return value
+
+
+class Wasmfile(_Strict):
+    """A Wasmfile: named stages and one image."""
+
+    wasmfile: Literal[1] = Field(description="Format version; must be 1.")
+    context: str = Field(".", description="Build context, relative to the Wasmfile's directory.")
+    stages: dict[StageName, Stage] = Field(default_factory=dict, description="Named stages.")
+    image: Image = Field(description="The image to assemble.")
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a Wasmfile, generated from the model."""
+    schema = Wasmfile.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://wasmbuild.dev/schema/wasmfile-1.json"
+    return schema

@@ -1,0 +1,39 @@
+"""What ``render`` hands to ``plan``: the project with every stage in explicit form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..load import yamlpos
+from ..load.model import Input, Wasmfile
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A stage after recipe rendering: only explicit steps remain."""
+
+    name: str
+    steps: tuple[str, ...]
+    inputs: tuple[Input, ...]
+    outputs: tuple[str, ...]
+    env: dict[str, str]
+    network: bool
+    builder: str | None
+    toolchain: str | None
+    recipe: str | None
+    where: str
+    user: str | None = None
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return tuple(sorted({i.from_ for i in self.inputs if i.from_}))
+
+
+@dataclass(frozen=True)
+class Project:
+    path: Path
+    context: Path
+    model: Wasmfile
+    stages: dict[str, StageSpec]
+    positions: yamlpos.Positions = field(repr=False)

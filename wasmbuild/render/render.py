@@ -1,0 +1,162 @@
+"""``render``: turn every recipe stage of a loaded Wasmfile into explicit steps, then check what
+needs the rendered stages (inputs, outputs, which stage feeds which image file).
+
+A recipe's own mistakes (a missing parameter, a bad value) are reported at the Wasmfile line that
+uses the recipe, since that is what the user edits; only a broken template names the template.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..errors import ConfigError
+from ..load.loader import Loaded, Problems, dotted
+from ..load.model import Input, Stage
+from ..paths import PathEscape, clean_relative, within
+from . import recipes
+from .project import Project, StageSpec
+
+
+def render(loaded: Loaded, problems: Problems | None = None) -> Project:
+    """Render ``loaded``'s stages. Raises one :class:`ConfigError` listing every problem (those
+    already in ``problems`` too)."""
+    model, pos, ctx = loaded.model, loaded.positions, loaded.context
+    problems = problems if problems is not None else Problems()
+    names = set(model.stages)
+    specs: dict[str, StageSpec] = {}
+    for name, raw in model.stages.items():
+        where = pos.where(("stages", name))
+        stage = _render_stage(name, raw, where, problems)
+        if stage is None:
+            continue
+        for i, inp in enumerate(stage.inputs):
+            at = pos.where(("stages", name, "inputs", i)) if raw.recipe is None else where
+            _check_input(inp, name, at, ctx, names, problems)
+        for out in stage.outputs:
+            try:
+                clean_relative(out, "output")
+            except PathEscape as exc:
+                problems.add(f"stage {name!r}: {exc}", pos.where(("stages", name, "outputs")),
+                             "outputs are paths under $OUT, e.g. app.wasm")
+        specs[name] = StageSpec(
+            name=name,
+            steps=tuple(stage.steps),
+            inputs=tuple(stage.inputs),
+            outputs=tuple(_safe_outputs(stage.outputs)),
+            env=dict(stage.env),
+            network=stage.network,
+            builder=stage.builder,
+            toolchain=stage.toolchain,
+            recipe=raw.recipe,
+            where=where,
+            user=stage.user,
+        )
+    _check_image_sources(loaded, specs, problems)
+    problems.raise_if_any()
+    return Project(path=loaded.path, context=ctx, model=model, stages=specs, positions=pos)
+
+
+def _safe_outputs(outputs: list[str]) -> list[str]:
+    clean: list[str] = []
+    for o in outputs:
+        try:
+            clean.append(clean_relative(o))
+        except PathEscape:
+            continue  # reported above
+    return clean
+
+
+def _check_input(inp: Input, stage: str, where: str, ctx: Path, names: set[str],
+                 problems: Problems) -> None:
+    try:
+        if inp.src is not None:
+            full = within(ctx, inp.src, "input")
+            if not full.exists():
+                problems.add(f"stage {stage!r}: input {inp.src!r} does not exist in the build "
+                             f"context ({ctx})", where, "fix the path or create the file")
+        if inp.from_ is not None:
+            if inp.from_ not in names:
+                close = difflib.get_close_matches(inp.from_, sorted(names), n=1)
+                problems.add(f"stage {stage!r}: input refers to unknown stage {inp.from_!r}", where,
+                             f"did you mean {close[0]!r}?" if close
+                             else f"stages: {', '.join(sorted(names))}")
+            elif inp.from_ == stage:
+                problems.add(f"stage {stage!r} takes an input from itself", where)
+            clean_relative(inp.path or "", "input path")
+        if inp.dest is not None:
+            clean_relative(inp.dest, "input dest")
+    except PathEscape as exc:
+        problems.add(f"stage {stage!r}: {exc}", where, "keep paths relative and inside the context")
+
+
+def _render_stage(name: str, stage: Stage, where: str, problems: Problems) -> Stage | None:
+    if stage.recipe is None:
+        return stage
+    try:
+        recipe = recipes.get_recipe(stage.recipe)
+    except ConfigError as exc:
+        problems.add(exc.message, where, exc.hint)
+        return None
+    values, param_problems = recipes.resolve_params(recipe, dict(stage.with_))
+    for p in param_problems:
+        problems.add(f"stage {name!r}: {p}", where, "see `wasmbuild recipes`")
+    if param_problems:
+        return None
+    try:
+        _, data = recipes.render(recipe, values)
+    except recipes.RecipeRefused as exc:
+        # The recipe refused the parameters (raise_error in the template): the user's mistake.
+        problems.add(f"stage {name!r}: {exc}", where, f"see `wasmbuild recipes` for {recipe.name!r}")
+        return None
+    except ConfigError as exc:
+        problems.add(f"stage {name!r}: {exc.message}", exc.where or where, exc.hint)
+        return None
+    if not isinstance(data, dict):
+        problems.add(f"recipe {recipe.name!r} did not render to a mapping", str(recipe.template_path))
+        return None
+    merged = dict(data)
+    # The Wasmfile may add inputs/env and choose the builder or network on top of the recipe.
+    merged["inputs"] = list(data.get("inputs") or []) + [
+        i.model_dump(by_alias=True, exclude_none=True) for i in stage.inputs
+    ]
+    merged["env"] = {**(data.get("env") or {}), **stage.env}
+    if stage.builder is not None:
+        merged["builder"] = stage.builder
+    if stage.network:
+        merged["network"] = True
+    if stage.user is not None:
+        merged["user"] = stage.user
+    try:
+        return Stage.model_validate(merged)
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.add(f"stage {name!r}: recipe {recipe.name!r} rendered an invalid stage: "
+                         f"{dotted(tuple(err['loc']))}: {err['msg']}", where,
+                         f"fix {recipe.template_path}")
+        return None
+
+
+def _check_image_sources(loaded: Loaded, specs: dict[str, StageSpec], problems: Problems) -> None:
+    """Every image file taken ``from`` a stage names a stage that declares that output."""
+    names = set(loaded.model.stages)
+    for i, f in enumerate(loaded.model.image.files):
+        if f.from_ is None:
+            continue
+        where = loaded.positions.where(("image", "files", i))
+        if f.from_ not in names:
+            close = difflib.get_close_matches(f.from_, sorted(names), n=1)
+            problems.add(f"image file refers to unknown stage {f.from_!r}", where,
+                         f"did you mean {close[0]!r}?" if close else "declare it under `stages:`")
+        elif f.from_ in specs:
+            declared = specs[f.from_].outputs
+            try:
+                p = clean_relative(f.path or "")
+            except PathEscape:
+                continue  # reported by load
+            if not any(p == o or p.startswith(o + "/") for o in declared):
+                problems.add(f"image file takes {p!r} from stage {f.from_!r}, which does not "
+                             f"declare it as an output", where,
+                             f"declared outputs: {', '.join(declared) or 'none'}")

@@ -1,0 +1,1 @@
+"""Running images: core modules (``run.py``) and, later, components."""

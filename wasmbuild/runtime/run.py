@@ -1,0 +1,162 @@
+"""``run``: execute an image's entrypoint with wasmtime, as a container runtime would.
+
+The module sees exactly the image's env (plus ``-e`` values), argv = entrypoint + cmd (run
+arguments replace cmd, as with ``docker run``), and the image's root filesystem preopened at
+``/`` read-only. Nothing from the calling shell's environment reaches it. Compiled modules are
+cached (wasmtime serialisation keyed by module digest and wasmtime version) so the second start
+skips compilation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import hashlib
+import os
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..dirs import cache_area
+from ..errors import ConfigError, ImageNotFound, RunError
+from ..fsutil import atomic_write_bytes, staged_dir
+from ..oci import Descriptor
+from ..oci.layout import Layout
+from ..paths import PathEscape, clean_image_path
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    argv: list[str]
+    env: dict[str, str]
+    workdir: str
+    module: str  # path of the module inside the image
+
+
+def run_spec(config: dict[str, Any], args: list[str], extra_env: dict[str, str]) -> RunSpec:
+    cfg = config.get("config") or {}
+    entrypoint = list(cfg.get("Entrypoint") or [])
+    cmd = list(cfg.get("Cmd") or [])
+    argv = entrypoint + (list(args) if args else cmd)
+    if not argv:
+        raise ConfigError("the image has no entrypoint or cmd to run",
+                          hint="set image.entrypoint in the Wasmfile")
+    env: dict[str, str] = {}
+    for item in cfg.get("Env") or []:
+        key, _, value = item.partition("=")
+        env[key] = value
+    env.update(extra_env)
+    workdir = cfg.get("WorkingDir") or "/"
+    try:
+        module = clean_image_path(argv[0] if argv[0].startswith("/") else f"{workdir}/{argv[0]}")
+    except PathEscape as exc:
+        raise ConfigError(f"the image's entrypoint is not a path in the image: {exc}") from None
+    return RunSpec(argv, env, workdir, module)
+
+
+@contextlib.contextmanager
+def rootfs(layout: Layout, manifest: dict[str, Any], digest: str) -> Iterator[Path]:
+    """The image's unpacked root filesystem, cached by manifest digest (unpacked atomically).
+
+    A shared flock on the directory marks it in use while the block runs, so ``wasmbuild cache
+    prune`` leaves a running module's files alone.
+    """
+    final = cache_area("rootfs") / digest.split(":", 1)[1]
+    if not final.is_dir():
+        with staged_dir(final) as tmp:
+            for layer in manifest.get("layers", []):
+                blob = layout.blob_path(layer["digest"])
+                if not blob.is_file():
+                    raise ImageNotFound(f"layer {layer['digest']} is missing from {layout.path}")
+                opener = gzip.open if layer["mediaType"].endswith("gzip") else open
+                with opener(blob, "rb") as fh, tarfile.open(fileobj=fh, mode="r|") as tar:
+                    tar.extractall(tmp, filter="data")
+    fd = os.open(final, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        os.utime(final)  # last use, for `cache prune`
+        yield final
+    finally:
+        os.close(fd)
+
+
+def _wasmtime_version() -> str:
+    from importlib.metadata import version
+
+    return version("wasmtime")
+
+
+def load_module(engine: Any, path: Path) -> Any:
+    """Compile ``path`` or reuse the cached native code for it."""
+    import wasmtime
+
+    data = path.read_bytes()
+    key = hashlib.sha256(data + _wasmtime_version().encode()).hexdigest()
+    cached = cache_area("modules") / f"{key}.cwasm"
+    if cached.is_file():
+        try:
+            module = wasmtime.Module.deserialize_file(engine, str(cached))
+            os.utime(cached)
+            return module
+        except Exception:  # stale or corrupt: compile again below
+            cached.unlink(missing_ok=True)
+    module = wasmtime.Module(engine, data)
+    atomic_write_bytes(cached, bytes(module.serialize()))
+    return module
+
+
+def run(
+    layout: Layout,
+    desc: Descriptor,
+    args: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> int:
+    """Run the image (for an index, its Wasm entry); returns the module's exit code."""
+    desc, manifest = layout.image(desc)
+    config = layout.read_json(manifest["config"]["digest"])
+    spec = run_spec(config, list(args or []), dict(extra_env or {}))
+    with rootfs(layout, manifest, desc.digest) as root:
+        module_path = root / spec.module.lstrip("/")
+        if not module_path.is_file():
+            raise ConfigError(f"the image has no file {spec.module} to run",
+                              hint="check image.entrypoint and image.files")
+        return _run_module(root, module_path, spec)
+
+
+def _run_module(root: Path, module_path: Path, spec: RunSpec) -> int:
+    import wasmtime
+
+    engine = wasmtime.Engine()
+    module = load_module(engine, module_path)
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    store = wasmtime.Store(engine)
+    wasi = wasmtime.WasiConfig()
+    wasi.argv = spec.argv
+    wasi.env = list(spec.env.items())
+    wasi.preopen_dir(str(root), "/", fs_mutable=False)
+    if spec.workdir != "/":
+        wasi.preopen_dir(str(root / spec.workdir.lstrip("/")), ".", fs_mutable=False)
+    wasi.inherit_stdin()
+    wasi.inherit_stdout()
+    wasi.inherit_stderr()
+    store.set_wasi(wasi)
+    try:
+        instance = linker.instantiate(store, module)
+        start = instance.exports(store).get("_start")
+        if not isinstance(start, wasmtime.Func):
+            raise RunError(f"{spec.module} exports no _start function",
+                           hint="build it as a WASI command (a program with main)")
+        start(store)
+    except wasmtime.ExitTrap as exc:
+        return int(exc.code)
+    except wasmtime.Trap as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "trap"
+        raise RunError(f"the module trapped: {message}") from None
+    except wasmtime.WasmtimeError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
+        raise RunError(f"cannot run {spec.module}: {message}") from None
+    return 0
