@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = [
     "tests.integration.registry_fixtures",
     "tests.integration.docker_fixtures",
+    "tests.integration.consumer_fixtures",
 ]
 
 
