@@ -115,6 +115,15 @@ def test_podman_passes_the_exit_code(probe: Built, podman: Podman) -> None:
     assert "EXTRA=1" in sections(theirs.stdout)["env"]
 
 
+def test_podman_reports_a_trap(probe: Built, podman: Podman) -> None:
+    assert probe.cli("run", f"oci:{probe.layout}", "trap").returncode == 1
+    theirs = podman.run_layout(probe.layout, ["trap"])
+    # crun 1.8.1 read the (NULL) error instead of the trap here; the patch reads the trap.
+    assert theirs.returncode == 1, theirs.stderr
+    assert "wasm trap in default export" in theirs.stderr
+    assert "wasm `unreachable` instruction executed" in theirs.stderr
+
+
 # -- containerd --------------------------------------------------------------------------------
 
 def test_containerd_pulls_checks_and_runs_hello(hello: Built, registry: RegistryServer,
