@@ -15,6 +15,7 @@ and drives it with ``ctr``. Both work around this machine's quirks (see docs/con
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ from tests.support import missing, require
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_CRUN = ROOT / "scripts" / "build-crun-wasm"
 COMPAT = "module.wasm.image/variant=compat"
+HANDLER_WASM = "run.oci.handler=wasm"  # crun's other switch; what a Docker-style image needs
 ULIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
 # What podman itself adds to a module's environment (HOSTNAME is pinned by PODMAN_HOSTNAME; HOME=/
 # comes from crun, which sets it when the spec has none and the image has no /etc/passwd).
@@ -106,10 +108,14 @@ class Podman:
         return f"oci:{link}"
 
     def run_layout(self, oci_dir: Path, args: Sequence[str] = (), *, env: dict[str, str] | None = None,
-                   entrypoint: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        """``podman run --rm`` the image in ``oci_dir`` (platform wasi/wasm32); no network."""
-        opts = ["run", "--rm", "--quiet", "--network", "none", "--platform", "wasi/wasm32",
+                   entrypoint: str | None = None, platform: str = "wasi/wasm32",
+                   annotations: Sequence[str] = (), timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """``podman run --rm`` the image in ``oci_dir``; no network. Podman 4.3 copies the image's
+        annotations (module.wasm.image/variant) to crun; ``annotations`` (KEY=VALUE) add more."""
+        opts = ["run", "--rm", "--quiet", "--network", "none", "--platform", platform,
                 "--hostname", PODMAN_HOSTNAME, *ULIMITS]
+        for annotation in annotations:
+            opts += ["--annotation", annotation]
         for key, value in (env or {}).items():
             opts += ["--env", f"{key}={value}"]
         if entrypoint is not None:
@@ -146,9 +152,33 @@ class Containerd:
         return subprocess.run(["ctr", "--address", self.address, *args], capture_output=True,
                               text=True, timeout=timeout, check=False)
 
-    def ctr_pull(self, ref: str, plain_http: bool = True) -> subprocess.CompletedProcess[str]:
-        """``ctr images pull`` (fetches, then unpacks for the host platform)."""
-        return self.ctr("images", "pull", *(["--plain-http"] if plain_http else []), ref)
+    def ctr_pull(self, ref: str, plain_http: bool = True,
+                 platform: str | None = None) -> subprocess.CompletedProcess[str]:
+        """``ctr images pull``: fetches, then unpacks for ``platform`` (default: the host's; an
+        index without a host entry fails "no match for platform in manifest")."""
+        opts = (["--plain-http"] if plain_http else []) + (["--platform", platform] if platform else [])
+        return self.ctr("images", "pull", *opts, ref)
+
+    def ctr_missing(self, digest: str) -> list[str]:
+        """Blobs reachable from ``digest`` (index -> manifests -> config, layers) that containerd's
+        content store lacks. Unlike ``ctr images check`` (host platform only, no --platform in
+        containerd 1.6), this covers an index of ``wasi/*`` entries too."""
+        listing = self.ctr("content", "ls", "-q")
+        assert listing.returncode == 0, listing.stderr
+        have = set(listing.stdout.split())
+        missing: list[str] = []
+        todo = [(digest, True)]
+        while todo:
+            blob, is_json = todo.pop()
+            if blob not in have:
+                missing.append(blob)
+                continue
+            if not is_json:
+                continue
+            doc = json.loads(self.ctr("content", "get", blob).stdout)
+            todo += [(m["digest"], True) for m in doc.get("manifests", [])]
+            todo += [(d["digest"], False) for d in [doc.get("config"), *doc.get("layers", [])] if d]
+        return missing
 
     def ctr_check(self, ref: str) -> dict[str, str]:
         """The row of ``ctr images check`` for ``ref``: type, digest, status, size, unpacked."""
@@ -164,12 +194,16 @@ class Containerd:
         raise AssertionError(f"{ref} not in ctr images check:\n{out.stdout}")
 
     def ctr_run(self, ref: str, args: Sequence[str] = (), *, env: dict[str, str] | None = None,
-                annotate: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+                annotation: str | None = COMPAT, platform: str | None = None,
+                timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """``ctr run --rm`` ``ref`` with crun as the runtime binary; ``args`` replace the whole
-        process argv (entrypoint + cmd), as ctr does."""
+        process argv (entrypoint + cmd), as ctr does. ctr copies no image annotation, so the one
+        that selects crun's Wasm handler is passed (``None``: none)."""
         opts = ["run", "--rm", "--runc-binary", str(self.crun)]
-        if annotate:
-            opts += ["--annotation", COMPAT]
+        if platform:
+            opts += ["--platform", platform]
+        if annotation:
+            opts += ["--annotation", annotation]
         for key, value in (env or {}).items():
             opts += ["--env", f"{key}={value}"]
         return self.ctr(*opts, ref, f"wb-{uuid.uuid4().hex[:12]}", *args, timeout=timeout)

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, copy_example
-from tests.integration.consumer_fixtures import CTR_ENV, PODMAN_ENV, Containerd, Podman
+from tests.integration.consumer_fixtures import CTR_ENV, HANDLER_WASM, PODMAN_ENV, Containerd, Podman
 from tests.integration.registry_fixtures import RegistryServer
 
 pytestmark = pytest.mark.integration
 
 PROBE = REPO / "tests" / "fixtures" / "probe" / "Wasmfile"
+PROBE_DOCKER = PROBE.with_name("Wasmfile.docker")  # platform wasi/wasm, no variant annotation
 # What podman and ctr mount into the root that crun preopens for the module.
 PODMAN_MOUNTS = ["dev", "etc", "proc", "run", "sys"]
 CTR_MOUNTS = ["dev", "proc", "run", "sys"]
@@ -61,6 +62,12 @@ def hello(tmp_path_factory: pytest.TempPathFactory) -> Built:
 def probe(tmp_path_factory: pytest.TempPathFactory) -> Built:
     """tests/fixtures/probe: prints argv, env, preopens and ``ls /``; exits with argv[1]."""
     return _build(PROBE, tmp_path_factory.mktemp("probe"))
+
+
+@pytest.fixture(scope="module")
+def probe_docker(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The probe marked as Docker marks Wasm images (platform wasi/wasm, no annotation)."""
+    return _build(PROBE_DOCKER, tmp_path_factory.mktemp("probe-docker"))
 
 
 def sections(stdout: str) -> dict[str, list[str]]:
@@ -136,6 +143,9 @@ def test_containerd_pulls_checks_and_runs_hello(hello: Built, registry: Registry
     inspected = hello.cli("inspect", f"oci:{hello.layout}", "--json")
     assert inspected.returncode == 0, inspected.stderr
     assert row["digest"] == json.loads(inspected.stdout)["digest"]
+    assert containerd.ctr_missing(row["digest"]) == []  # every blob, walked from the manifest
+    absent = "sha256:" + "0" * 64
+    assert containerd.ctr_missing(absent) == [absent]
     assert row["type"] == "application/vnd.oci.image.manifest.v1+json"
     assert row["status"].startswith("complete (") and row["unpacked"] == "true", row
     ran = containerd.ctr_run(ref)
@@ -147,7 +157,7 @@ def test_ctr_without_the_annotation_does_not_pick_the_wasm_handler(
     ref = registry.ref("consumers/hello", "plain")
     hello.push(ref)
     assert containerd.ctr_pull(ref).returncode == 0
-    ran = containerd.ctr_run(ref, annotate=False)
+    ran = containerd.ctr_run(ref, annotation=None)
     assert ran.returncode != 0
     assert "executable file `hello.wasm` not found in $PATH" in ran.stderr
 
@@ -165,3 +175,26 @@ def test_ctr_shows_the_module_its_env_and_passes_the_exit_code(
     three = containerd.ctr_run(ref, ["probe.wasm", "3"])
     assert three.returncode == 3, three.stderr
     assert sections(three.stdout)["arg"] == ["probe.wasm", "3"]
+
+
+# -- the Docker-style target: platform wasi/wasm, no annotation --------------------------------
+
+def test_docker_style_image_needs_the_handler_annotation(probe_docker: Built, podman: Podman,
+                                                         registry: RegistryServer,
+                                                         containerd: Containerd) -> None:
+    ours = probe_docker.cli("run", f"oci:{probe_docker.layout}", "3")
+    assert ours.returncode == 3, ours.stderr
+    bare = podman.run_layout(probe_docker.layout, ["3"], platform="wasi/wasm")
+    assert bare.returncode == 127
+    assert "executable file `probe.wasm` not found in $PATH" in bare.stderr
+    theirs = podman.run_layout(probe_docker.layout, ["3"], platform="wasi/wasm", annotations=[HANDLER_WASM])
+    assert theirs.returncode == 3, theirs.stderr
+    assert observed(theirs.stdout) == as_seen_by(PODMAN_ENV, PODMAN_MOUNTS, ours.stdout)
+
+    ref = registry.ref("consumers/probe-docker", "1")
+    probe_docker.push(ref)
+    assert containerd.ctr_pull(ref).returncode == 0
+    assert containerd.ctr_check(ref)["status"].startswith("complete (")
+    ran = containerd.ctr_run(ref, ["probe.wasm", "3"], annotation=HANDLER_WASM)
+    assert ran.returncode == 3, ran.stderr
+    assert observed(ran.stdout) == as_seen_by(CTR_ENV, CTR_MOUNTS, ours.stdout)
