@@ -95,13 +95,12 @@ class Podman:
                 "--cgroup-manager", "cgroupfs", "--events-backend", "file", *args]
 
     def layout_ref(self, oci_dir: Path) -> str:
-        """``oci:PATH`` through a lower-case symlink: podman names the image after the path and
-        rejects upper case ("repository name must be lowercase")."""
+        """``oci:PATH`` through a symlink with a valid image name: podman names the image after the
+        path and rejects upper case ("repository name must be lowercase") and odd separators."""
         oci_dir = oci_dir.resolve()
-        if str(oci_dir) == str(oci_dir).lower():
-            return f"oci:{oci_dir}"
         digest = hashlib.sha256(str(oci_dir).encode()).hexdigest()[:12]
-        link = self.base / "layouts" / f"{re.sub(r'[^a-z0-9]+', '-', oci_dir.name.lower())}-{digest}"
+        name = re.sub(r"[^a-z0-9]+", "-", oci_dir.name.lower()).strip("-") or "image"
+        link = self.base / "layouts" / f"{name}-{digest}"
         link.parent.mkdir(exist_ok=True)
         if not link.is_symlink():
             link.symlink_to(oci_dir)
@@ -126,7 +125,10 @@ class Podman:
 
 @pytest.fixture(scope="session")
 def podman(crun_wasm: Path) -> Iterator[Podman]:
-    engine = Podman(require("podman"), crun_wasm, Path(tempfile.mkdtemp(prefix="wb-podman-", dir="/tmp")))
+    # Part of the image names podman derives (see layout_ref): lower-case hex, no mkdtemp "_".
+    base = Path("/tmp") / f"wb-podman-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    base.mkdir()
+    engine = Podman(require("podman"), crun_wasm, base)
     yield engine
     subprocess.run(engine_command(engine.command("system", "reset", "--force")),
                    capture_output=True, timeout=300, check=False)
