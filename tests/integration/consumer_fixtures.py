@@ -47,6 +47,9 @@ PODMAN_ENV = {
     "HOME": "/",
 }
 CTR_ENV = {"HOME": "/"}
+# The engines' mounts in the root that crun preopens for the module (wasmbuild run shows none).
+PODMAN_MOUNTS = ["dev", "etc", "proc", "run", "sys"]
+CTR_MOUNTS = ["dev", "proc", "run", "sys"]
 
 
 def cgroup_hybrid() -> bool:
@@ -184,7 +187,8 @@ class Containerd:
 
     def ctr_check(self, ref: str) -> dict[str, str]:
         """The row of ``ctr images check`` for ``ref``: type, digest, status, size, unpacked."""
-        out = self.ctr("images", "check")
+        # Filtered: an unrelated image that cannot be checked makes the whole command fail.
+        out = self.ctr("images", "check", f"name=={ref}")
         assert out.returncode == 0, out.stderr
         for line in out.stdout.splitlines()[1:]:
             name, _, rest = line.strip().partition(" ")

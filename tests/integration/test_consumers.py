@@ -14,16 +14,21 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, copy_example
-from tests.integration.consumer_fixtures import CTR_ENV, HANDLER_WASM, PODMAN_ENV, Containerd, Podman
+from tests.integration.consumer_fixtures import (
+    CTR_ENV,
+    CTR_MOUNTS,
+    HANDLER_WASM,
+    PODMAN_ENV,
+    PODMAN_MOUNTS,
+    Containerd,
+    Podman,
+)
 from tests.integration.registry_fixtures import RegistryServer
 
 pytestmark = pytest.mark.integration
 
 PROBE = REPO / "tests" / "fixtures" / "probe" / "Wasmfile"
 PROBE_DOCKER = PROBE.with_name("Wasmfile.docker")  # platform wasi/wasm, no variant annotation
-# What podman and ctr mount into the root that crun preopens for the module.
-PODMAN_MOUNTS = ["dev", "etc", "proc", "run", "sys"]
-CTR_MOUNTS = ["dev", "proc", "run", "sys"]
 
 
 @dataclass(frozen=True)
