@@ -180,6 +180,9 @@ def test_ctr_shows_the_module_its_env_and_passes_the_exit_code(
     three = containerd.ctr_run(ref, ["probe.wasm", "3"])
     assert three.returncode == 3, three.stderr
     assert sections(three.stdout)["arg"] == ["probe.wasm", "3"]
+    trapped = containerd.ctr_run(ref, ["probe.wasm", "trap"])
+    assert trapped.returncode == 1
+    assert "wasm trap in default export" in trapped.stderr
 
 
 # -- the Docker-style target: platform wasi/wasm, no annotation --------------------------------
