@@ -6,7 +6,7 @@
 and drives it with ``ctr``. Both work around this machine's quirks (see docs/consumers-crun.md):
 
 - crun refuses hybrid cgroups ("cgroups in hybrid mode not supported, drop all controllers from
-  cgroupv2"): the engine runs in a private mount namespace with the cgroup v2 mount unmounted;
+  cgroupv2"): the engines run in a private mount namespace, with the cgroup v2 mount unmounted;
 - root lacks CAP_SYS_RESOURCE, so podman's default rlimits (the host's) cannot be set: fixed ulimits;
 - podman names an ``oci:`` image after its path and rejects upper case: a lower-case symlink;
 - ``ctr run`` does not copy image annotations: ``--annotation module.wasm.image/variant=compat``.
@@ -63,12 +63,11 @@ def cgroup_hybrid() -> bool:
 
 
 def engine_command(cmd: Sequence[str]) -> list[str]:
-    """``cmd`` as crun can run it here: in a private mount namespace without the cgroup v2
-    mount when the host is hybrid (the mount goes only for that process tree)."""
-    if not cgroup_hybrid():
-        return list(cmd)
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-            'umount /sys/fs/cgroup/unified && exec "$@"', "sh", *cmd]
+    """``cmd`` in a private mount namespace: the engine's own mounts (podman's overlay driver
+    bind-mounts its storage; snapshots, container roots) stay out of the host's mount table and
+    vanish with it. On a hybrid host the cgroup v2 mount is dropped there, so crun accepts it."""
+    script = 'umount /sys/fs/cgroup/unified && exec "$@"' if cgroup_hybrid() else 'exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *cmd]
 
 
 @pytest.fixture(scope="session")
