@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.integration.registry_fixtures",
     "tests.integration.docker_fixtures",
     "tests.integration.engine_fixtures",
+    "tests.integration.consumer_fixtures",
 ]
 
 

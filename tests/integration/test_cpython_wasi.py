@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.integration.consumer_fixtures import CTR_ENV, CTR_MOUNTS, PODMAN_ENV, PODMAN_MOUNTS, Containerd, Podman
 from tests.integration.engine_fixtures import missing, stage_containers
 from tests.integration.registry_fixtures import RegistryServer
 
@@ -126,3 +127,32 @@ def test_remote_engine_without_shared_filesystem_builds_the_same_image(
     result = json.loads(proc.stdout)
     assert [s["cached"] for s in result["stages"]] == [False]  # really built there
     assert result["digest"] == built["DIGEST"]
+
+
+def test_podman_and_ctr_run_it_through_crun(built: dict[str, str], podman: Podman, containerd: Containerd,
+                                            registry: RegistryServer, tmp_path: Path) -> None:
+    """The same image under real engines (crun's wasmtime handler, docs/consumers-crun.md): the
+    article's output plus exactly what each engine adds (env, and its mounts in the preopened
+    root). crun compiles the module on every run: ~5-10 s each here."""
+    layout = tmp_path / "oci"
+    ref = f"{registry.host}/demo/wasm-cpython:crun"
+    for output in (f"oci:{layout}", f"docker://{ref}"):  # every stage cached
+        proc = _cli("build", "examples/cpython-wasi", "-o", output, "--plain-http", env=built)
+        assert proc.returncode == 0, proc.stderr
+    ours = _article_output(_cli("run", "wasm-cpython", env=built).stdout)
+
+    def seen(stdout: str) -> tuple[set[str], list[str]]:
+        lines = _article_output(stdout)
+        return set(lines[:-4]), sorted(ast.literal_eval(lines[-1]))
+
+    theirs = podman.run_layout(layout)
+    assert theirs.returncode == 0, theirs.stderr
+    assert seen(theirs.stdout) == (set(ours[:-4]) | {f"{k}={v}" for k, v in PODMAN_ENV.items()},
+                                   sorted(ast.literal_eval(ours[-1]) + PODMAN_MOUNTS))
+
+    assert containerd.ctr_pull(ref).returncode == 0
+    assert containerd.ctr_check(ref)["status"] == "complete (2/2)"
+    ran = containerd.ctr_run(ref)
+    assert ran.returncode == 0, ran.stderr
+    assert seen(ran.stdout) == (set(ours[:-4]) | {f"{k}={v}" for k, v in CTR_ENV.items()},
+                                sorted(ast.literal_eval(ours[-1]) + CTR_MOUNTS))
