@@ -17,11 +17,15 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from . import fetch, toolchains, toolmemo
+from .assemble.compress import Compression
+from .assemble.optimize import Optimize, optimize_entries
+from .assemble.optimize import settings as optimize_settings
 from .dirs import cache_dir, source_date_epoch
 from .errors import BuildError
 from .executors import Executor, StageJob
@@ -65,6 +69,7 @@ class BuildOptions:
     no_cache_stages: frozenset[str] = frozenset()
     cache: StageCache | None = None
     store: Layout | None = None
+    compression: Compression | None = None  # None: gzip at the default level
 
 
 @dataclass(frozen=True)
@@ -306,7 +311,8 @@ def _entrypoint_check(plan: Plan, entries: list[Entry], digests: dict[str, str],
 
 
 def assemble(plan: Plan, outputs: dict[str, Path], layout: Layout,
-             memo_dir: Path | None = None) -> tuple[Descriptor, int, bool]:
+             memo_dir: Path | None = None, compression: Compression | None = None,
+             note: Callable[[str], None] | None = None) -> tuple[Descriptor, int, bool]:
     """Write the image (layer, config, manifest) into ``layout``.
 
     Returns (manifest, size, layer reused). With ``memo_dir`` an unchanged layer is taken from
@@ -315,7 +321,12 @@ def assemble(plan: Plan, outputs: dict[str, Path], layout: Layout,
     project = plan.project
     image = project.model.image
     files: list[tuple[str, Path, int | None]] = []
+    rules: list[tuple[str, Optimize | None]] = []  # `optimize:` of files, else of their stage
     for f in image.files:
+        wanted = f.optimize if f.optimize is not None else (
+            project.model.stages[f.from_].optimize if f.from_ in project.model.stages else None)
+        if wanted is not None:
+            rules.append((clean_image_path(f.dest).lstrip("/"), optimize_settings(wanted)))
         if f.src is not None:
             source = project.context / clean_relative(f.src)
         else:
@@ -325,10 +336,10 @@ def assemble(plan: Plan, outputs: dict[str, Path], layout: Layout,
                 raise BuildError(f"stage {f.from_!r} has no output {f.path!r} for the image",
                                  where=project.stages[f.from_].where)
         files.append((clean_image_path(f.dest), source, f.mode))
-    entries = collect(files)
+    entries = optimize_entries(collect(files), rules, (memo_dir or cache_dir()) / "optimized", note)
     epoch = source_date_epoch()
     memo = LayerMemo(memo_dir / "layers") if memo_dir is not None else None
-    layer, diff_id, reused, digests = cached_layer(entries, epoch, layout, memo)
+    layer, diff_id, reused, digests = cached_layer(entries, epoch, layout, memo, compression)
     _entrypoint_check(plan, entries, digests, memo_dir / "wasm-valid" if memo_dir else None)
     spec = ImageSpec(platform=image.platform, entrypoint=list(image.entrypoint),
                      cmd=list(image.cmd), env=dict(image.env), workdir=image.workdir,
@@ -380,7 +391,8 @@ def build(plan: Plan, options: BuildOptions | None = None,
         results = runner.run_all()
         order = {n: i for i, n in enumerate(plan.order)}
         results.sort(key=lambda r: order[r.name])
-        manifest, size, reused = assemble(plan, runner.outputs, store, cache_dir())
+        manifest, size, reused = assemble(plan, runner.outputs, store, cache_dir(),
+                                          options.compression, reporter.note)
         pause("image")
     finally:
         shutil.rmtree(root, ignore_errors=True)

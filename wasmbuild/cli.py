@@ -86,12 +86,18 @@ def build_cmd(
     ] = "true",
     ca_file: Annotated[Path | None, typer.Option("--ca-file", help="CA bundle for registry TLS.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream every step's output.")] = False,
+    compression: Annotated[
+        str | None,
+        typer.Option(help="Layer compression: gzip[:1-9] (default gzip:6) or zstd[:1-19] (zstd: level 19)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Build the image a Wasmfile describes (into the local store by default)."""
+    from .assemble.compress import parse as parse_compression
     from .build import BuildOptions, build
     from .store import tag_all
 
+    layer_compression = parse_compression(compression) if compression else None
     if output:
         from .publish import check_output
 
@@ -124,7 +130,8 @@ def build_cmd(
     try:
         built = build(
             the_plan,
-            BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage), cache=cache),
+            BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage), cache=cache,
+                         compression=layer_compression),
             rep,
         )
     finally:

@@ -9,7 +9,6 @@ skips compilation.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import shutil
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .assemble.compress import open_layer
 from .atomic import atomic_write_bytes
 from .dirs import cache_dir
 from .errors import WasmbuildError
@@ -64,8 +64,7 @@ def rootfs(layout: Layout, manifest: dict[str, Any], digest: str) -> Path:
     try:
         for layer in manifest.get("layers", []):
             blob = layout.blob_path(layer["digest"])
-            opener = gzip.open if layer["mediaType"].endswith("gzip") else open
-            with opener(blob, "rb") as fh, tarfile.open(fileobj=fh, mode="r|") as tar:
+            with open_layer(blob, layer["mediaType"]) as fh, tarfile.open(fileobj=fh, mode="r|") as tar:
                 tar.extractall(tmp, filter="data")
         try:
             os.rename(tmp, final)

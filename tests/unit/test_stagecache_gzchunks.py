@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from wasmbuild.assemble.compress import Compression
 from wasmbuild.oci import gzchunks
 from wasmbuild.oci.gzchunks import CHUNK, ChunkedGzipWriter, ChunkMemo
 from wasmbuild.oci.layer import collect, write_layer
@@ -47,9 +48,9 @@ def _write(tmp: Path, files: list[tuple[str, Path, int | None]], workers: int | 
 
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(ChunkedGzipWriter, "__init__", init)
-            desc, diff_id = write_layer(collect(files), 0, layout, 9, memo)
+            desc, diff_id = write_layer(collect(files), 0, layout, Compression("gzip", 9), memo)
     else:
-        desc, diff_id = write_layer(collect(files), 0, layout, 9, memo)
+        desc, diff_id = write_layer(collect(files), 0, layout, Compression("gzip", 9), memo)
     return layout.blob_path(desc.digest), desc.digest, diff_id
 
 

@@ -28,6 +28,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
 
+OptimizeLevel = Literal["O0", "O1", "O2", "O3", "O4", "Os", "Oz", "none"]
+
+
+class Optimize(_Strict):
+    """Shrink WebAssembly modules: drop custom sections and run Binaryen's wasm-opt."""
+
+    level: OptimizeLevel = Field("O2", description="wasm-opt level (`none`: strip only, no wasm-opt).")
+    strip: bool = Field(True, description="Drop custom sections: DWARF debug info, names, producers.")
+
+
+OptimizeSetting = bool | OptimizeLevel | Optimize
+_OPTIMIZE_DOC = ("Optimise the .wasm modules: `true` (= O2 and strip), a wasm-opt level (O0-O4, Os, Oz; "
+                 "`none` strips only), or `{level, strip}`. Needs wasm-opt (Debian: binaryen) unless level is none.")
+
+
 class Input(_Strict):
     """A file or directory made available to a stage under ``$SRC``.
 
@@ -99,6 +114,9 @@ class Stage(_Strict):
     toolchain: Literal["rust", "c", "none"] | None = Field(
         None, description="Host toolchain the steps need (set by recipes)."
     )
+    optimize: OptimizeSetting | None = Field(
+        None, description=_OPTIMIZE_DOC + " Applies to the image files taken from this stage."
+    )
 
     @model_validator(mode="after")
     def _recipe_or_steps(self) -> Stage:
@@ -127,6 +145,9 @@ class ImageFile(_Strict):
         ge=0,
         le=0o7777,
         description="File mode, e.g. 0o644 (default 0755 if executable, else 0644).",
+    )
+    optimize: OptimizeSetting | None = Field(
+        None, description=_OPTIMIZE_DOC + " On a directory: every module in it. Overrides the stage's."
     )
 
     @field_validator("mode", mode="before")
