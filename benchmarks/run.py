@@ -520,8 +520,11 @@ def main() -> int:
     order = [name for name, _ in steps]
     results = args.out.parent / "results.json"
     if only != set(order) and results.exists():
-        kept = [Row(**r) for r in json.loads(results.read_text())["rows"]
-                if r.get("step") in order and r["step"] not in only]
+        last = json.loads(results.read_text())
+        kept = [Row(**r) for r in last["rows"] if r.get("step") in order and r["step"] not in only]
+        for r in kept:
+            if "(from the run of" not in r.notes:
+                r.notes += f" (from the run of {last['machine']['date']})"
         rows = sorted(kept + rows, key=lambda r: order.index(r.step))
     info = machine()
     info["load"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
