@@ -24,8 +24,7 @@ from typing import Any, Protocol
 
 from . import fetch, toolchains, toolmemo
 from .assemble.compress import Compression
-from .assemble.optimize import Optimize, optimize_entries
-from .assemble.optimize import settings as optimize_settings
+from .assemble.optimize import optimize_entries, rules_for
 from .dirs import cache_dir, source_date_epoch
 from .errors import BuildError
 from .executors import Executor, StageJob
@@ -321,12 +320,7 @@ def assemble(plan: Plan, outputs: dict[str, Path], layout: Layout,
     project = plan.project
     image = project.model.image
     files: list[tuple[str, Path, int | None]] = []
-    rules: list[tuple[str, Optimize | None]] = []  # `optimize:` of files, else of their stage
     for f in image.files:
-        wanted = f.optimize if f.optimize is not None else (
-            project.model.stages[f.from_].optimize if f.from_ in project.model.stages else None)
-        if wanted is not None:
-            rules.append((clean_image_path(f.dest).lstrip("/"), optimize_settings(wanted)))
         if f.src is not None:
             source = project.context / clean_relative(f.src)
         else:
@@ -336,7 +330,8 @@ def assemble(plan: Plan, outputs: dict[str, Path], layout: Layout,
                 raise BuildError(f"stage {f.from_!r} has no output {f.path!r} for the image",
                                  where=project.stages[f.from_].where)
         files.append((clean_image_path(f.dest), source, f.mode))
-    entries = optimize_entries(collect(files), rules, (memo_dir or cache_dir()) / "optimized", note)
+    entries = optimize_entries(collect(files), rules_for(project.model), (memo_dir or cache_dir()) / "optimized",
+                               note)
     epoch = source_date_epoch()
     memo = LayerMemo(memo_dir / "layers") if memo_dir is not None else None
     layer, diff_id, reused, digests = cached_layer(entries, epoch, layout, memo, compression)

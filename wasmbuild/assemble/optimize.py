@@ -25,10 +25,15 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..atomic import atomic_write_bytes
 from ..errors import BuildError, ToolchainError
 from ..oci.layer import Entry
+from ..paths import clean_image_path
+
+if TYPE_CHECKING:
+    from ..wasmfile.model import Wasmfile
 
 LEVELS = ("O0", "O1", "O2", "O3", "O4", "Os", "Oz")
 WASM_MAGIC = b"\0asm"
@@ -166,6 +171,17 @@ def settings(value: object) -> Optimize | None:
     if isinstance(value, str):
         return Optimize(parse_level(value), True)
     return Optimize(parse_level(getattr(value, "level", "O2")), bool(getattr(value, "strip", True)))
+
+
+def rules_for(model: Wasmfile) -> list[tuple[str, Optimize | None]]:
+    """(image path, settings) for each image file with ``optimize:``, its own or its stage's."""
+    rules = []
+    for f in model.image.files:
+        stage = model.stages.get(f.from_) if f.from_ else None
+        wanted = f.optimize if f.optimize is not None else (stage.optimize if stage else None)
+        if wanted is not None:
+            rules.append((clean_image_path(f.dest).lstrip("/"), settings(wanted)))
+    return rules
 
 
 def optimize_entries(entries: list[Entry], rules: list[tuple[str, Optimize | None]], cache: Path,
