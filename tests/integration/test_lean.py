@@ -102,3 +102,12 @@ def test_stage_optimize_applies_to_its_image_files(wb: Runner, tmp_path: Path) -
     assert json.loads(proc.stdout)["size"] < 200_000
     run = wb("run", "lean:stage")
     assert (run.returncode, run.stdout) == (0, "Hello Wasm\n"), run.stderr
+
+
+def test_bad_compression_is_a_config_error_before_building(wb: Runner, tmp_path: Path) -> None:
+    (tmp_path / "Wasmfile").write_text("wasmfile: 1\nimage:\n  files:\n    - {src: a.wasm, dest: /a.wasm}\n"
+                                       "  entrypoint: [/a.wasm]\n")
+    proc = wb("build", str(tmp_path / "Wasmfile"), "--compression", "zstd:25")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: --compression: zstd level 25 is out of range (zstd levels are 1 to 19)")

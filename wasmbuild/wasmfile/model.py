@@ -39,6 +39,17 @@ class Optimize(_Strict):
 
 
 OptimizeSetting = bool | OptimizeLevel | Optimize
+_LEVELS = ("O0", "O1", "O2", "O3", "O4", "Os", "Oz", "none")
+
+
+def _check_optimize(value: Any) -> Any:
+    """One clear message instead of one per branch of the union."""
+    if isinstance(value, dict) and value.get("level", "O2") not in _LEVELS:
+        raise ValueError(f"`optimize.level` must be one of {', '.join(_LEVELS)}, not {value['level']!r}")
+    if value is None or isinstance(value, bool | dict) or value in _LEVELS:
+        return value
+    raise ValueError(f"`optimize` must be true/false, a level ({', '.join(_LEVELS)}) or "
+                     f"{{level: ..., strip: ...}}, not {value!r}")
 _OPTIMIZE_DOC = ("Optimise the .wasm modules: `true` (= O2 and strip), a wasm-opt level (O0-O4, Os, Oz; "
                  "`none` strips only), or `{level, strip}`. Needs wasm-opt (Debian: binaryen) unless level is none.")
 
@@ -118,6 +129,8 @@ class Stage(_Strict):
         None, description=_OPTIMIZE_DOC + " Applies to the image files taken from this stage."
     )
 
+    _optimize = field_validator("optimize", mode="before")(_check_optimize)
+
     @model_validator(mode="after")
     def _recipe_or_steps(self) -> Stage:
         if self.recipe is None and not self.steps:
@@ -149,6 +162,8 @@ class ImageFile(_Strict):
     optimize: OptimizeSetting | None = Field(
         None, description=_OPTIMIZE_DOC + " On a directory: every module in it. Overrides the stage's."
     )
+
+    _optimize = field_validator("optimize", mode="before")(_check_optimize)
 
     @field_validator("mode", mode="before")
     @classmethod
