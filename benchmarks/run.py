@@ -2,7 +2,7 @@
 """wasmbuild's speed and size, each figure measured against its real peer in the same run.
 
     python benchmarks/run.py                 # all benchmarks, 3 repetitions, writes README.md
-    python benchmarks/run.py --repeat 5 --only cold,noop
+    python benchmarks/run.py --repeat 5 --rows P1,P1b,P5   # some rows; the others are kept
     python benchmarks/run.py --wasmfile examples/cpython-wasi/Wasmfile --touch main.py
 
 Needs: wasmbuild installed in this Python (``pip install -e .``), buildah (runs as root with
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gzip
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,6 +54,8 @@ class Row:
     goal: str
     met: bool | None
     notes: str
+    step: str = ""  # the --rows name that produced it
+
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -111,7 +113,10 @@ def layer_sizes(layout: Path, digest: str | None = None) -> tuple[int, int, str]
     [layer] = manifest["layers"]
     blob = layout / "blobs" / "sha256" / layer["digest"].split(":")[1]
     data = blob.read_bytes()
-    plain = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    from wasmbuild.assemble.compress import open_layer
+
+    with open_layer(blob, layer["mediaType"]) as fh:
+        plain = fh.read()
     return len(data), len(plain), layer["mediaType"]
 
 
@@ -155,37 +160,91 @@ def rustc() -> tuple[str, str]:
 
 
 # -- benchmarks ------------------------------------------------------------------------------
-def bench_cold(work: Path, repeat: int) -> list[Row]:
-    """Cold build of an image holding one prebuilt ~6.8 MB module, and the image's bytes."""
-    ctx = work / "cold-ctx"
+def _module_ctx(work: Path) -> Path:
+    """A context holding one prebuilt ~6.9 MB module (a debug rustc build of hello.rs)."""
+    ctx = work / "ctx-module"
+    if ctx.exists():
+        return ctx
     ctx.mkdir()
     (ctx / "hello.rs").write_text('fn main() { println!("Hello Wasm"); }\n')
     cc, target = rustc()
     run([cc, "--target", target, "-C", "opt-level=0", "-o", str(ctx / "hello.wasm"),
          str(ctx / "hello.rs")])
     (ctx / "hello.rs").unlink()
-    size = (ctx / "hello.wasm").stat().st_size
     (ctx / "Wasmfile").write_text("wasmfile: 1\nimage:\n  files:\n"
                                   "    - {src: hello.wasm, dest: /hello.wasm}\n"
                                   "  entrypoint: [/hello.wasm]\n  tags: [bench:latest]\n")
     (ctx / "Containerfile").write_text(
         'FROM scratch\nCOPY hello.wasm /hello.wasm\nENTRYPOINT ["/hello.wasm"]\n')
+    return ctx
 
-    def ours(i: int) -> float:
-        return wb_build(work / f"cold-wb-{i}", ctx / "Wasmfile")[0]
 
-    build_only: list[float] = []
-    pushes: list[float] = []
+def _stdlib_ctx(work: Path, stdlib: Path) -> Path:
+    """A Python stdlib folder's regular files (Debian's 3.11: 736 files, 40 MB; no __pycache__)."""
+    ctx = work / "ctx-stdlib"
+    ctx.mkdir()
+    def skip(folder: str, names: list[str]) -> list[str]:  # symlinks (Debian's point outside it)
+        return [n for n in names if n == "__pycache__" or os.path.islink(os.path.join(folder, n))]
 
-    def peer(i: int) -> float:
-        b = Buildah(work / f"cold-bh-{i}")
-        build_only.append(b.build(ctx, "bench:latest"))
-        pushes.append(b.push_oci("bench:latest", work / f"cold-bh-oci-{i}"))
-        return build_only[-1] + pushes[-1]
+    shutil.copytree(stdlib, ctx / "lib", ignore=skip)
+    (ctx / "app.wasm").write_bytes(START_WASM)
+    dest = f"/usr/lib/{stdlib.name}"
+    (ctx / "Wasmfile").write_text("wasmfile: 1\nimage:\n  files:\n"
+                                  "    - {src: app.wasm, dest: /app.wasm}\n"
+                                  f"    - {{src: lib, dest: {dest}}}\n"
+                                  "  entrypoint: [/app.wasm]\n  tags: [bench:latest]\n")
+    (ctx / "Containerfile").write_text(
+        f'FROM scratch\nCOPY app.wasm /app.wasm\nCOPY lib/ {dest}/\nENTRYPOINT ["/app.wasm"]\n')
+    return ctx
 
-    t_ours, t_peer = median(ours, repeat), median(peer, repeat)
 
-    def compress(i: int) -> float:  # the layer alone, in-process: gzip -9 of the module
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cold(work: Path, ctx: Path, tag: str, repeat: int, *args: str) -> dict[str, Any]:
+    """Cold builds, wasmbuild and buildah alternating (a shared machine drifts): medians."""
+    out: dict[str, list[float]] = {k: [] for k in ("ours", "ours_cpu", "bh_build", "bh_push", "bh_cpu")}
+    load = [os.getloadavg()[0]]
+    for i in range(repeat):
+        state = work / f"{tag}-wb-{i}"
+        c0, t0 = _cpu(), time.perf_counter()
+        run([*WASMBUILD, "build", str(ctx / "Wasmfile"), "--output", f"oci:{state / 'oci'}:latest",
+             *args], wb_env(state))
+        out["ours"].append(time.perf_counter() - t0)
+        out["ours_cpu"].append(_cpu() - c0)
+        b = Buildah(work / f"{tag}-bh-{i}")
+        c0 = _cpu()
+        out["bh_build"].append(b.build(ctx, "bench:latest"))
+        out["bh_push"].append(b.push_oci("bench:latest", work / f"{tag}-bh-oci-{i}"))
+        out["bh_cpu"].append(_cpu() - c0)
+        shutil.rmtree(work / f"{tag}-bh-{i}", ignore_errors=True)  # vfs copies are big
+    load.append(os.getloadavg()[0])
+    res: dict[str, Any] = {k: statistics.median(v) for k, v in out.items()}
+    res["peer"] = statistics.median(b + p for b, p in zip(out["bh_build"], out["bh_push"], strict=True))
+    res["load"] = load
+    res["ours_oci"] = work / f"{tag}-wb-0" / "oci"
+    res["bh_oci"] = work / f"{tag}-bh-oci-0"
+    return res
+
+
+def _cold_row(name: str, r: dict[str, Any], extra: str) -> Row:
+    ratio = r["ours"] / r["peer"]
+    return Row(name, fmt_s(r["ours"]), fmt_s(r["peer"]), ratio, "<= 0.5x", ratio <= 0.5,
+               f"wasmbuild = `build --output oci:DIR` from an empty store and cache; buildah = `build` "
+               f"({fmt_s(r['bh_build'])}) + `push oci:DIR` ({fmt_s(r['bh_push'])}). CPU (user+sys): "
+               f"{r['ours_cpu']:.2f} s vs {r['bh_cpu']:.2f} s. {extra}1-min load {r['load'][0]:.1f} -> "
+               f"{r['load'][1]:.1f} on {os.cpu_count()} CPUs")
+
+
+def bench_p1(work: Path, repeat: int) -> list[Row]:
+    """P1: cold build of an image holding one prebuilt ~6.9 MB module."""
+    ctx = _module_ctx(work)
+    size = (ctx / "hello.wasm").stat().st_size
+    r = _cold(work, ctx, "p1", repeat)
+
+    def compress(i: int) -> float:  # the layer alone, in-process
         from wasmbuild.assemble.layer import collect, write_layer
         from wasmbuild.oci.layout import Layout
 
@@ -195,19 +254,49 @@ def bench_cold(work: Path, repeat: int) -> list[Row]:
         return time.perf_counter() - start
 
     t_gz = median(compress, repeat)
-    rows = [Row(f"cold build, image from a prebuilt {size / 1e6:.1f} MB module", fmt_s(t_ours),
-                fmt_s(t_peer), t_ours / t_peer, "<= 0.5x", t_ours / t_peer <= 0.5,
-                f"buildah = `build` ({fmt_s(statistics.median(build_only))}) + `push oci:DIR` "
-                f"({fmt_s(statistics.median(pushes))}), so both end with a gzip OCI layout on "
-                "disk; wasmbuild = `build` into its (empty) store and cache, of which "
-                f"compressing the layer (gzip -9, {os.cpu_count()} threads) is {fmt_s(t_gz)}")]
-    wb_c, wb_u, wb_mt = layer_sizes(work / "cold-wb-0" / "store")
-    bh_c, bh_u, bh_mt = layer_sizes(work / "cold-bh-oci-0")
-    rows.append(Row("image bytes, same contents (compressed layer)", fmt_b(wb_c), fmt_b(bh_c),
-                    wb_c / bh_c, "<= 0.9x", wb_c / bh_c <= 0.9,
-                    f"uncompressed tar: {fmt_b(wb_u)} vs {fmt_b(bh_u)} (tar overhead "
-                    f"{wb_u - size:,} vs {bh_u - size:,} B over the {size:,} B module); "
-                    f"{wb_mt.rsplit('.', 1)[-1]} vs {bh_mt.rsplit('.', 1)[-1]}"))
+    return [_cold_row(f"P1 cold build, image from a prebuilt {size / 1e6:.1f} MB module", r,
+                      f"Of wasmbuild's time, compressing the layer (gzip:6, {os.cpu_count()} threads) "
+                      f"is {fmt_s(t_gz)}. ")]
+
+
+def bench_p1b(work: Path, repeat: int, stdlib: Path) -> list[Row]:
+    """P1b: cold build of a 40 MB / 736-file context (a Python stdlib folder)."""
+    ctx = _stdlib_ctx(work, stdlib)
+    files = [p for p in (ctx / "lib").rglob("*") if p.is_file() and not p.is_symlink()]
+    mb = sum(p.stat().st_size for p in files) / 1e6
+    r = _cold(work, ctx, "p1b", repeat)
+    wb_c, _, _ = layer_sizes(r["ours_oci"])
+    bh_c, _, _ = layer_sizes(r["bh_oci"])
+    return [_cold_row(f"P1b cold build, {mb:.0f} MB / {len(files)}-file context ({stdlib})", r,
+                      f"Layer {fmt_b(wb_c)} vs {fmt_b(bh_c)} ({wb_c / bh_c:.3f}x). ")]
+
+
+def bench_p5(work: Path) -> list[Row]:
+    """P5: image bytes for the same contents (the P1 module), gzip default and zstd."""
+    ctx = _module_ctx(work)
+    size = (ctx / "hello.wasm").stat().st_size
+    b = Buildah(work / "p5-bh")
+    b.build(ctx, "bench:latest")
+    b.push_oci("bench:latest", work / "p5-bh-gzip")
+    bh_c, bh_u, _ = layer_sizes(work / "p5-bh-gzip")
+    rows = []
+    for comp, goal in (("gzip", 0.9), ("zstd", 0.75)):
+        state = work / f"p5-wb-{comp}"
+        t0 = time.perf_counter()
+        run([*WASMBUILD, "build", str(ctx / "Wasmfile"), "--compression", comp], wb_env(state))
+        took = time.perf_counter() - t0
+        wb_c, wb_u, wb_mt = layer_sizes(state / "store")
+        note = (f"wasmbuild `--compression {comp}` (default level; cold build {fmt_s(took)}) vs buildah's "
+                f"default gzip; uncompressed tar {fmt_b(wb_u)} vs {fmt_b(bh_u)} over the {size:,} B module")
+        if comp == "zstd":
+            zdir = work / "p5-bh-zstd"
+            proc = subprocess.run([*b.base, "push", "-q", "--compression-format", "zstd", "bench:latest",
+                                   f"oci:{zdir}:latest"], capture_output=True, text=True)
+            if proc.returncode == 0:
+                bz = layer_sizes(zdir)[0]
+                note += f"; buildah's own `push --compression-format zstd` gives {fmt_b(bz)} ({wb_c / bz:.3f}x)"
+        rows.append(Row(f"P5 image bytes, same contents, {wb_mt.rsplit('+', 1)[-1]} layer", fmt_b(wb_c),
+                        fmt_b(bh_c), wb_c / bh_c, f"<= {goal}x", wb_c / bh_c <= goal, note))
     return rows
 
 
@@ -239,8 +328,8 @@ def bench_rebuilds(work: Path, repeat: int, wasmfile: Path | None, touch: str) -
         noop.append(t)
     t_noop = statistics.median(noop)
     # what a no-op costs before any build work: the interpreter and the modules `build` imports
-    imports = "import wasmbuild.cli, wasmbuild.build, wasmbuild.plan, wasmbuild.recipes, " \
-        "wasmbuild.load.loader, wasmbuild.outputs, typer"
+    imports = "import wasmbuild.cli, wasmbuild.pipeline, wasmbuild.plan, wasmbuild.render.recipes, " \
+        "wasmbuild.load.loader, wasmbuild.publish, typer"
     t_imports = median(lambda i: timed([sys.executable, "-c", imports]), max(repeat, 5))
 
     # buildah's side: the same image contents, assembled from files (it cannot run the wasm
@@ -378,6 +467,7 @@ def write_report(rows: list[Row], info: dict[str, str], repeat: int, path: Path)
         f"- machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory']} RAM, "
         f"Linux {info['kernel']}; Python {info['python']}",
         f"- {info['wasmbuild']}; {info['buildah']} (`--storage-driver vfs --isolation chroot`)",
+        f"- load average at the end (1, 5, 15 min): {info.get('load', '?')}",
         "",
         "| benchmark | wasmbuild | peer | ratio | goal | met | what was measured |",
         "| --- | ---: | ---: | ---: | --- | --- | --- |",
@@ -395,7 +485,10 @@ def write_report(rows: list[Row], info: dict[str, str], repeat: int, path: Path)
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--only", default="cold,rebuild,parallel,startup")
+    ap.add_argument("--only", "--rows", dest="only", default="P1,P1b,P5,rebuild,parallel,startup",
+                    help="comma-separated rows: P1,P1b,P5,rebuild,parallel,startup")
+    ap.add_argument("--stdlib", type=Path, default=Path("/usr/lib/python3.11"),
+                    help="the folder P1b copies into the image")
     ap.add_argument("--wasmfile", type=Path, help="project for the rebuild benchmarks")
     ap.add_argument("--touch", default="main.py", help="context file changed for the rebuild")
     ap.add_argument("--out", type=Path, default=HERE / "README.md")
@@ -407,7 +500,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="wasmbuild-bench-") as tmp:
         work = Path(tmp)
         steps: list[tuple[str, Callable[[], list[Row]]]] = [
-            ("cold", lambda: bench_cold(work, args.repeat)),
+            ("P1", lambda: bench_p1(work, args.repeat)),
+            ("P1b", lambda: bench_p1b(work, args.repeat, args.stdlib)),
+            ("P5", lambda: bench_p5(work)),
             ("rebuild", lambda: bench_rebuilds(work, args.repeat, args.wasmfile, args.touch)),
             ("parallel", lambda: bench_parallel(work)),
             ("startup", lambda: bench_startup(work, args.repeat)),
@@ -417,12 +512,24 @@ def main() -> int:
                 print(f"== {name}", file=sys.stderr, flush=True)
                 new = fn()
                 for r in new:
+                    r.step = name
                     print(f"   {r.name}: {r.ours} vs {r.peer} "
                           f"({'-' if r.ratio is None else f'{r.ratio:.3f}x'})", file=sys.stderr)
                 rows += new
+    # A partial run (--rows P1,P5) keeps the other steps' rows of the last run, in step order
+    order = [name for name, _ in steps]
+    results = args.out.parent / "results.json"
+    if only != set(order) and results.exists():
+        last = json.loads(results.read_text())
+        kept = [Row(**r) for r in last["rows"] if r.get("step") in order and r["step"] not in only]
+        for r in kept:
+            if "(from the run of" not in r.notes:
+                r.notes += f" (from the run of {last['machine']['date']})"
+        rows = sorted(kept + rows, key=lambda r: order.index(r.step))
     info = machine()
+    info["load"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     write_report(rows, info, args.repeat, args.out)
-    (args.out.parent / "results.json").write_text(json.dumps(
+    results.write_text(json.dumps(
         {"machine": info, "repeat": args.repeat, "rows": [r.__dict__ for r in rows]}, indent=2)
         + "\n")
     print(f"wrote {args.out}", file=sys.stderr)

@@ -8,6 +8,7 @@ stages      stage outputs by stage key (``cache/stages.py``)
 downloads   ``url`` inputs by sha256 (``WASMBUILD_DOWNLOADS`` may put it elsewhere)
 layers      layer and gzip-segment memos (``assemble/layer.py``)
 wasm-valid  markers of entrypoint modules wasmtime has validated
+optimized   modules after ``optimize:`` (wasm-opt), by content and settings
 toolchains  found toolchains (``cache/toolmemo.py``)
 digests     remembered digests of big input files (``cache/digests.py``)
 rootfs      image roots unpacked by ``wasmbuild run``
@@ -21,8 +22,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-AREAS = ("stages", "downloads", "layers", "wasm-valid", "toolchains", "digests", "rootfs",
-         "modules", "builds")
+AREAS = ("stages", "downloads", "layers", "wasm-valid", "optimized", "toolchains", "digests",
+         "rootfs", "modules", "builds")
 
 
 def cache_dir() -> Path:

@@ -8,6 +8,7 @@ Each step takes the previous step's frozen output. :func:`prepare` stops before 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 from collections.abc import Callable, Sequence
@@ -51,8 +52,10 @@ class BuildOptions:
     store: Layout | None = None
     #: Picks each stage's backend (tests inject fakes; default: host or container).
     executor_factory: Callable[[StageSpec], Executor] = executor_for
-    #: ``None``: the cached defaults (layer memo, validated-module memo).
-    assemble: AssembleOptions | None = None
+    #: How to assemble (compression...); its memos are the cache's unless ``uncached``.
+    assemble: AssembleOptions = field(default_factory=AssembleOptions)
+    #: Do not use the layer, validation and optimisation memos (tests of assembly itself).
+    uncached: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,10 @@ def build(the_plan: Plan, options: BuildOptions | None = None,
     with _work_dir() as root:
         results = Scheduler(the_plan, execute, reporter, root, cache, memo).run_all()
         outputs = {r.name: root / r.name / "out" for r in results}
-        done = assemble(the_plan, outputs, store, options.assemble or AssembleOptions.cached())
+        how = options.assemble if options.uncached else options.assemble.cached()
+        if how.note is None:
+            how = dataclasses.replace(how, note=reporter.note)
+        done = assemble(the_plan, outputs, store, how)
         pause("image")
     with contextlib.suppress(OSError):
         auto_prune(cache)

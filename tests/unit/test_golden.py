@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from wasmbuild.assemble.assemble import AssembleOptions
 from wasmbuild.oci.layout import Layout
 from wasmbuild.pipeline import BuildOptions, build, prepare
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "golden"
-GOLDEN = "sha256:d3d00298fc9b9a532ba200f878b15c8dabb58e11a229407c09b260b813bef118"
+GOLDEN = "sha256:1b7fec08898e29672e60615b9cc479157d73585fd2442043b210e7a3d46869d6"
 
 
 def _build(tmp: Path) -> tuple[Layout, str]:
@@ -28,7 +27,7 @@ def _build(tmp: Path) -> tuple[Layout, str]:
     for i, p in enumerate(sorted(project.rglob("*"))):  # mtimes must not matter
         os.utime(p, (1_000_000 + i * 977, 1_000_000 + i * 977))
     store = Layout(tmp / "store").init()
-    built = build(prepare(project), BuildOptions(store=store, assemble=AssembleOptions()))
+    built = build(prepare(project), BuildOptions(store=store, uncached=True))
     return store, built.digest
 
 

@@ -160,3 +160,20 @@ def test_check_collects_every_problem(tmp_path: Path) -> None:
     )
     err = error_of(tmp_path, text)
     assert len(err.problems) >= 2  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("optimize: O9", "image.files[0].optimize: `optimize` must be true/false, a level (O0, O1"),
+    ("optimize: {level: O7}", "`optimize.level` must be one of O0, O1, O2, O3, O4, Os, Oz, none, not 'O7'"),
+])
+def test_optimize_values_get_one_clear_message(tmp_path: Path, setting: str, message: str) -> None:
+    err = error_of(tmp_path, GOOD.replace("dest: /app.wasm}", f"dest: /app.wasm, {setting}}}"))
+    assert message in str(err) and ":13:" in str(err)
+
+
+def test_optimize_on_stage_and_file(tmp_path: Path) -> None:
+    text = GOOD.replace("    outputs: [again.wasm]", "    outputs: [again.wasm]\n    optimize: true")
+    text = text.replace("dest: /app.wasm}", "dest: /app.wasm, optimize: {level: Oz, strip: false}}")
+    model = prepare(project(tmp_path, text)).project.model
+    assert model.stages["copy"].optimize is True
+    assert (model.image.files[0].optimize.level, model.image.files[0].optimize.strip) == ("Oz", False)  # type: ignore[union-attr]

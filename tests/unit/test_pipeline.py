@@ -7,7 +7,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from wasmbuild.assemble.assemble import AssembleOptions
 from wasmbuild.execute.executors import Log, StageJob
 from wasmbuild.oci.layout import Layout
 from wasmbuild.pipeline import BuildOptions, build, prepare
@@ -69,7 +68,7 @@ def test_injected_executor_runs_each_stage_once_then_the_cache_answers(tmp_path:
     (tmp_path / "p" / "Wasmfile").write_text(WASMFILE)
     fake = FakeExecutor()
     store = Layout(tmp_path / "store").init()
-    options = BuildOptions(store=store, executor_factory=lambda spec: fake, assemble=AssembleOptions())
+    options = BuildOptions(store=store, executor_factory=lambda spec: fake, uncached=True)
     first = build(prepare(tmp_path / "p"), options)
     assert fake.ran == [("first", "copy hello.wasm"), ("second", "copy in.wasm")]
     assert [s.cached for s in first.stages] == [False, False]

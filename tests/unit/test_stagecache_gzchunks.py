@@ -10,6 +10,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+from wasmbuild.assemble.compress import Compression
 from wasmbuild.assemble.gzchunks import CHUNK, ChunkMemo
 from wasmbuild.assemble.layer import collect, write_layer
 from wasmbuild.oci.layout import Layout
@@ -35,7 +36,7 @@ def _tree(root: Path, big: int = 3 * CHUNK + 123) -> list[tuple[str, Path, int |
 def _write(tmp: Path, files: list[tuple[str, Path, int | None]], workers: int | None = None,
            memo: ChunkMemo | None = None, layout: Layout | None = None) -> tuple[Path, str, str]:
     layout = layout or Layout(tmp / "layout").init()
-    desc, diff_id = write_layer(collect(files), 0, layout, 9, memo, workers=workers)
+    desc, diff_id = write_layer(collect(files), 0, layout, Compression("gzip", 9), memo, workers=workers)
     return layout.blob_path(desc.digest), desc.digest, diff_id
 
 

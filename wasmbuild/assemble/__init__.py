@@ -1,0 +1,1 @@
+"""``assemble``: the image's layer (deterministic tar, compression), config and manifest."""

@@ -7,7 +7,9 @@ publisher's job.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +20,10 @@ from ..oci.layout import Layout
 from ..paths import clean_image_path, clean_relative
 from ..plan import Plan
 from . import validate
+from .compress import Compression
 from .image import ImageSpec, write_image
 from .layer import LayerMemo, cached_layer, collect
+from .optimize import optimize_entries, rules_for
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,18 @@ class AssembleOptions:
     layer_memo: Path | None = None
     #: Remember modules wasmtime validated (``None``: validate every time).
     valid_memo: Path | None = None
+    #: Where optimised modules are kept, by content and settings (``optimize:``).
+    optimized: Path | None = None
+    #: Layer compression (``None``: gzip at the default level).
+    compression: Compression | None = None
+    #: Progress notes (sizes before and after ``optimize:``).
+    note: Callable[[str], None] | None = None
 
-    @classmethod
-    def cached(cls) -> AssembleOptions:
-        return cls(cache_area("layers"), cache_area("wasm-valid"))
+    def cached(self) -> AssembleOptions:
+        """These options with every memo in its cache area."""
+        return dataclasses.replace(self, layer_memo=cache_area("layers"),
+                                   valid_memo=cache_area("wasm-valid"),
+                                   optimized=cache_area("optimized"))
 
 
 def image_files(plan: Plan, outputs: Mapping[str, Path]) -> list[tuple[str, Path, int | None]]:
@@ -64,9 +76,13 @@ def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
     options = options or AssembleOptions()
     image = plan.project.model.image
     entries = collect(image_files(plan, outputs))
+    rules = rules_for(plan.project.model)
+    if rules:
+        optimized = options.optimized or Path(tempfile.mkdtemp(prefix="wasmbuild-opt-"))
+        entries = optimize_entries(entries, rules, optimized, options.note)
     epoch = source_date_epoch()
     memo = LayerMemo(options.layer_memo) if options.layer_memo is not None else None
-    layer, diff_id, reused, digests = cached_layer(entries, epoch, layout, memo)
+    layer, diff_id, reused, digests = cached_layer(entries, epoch, layout, memo, options.compression)
     entry = image.entrypoint[0]
     target = clean_image_path(entry if entry.startswith("/") else f"{image.workdir}/{entry}")
     where = plan.project.positions.where(("image", "entrypoint"))

@@ -7,15 +7,16 @@ and ends on a byte boundary with an empty stored block (``Z_SYNC_FLUSH``); a fin
 and the CRC/size trailer close the member. Any gzip reader reads it: this is what ``pigz``
 writes. That gives:
 
-* **parallel compression**: zlib releases the GIL, so segments compress on every core (gzip -9
-  of a 25 MB CPython module is otherwise the slowest part of assembling);
+* **parallel compression**: zlib-ng releases the GIL, so segments compress on every core
+  (deflating a 25 MB CPython module is otherwise the slowest part of assembling);
 * **incremental assembly**: a segment whose input bytes and dictionary are unchanged is copied
   from the previous layer blob instead of being compressed again, so changing one small file
   recompresses one or two segments, not the whole layer.
 
 Cuts are placed by content (every ``CHUNK`` bytes, around large files, and before about one
 entry in 16 chosen by a hash of its path), never by the machine: the bytes depend only on the
-input, ``level`` and zlib's deflate, not on the thread count or on what was memoised.
+input, ``level`` and the pinned deflate (zlib-ng's wheel, see :mod:`wasmbuild.assemble.compress`),
+not on the CPU, the thread count or on what was memoised.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import zlib
 from pathlib import Path
 from typing import IO
 
+from wasmbuild.assemble.compress import deflate_segment  # zlib-ng's wheel: bytes independent of the system
 from wasmbuild.fsutil import atomic_write_bytes
 
 CHUNK = 1 << 20  # uncompressed bytes per segment at most
@@ -45,13 +47,6 @@ def gzip_header(level: int) -> bytes:
     return b"\x1f\x8b\x08\x00\x00\x00\x00\x00" + bytes([xfl, 255])
 
 
-def deflate_segment(data: bytes, zdict: bytes, level: int) -> bytes:
-    """Raw deflate of ``data`` primed with ``zdict``, ending on a byte boundary (sync flush)."""
-    if zdict:
-        co = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, zdict)
-    else:
-        co = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY)
-    return co.compress(data) + co.flush(zlib.Z_SYNC_FLUSH)
 
 
 #: The last deflate block: empty, final (what ``flush(Z_FINISH)`` gives with no input).
@@ -151,7 +146,7 @@ class ChunkedGzipWriter:
     def _emit(self, n: int) -> None:
         chunk = bytes(self.buf[:n])
         del self.buf[:n]
-        h = hashlib.sha256(b"gzchunk1\0%d\0%d\0" % (self.level, len(self.tail)))
+        h = hashlib.sha256(b"gzchunk2\0%d\0%d\0" % (self.level, len(self.tail)))
         h.update(self.tail)
         h.update(chunk)
         key = h.hexdigest()

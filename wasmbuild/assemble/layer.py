@@ -3,13 +3,14 @@
 Same inputs give the same bytes, whatever the checkout: entries sorted by path, parents
 included, uid/gid 0 with empty user/group names, modes normalised (0755 if executable, else
 0644, unless the Wasmfile says), every mtime = ``SOURCE_DATE_EPOCH`` (or 0), and a gzip header
-with mtime 0 and no file name. Symlinks are kept as symlinks (never followed), so a link in a
-stage's output cannot copy a host file into an image.
+with mtime 0 and no file name (or a zstd frame: see :mod:`wasmbuild.assemble.compress`).
+Symlinks are kept as symlinks (never followed), so a link in a stage's output cannot copy a
+host file into an image.
 
-Compressing is the slow part of assembling (gzip -9 of a CPython module takes seconds), so
-:func:`cached_layer` memoises it: the hash of the entries (paths, kinds, modes, link targets and
-the sha256 of each file's content, plus epoch and level) maps to the (blob digest, size, diff_id)
-written last time, and is used only if that blob is still in the target layout.
+Compressing is the slow part of assembling, so :func:`cached_layer` memoises it: the hash of
+the entries (paths, kinds, modes, link targets and the sha256 of each file's content, plus
+epoch and compression) maps to the (blob digest, size, diff_id) written last time, and is
+used only if that blob is still in the target layout.
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from wasmbuild.assemble.compress import Compression, LayerWriter, ZstdWriter
 from wasmbuild.assemble.gzchunks import ChunkedGzipWriter, ChunkMemo, cut_before
 from wasmbuild.cache.digests import file_sha256
 from wasmbuild.failpoints import pause
 from wasmbuild.fsutil import atomic_write_bytes, temp_path
-from wasmbuild.oci import MEDIA_LAYER_GZIP, Descriptor
+from wasmbuild.oci import Descriptor
 from wasmbuild.oci.layout import Layout
 
 #: Bump when the bytes :func:`write_layer` produces for the same entries change.
-LAYER_FORMAT = 2  # 2: segmented deflate (gzchunks)
+LAYER_FORMAT = 3  # 2: segmented deflate (gzchunks); 3: zlib-ng's deflate, zstd
 
 DIR_MODE = 0o755
 
@@ -97,21 +99,27 @@ def _tarinfo(entry: Entry, epoch: int) -> tarfile.TarInfo:
     return info
 
 
-def write_layer(entries: list[Entry], epoch: int, layout: Layout, compresslevel: int = 9,
+def write_layer(entries: list[Entry], epoch: int, layout: Layout,
+                compression: Compression | None = None,
                 chunk_memo: ChunkMemo | None = None,
                 workers: int | None = None) -> tuple[Descriptor, str]:
-    """Write a gzip layer blob into ``layout``. Returns (descriptor, diff_id).
+    """Write a layer blob into ``layout``. Returns (descriptor, diff_id).
 
-    The blob's deflate stream is cut into segments (see :mod:`.gzchunks`) compressed in
+    A gzip blob's deflate stream is cut into segments (see :mod:`.gzchunks`) compressed in
     parallel; with ``chunk_memo`` those unchanged since the last layer are copied, not
-    recompressed.
+    recompressed. A zstd blob is one frame compressed by zstd's own worker threads.
     """
+    compression = compression or Compression()
     blob_dir = layout.path / "blobs" / "sha256"
     blob_dir.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(blob_dir, "layer")
     try:
         with open(tmp, "xb") as raw:
-            gz = ChunkedGzipWriter(raw, compresslevel, chunk_memo, workers)
+            gz: LayerWriter
+            if compression.codec == "zstd":
+                gz = ZstdWriter(raw, compression.level)
+            else:
+                gz = ChunkedGzipWriter(raw, compression.level, chunk_memo, workers)
             try:
                 # mode "w" (not "w|"): tarfile then writes straight through, so gz sees entry
                 # boundaries; the bytes are the same as a stream-mode tar's.
@@ -142,11 +150,11 @@ def write_layer(entries: list[Entry], epoch: int, layout: Layout, compresslevel:
         tmp.unlink(missing_ok=True)
     if chunk_memo is not None:
         chunk_memo.save(gz.digest)
-    return Descriptor(MEDIA_LAYER_GZIP, gz.digest, gz.size), gz.diff_id
+    return Descriptor(compression.media_type, gz.digest, gz.size), gz.diff_id
 
 
 def layer_key(entries: list[Entry], epoch: int,
-              compresslevel: int = 9) -> tuple[str, dict[str, str]]:
+              compression: Compression | None = None) -> tuple[str, dict[str, str]]:
     """The memo key of a layer, and each file entry's content sha256 (each file read once)."""
     digests: dict[str, str] = {}
     rows: list[list[object]] = []
@@ -155,7 +163,8 @@ def layer_key(entries: list[Entry], epoch: int,
             assert e.source is not None
             digests[e.path] = file_sha256(e.source)
         rows.append([e.path, e.kind, e.mode, e.linkname, digests.get(e.path, "")])
-    material = {"v": LAYER_FORMAT, "epoch": epoch, "level": compresslevel, "entries": rows}
+    material = {"v": LAYER_FORMAT, "epoch": epoch, "compression": (compression or Compression()).key,
+                "entries": rows}
     blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest(), digests
 
@@ -169,7 +178,7 @@ class LayerMemo:
     def get(self, key: str, layout: Layout) -> tuple[Descriptor, str] | None:
         try:
             data = json.loads((self.root / f"{key}.json").read_bytes())
-            desc = Descriptor(MEDIA_LAYER_GZIP, str(data["digest"]), int(data["size"]))
+            desc = Descriptor(str(data["mediaType"]), str(data["digest"]), int(data["size"]))
             diff_id = str(data["diff_id"])
             blob = layout.blob_path(desc.digest)
             ok = blob.stat().st_size == desc.size
@@ -185,20 +194,21 @@ class LayerMemo:
         return ChunkMemo(self.root / f"chunks-{where}.json", layout.path / "blobs" / "sha256")
 
     def put(self, key: str, desc: Descriptor, diff_id: str) -> None:
-        data = {"digest": desc.digest, "size": desc.size, "diff_id": diff_id}
+        data = {"mediaType": desc.media_type, "digest": desc.digest, "size": desc.size,
+                "diff_id": diff_id}
         atomic_write_bytes(self.root / f"{key}.json", json.dumps(data).encode())
 
 
 def cached_layer(entries: list[Entry], epoch: int, layout: Layout, memo: LayerMemo | None,
-                 compresslevel: int = 9) -> tuple[Descriptor, str, bool, dict[str, str]]:
+                 compression: Compression | None = None) -> tuple[Descriptor, str, bool, dict[str, str]]:
     """:func:`write_layer` unless the memo has this layer in ``layout`` already.
 
     Returns (descriptor, diff_id, reused, content sha256 per file path).
     """
-    key, digests = layer_key(entries, epoch, compresslevel)
+    key, digests = layer_key(entries, epoch, compression)
     if memo is not None and (hit := memo.get(key, layout)) is not None:
         return hit[0], hit[1], True, digests
-    desc, diff_id = write_layer(entries, epoch, layout, compresslevel,
+    desc, diff_id = write_layer(entries, epoch, layout, compression,
                                 memo.chunks(layout) if memo is not None else None)
     if memo is not None:
         memo.put(key, desc, diff_id)

@@ -46,13 +46,18 @@ def build_cmd(
     tls_verify: TlsVerify = "true",
     ca_file: CaFile = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream every step's output.")] = False,
+    compression: Annotated[str | None, typer.Option(
+        help="Layer compression: gzip[:1-9] (default gzip:6) or zstd[:1-19] (zstd: level 19).")] = None,
     json_out: Json = False,
 ) -> None:
     """Build the image a Wasmfile describes (into the local store by default)."""
+    from ..assemble.assemble import AssembleOptions
+    from ..assemble.compress import parse as parse_compression
     from ..pipeline import BuildOptions, Request, build_and_publish, check_stage_names, image_names, prepare
     from ..publish import publishers
     from ..store import open_store
 
+    layers = AssembleOptions(compression=parse_compression(compression) if compression else None)
     path, ctx = _wasmfile(wasmfile, file)
     opts = registry_options(plain_http, tls_verify, False, ca_file)
     the_plan = prepare(path, context or ctx)
@@ -65,7 +70,8 @@ def build_cmd(
         raise ConfigError("--push needs at least one -t REGISTRY/NAME[:TAG]")
     req = Request(
         plan=the_plan,
-        options=BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage)),
+        options=BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage),
+                             assemble=layers),
         publishers=publishers(names=names, outputs=output, push=pushes, store=open_store(), opts=opts),
         cache_from=cache_from, cache_to=cache_to, registry=opts,
     )

@@ -33,6 +33,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
 
+OptimizeLevel = Literal["O0", "O1", "O2", "O3", "O4", "Os", "Oz", "none"]
+
+
+class Optimize(_Strict):
+    """Shrink WebAssembly modules: drop custom sections and run Binaryen's wasm-opt."""
+
+    level: OptimizeLevel = Field("O2", description="wasm-opt level (`none`: strip only, no wasm-opt).")
+    strip: bool = Field(True, description="Drop custom sections: DWARF debug info, names, producers.")
+
+
+OptimizeSetting = bool | OptimizeLevel | Optimize
+_LEVELS = ("O0", "O1", "O2", "O3", "O4", "Os", "Oz", "none")
+
+
+def _check_optimize(value: Any) -> Any:
+    """One clear message instead of one per branch of the union."""
+    if isinstance(value, dict) and value.get("level", "O2") not in _LEVELS:
+        raise ValueError(f"`optimize.level` must be one of {', '.join(_LEVELS)}, not {value['level']!r}")
+    if value is None or isinstance(value, bool | dict) or value in _LEVELS:
+        return value
+    raise ValueError(f"`optimize` must be true/false, a level ({', '.join(_LEVELS)}) or "
+                     f"{{level: ..., strip: ...}}, not {value!r}")
+_OPTIMIZE_DOC = ("Optimise the .wasm modules: `true` (= O2 and strip), a wasm-opt level (O0-O4, Os, Oz; "
+                 "`none` strips only), or `{level, strip}`. Needs wasm-opt (Debian: binaryen) unless level is none.")
+
+
 class Input(_Strict):
     """A file or directory made available to a stage under ``$SRC``.
 
@@ -104,6 +130,11 @@ class Stage(_Strict):
     toolchain: Literal["rust", "c", "none"] | None = Field(
         None, description="Host toolchain the steps need (set by recipes)."
     )
+    optimize: OptimizeSetting | None = Field(
+        None, description=_OPTIMIZE_DOC + " Applies to the image files taken from this stage."
+    )
+
+    _optimize = field_validator("optimize", mode="before")(_check_optimize)
 
     @field_validator("env")
     @classmethod
@@ -142,6 +173,11 @@ class ImageFile(_Strict):
         le=0o7777,
         description="File mode, e.g. 0o644 (default 0755 if executable, else 0644).",
     )
+    optimize: OptimizeSetting | None = Field(
+        None, description=_OPTIMIZE_DOC + " On a directory: every module in it. Overrides the stage's."
+    )
+
+    _optimize = field_validator("optimize", mode="before")(_check_optimize)
 
     @field_validator("mode", mode="before")
     @classmethod

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import gzip
 import hashlib
 import os
 import tarfile
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..assemble.compress import open_layer
 from ..dirs import cache_area
 from ..errors import ConfigError, ImageNotFound, RunError
 from ..fsutil import atomic_write_bytes, staged_dir
@@ -71,8 +71,7 @@ def rootfs(layout: Layout, manifest: dict[str, Any], digest: str) -> Iterator[Pa
                 blob = layout.blob_path(layer["digest"])
                 if not blob.is_file():
                     raise ImageNotFound(f"layer {layer['digest']} is missing from {layout.path}")
-                opener = gzip.open if layer["mediaType"].endswith("gzip") else open
-                with opener(blob, "rb") as fh, tarfile.open(fileobj=fh, mode="r|") as tar:
+                with open_layer(blob, layer["mediaType"]) as fh, tarfile.open(fileobj=fh, mode="r|") as tar:
                     tar.extractall(tmp, filter="data")
     fd = os.open(final, os.O_RDONLY | os.O_DIRECTORY)
     try:
