@@ -294,8 +294,15 @@ def _entrypoint_check(plan: Plan, entries: list[Entry], digests: dict[str, str],
     if data[:4] != b"\0asm":
         raise BuildError(f"entrypoint {entry!r} is not a WebAssembly module (no \\0asm header)",
                          where=where, hint="point the entrypoint at a .wasm file built by a stage")
+    from .wasm import binary
+
     try:
-        wasmtime.Module.validate(wasmtime.Engine(), data)
+        if binary.kind(data, f"entrypoint {entry!r}") == "component":  # wasmtime: modules only
+            binary.validate(found.source)
+        else:
+            wasmtime.Module.validate(wasmtime.Engine(), data)
+    except BuildError as exc:
+        raise BuildError(exc.message, where=where, hint=exc.hint) from None
     except Exception as exc:  # wasmtime raises WasmtimeError with a multi-line text
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BuildError(f"entrypoint {entry!r} is not a valid WebAssembly module: {first}",

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sysconfig
 from pathlib import Path
 
 from . import toolchains
@@ -21,7 +22,8 @@ from .dirs import cache_dir
 from .toolchains import Toolchain
 
 MEMO_VERSION = 1
-_ENV = ("PATH", "HOME", "WASMBUILD_RUSTC", "WASMBUILD_CC", "WASI_SYSROOT")
+_ENV = ("PATH", "HOME", "WASMBUILD_RUSTC", "WASMBUILD_CC", "WASI_SYSROOT", "WASMBUILD_ZIG",
+        "WASMBUILD_ZIG_CACHE", "WASMBUILD_WASM_TOOLS")
 
 
 def _sig(path: str) -> str:
@@ -36,13 +38,15 @@ def _witnesses(tc: Toolchain) -> list[str]:
     paths = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
     paths += ["/usr/bin", str(Path.home() / ".cargo/bin")]
     target = tc.env.get("WASM_TARGET", "")
-    for var in ("RUSTC", "CARGO", "CC"):
+    for var in ("RUSTC", "CARGO", "CC", "CXX", "ZIG", "WASM_TOOLS", "WASMBUILD_PYTHON"):
         if var in tc.env:
             real = os.path.realpath(tc.env[var])
             paths += [real, os.path.dirname(real)]
     if "RUSTC" in tc.env:
         sysroot = Path(os.path.realpath(tc.env["RUSTC"])).parent.parent
         paths.append(str(sysroot / "lib" / "rustlib" / target / "lib"))
+    if "WASMBUILD_PYTHON" in tc.env:  # a pip install/upgrade of the component tools lands here
+        paths.append(sysconfig.get_paths()["purelib"])
     if "WASI_SYSROOT" in tc.env:
         paths.append(str(Path(tc.env["WASI_SYSROOT"]) / "lib" / target / "libc.a"))
     return sorted(set(paths))

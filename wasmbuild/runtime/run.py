@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_bytes
-from .dirs import cache_dir
-from .errors import WasmbuildError
-from .oci import Descriptor
-from .oci.layout import Layout
-from .paths import clean_image_path
+from ..atomic import atomic_write_bytes
+from ..dirs import cache_dir
+from ..errors import WasmbuildError
+from ..oci import Descriptor
+from ..oci.layout import Layout
+from ..paths import clean_image_path
 
 
 @dataclass(frozen=True)
