@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from filelock import FileLock, Timeout
 
+from . import tarsafe
 from .atomic import pid_alive
 from .dirs import cache_dir
 from .errors import ConfigError
@@ -129,7 +130,7 @@ class StageCache:
             with open(entry / "outputs.tar", "rb") as raw:
                 reader = _HashingReader(raw)
                 with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
-                    tar.extractall(staging, filter="tar")
+                    tarsafe.extractall(tar, staging, "tar")
                 if reader.hexdigest() != meta.get("sha256"):
                     raise ValueError("digest mismatch")
         except (ValueError, OSError, tarfile.TarError, json.JSONDecodeError):

@@ -16,9 +16,10 @@ import shutil
 import tarfile
 import time
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from .. import tarsafe
 from ..atomic import atomic_write_bytes
 from ..dirs import cache_dir
 from ..errors import WasmbuildError
@@ -52,40 +53,6 @@ def run_spec(config: dict[str, Any], args: list[str], extra_env: dict[str, str])
     return RunSpec(argv, env, workdir, module)
 
 
-def _extract(tar: tarfile.TarFile, dest: Path) -> None:
-    """Extract a layer, refusing what tarfile's "data" filter refuses.
-
-    The filter exists from Python 3.11.4; Debian 12's python3 is 3.11.2, so there we check each
-    member ourselves: regular files, directories and links that stay inside ``dest`` only.
-    """
-    if hasattr(tarfile, "data_filter"):
-        tar.extractall(dest, filter="data")
-        return
-    for member in tar:
-        path = PurePosixPath(member.name)
-        target = PurePosixPath(member.linkname)
-        escapes = path.is_absolute() or ".." in path.parts
-        if member.issym():
-            escapes |= target.is_absolute() or _leaves(path.parent / target)
-        elif member.islnk():
-            escapes |= target.is_absolute() or _leaves(target)
-        elif not (member.isfile() or member.isdir()):
-            escapes = True
-        if escapes:
-            raise WasmbuildError(f"the image layer entry {member.name!r} is unsafe to unpack",
-                                 hint="rebuild the image with wasmbuild")
-        tar.extract(member, dest, set_attrs=False)  # no owners or setuid bits from the layer
-
-
-def _leaves(path: PurePosixPath) -> bool:
-    depth = 0
-    for part in path.parts:
-        depth += -1 if part == ".." else 0 if part == "." else 1
-        if depth < 0:
-            return True
-    return False
-
-
 def rootfs(layout: Layout, manifest: dict[str, Any], digest: str) -> Path:
     """The image's unpacked root filesystem, cached by manifest digest (unpacked atomically)."""
     base = cache_dir() / "rootfs"
@@ -99,8 +66,12 @@ def rootfs(layout: Layout, manifest: dict[str, Any], digest: str) -> Path:
         for layer in manifest.get("layers", []):
             blob = layout.blob_path(layer["digest"])
             opener = gzip.open if layer["mediaType"].endswith("gzip") else open
-            with opener(blob, "rb") as fh, tarfile.open(fileobj=fh, mode="r|") as tar:
-                _extract(tar, tmp)
+            try:
+                with opener(blob, "rb") as fh, tarfile.open(fileobj=fh, mode="r|") as tar:
+                    tarsafe.extractall(tar, tmp, "data")
+            except tarfile.TarError as exc:
+                raise WasmbuildError(f"cannot unpack layer {layer['digest']}: {exc}",
+                                     hint="the image is damaged or unsafe; rebuild or pull it again") from None
         try:
             os.rename(tmp, final)
         except OSError:
