@@ -9,14 +9,18 @@ those builds go to one cache shared by these tests (WASMBUILD_ZIG_CACHE, under t
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO, Runner
+from tests.integration.engine_fixtures import docker_engine
 from tests.integration.registry_fixtures import RegistryServer
 from tests.support import missing
 from wasmbuild import toolchains
@@ -27,6 +31,7 @@ from wasmbuild.runtime.run import rootfs, run_spec
 from wasmbuild.wasm import binary, component, python, tools
 
 pytestmark = pytest.mark.integration
+__all__ = ["docker_engine"]
 FIXTURES = REPO / "tests" / "fixtures"
 
 
@@ -239,3 +244,28 @@ def test_vendored_crate_builds_offline_and_round_trips(wb: Runner, tmp_path: Pat
     capfd.readouterr()
     assert run_component(root / "app.component.wasm", ["app"], {}, root) == 0
     assert capfd.readouterr().out == "Hello Wasm, 12345 from a vendored crate\n"
+
+
+def test_pip_install_alone_builds_c_in_a_bare_container(tmp_path: Path, docker_engine: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Acceptance: python3 + `pip install .` (no clang, no wasi-libc) builds Wasmfile.example's C
+    stage through zig and runs it; the image is byte-identical to this machine's zig build."""
+    proc = subprocess.run([str(REPO / "scripts" / "prove-pip-only"), str(tmp_path / "out")], capture_output=True,
+                          text=True, timeout=1800, env={**os.environ, "DOCKER_HOST": docker_engine})
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "Hello from C (argv[0]=bin/env.wasm, 1 args)\nenv GREETING=hello\nfile /bin\n" in proc.stdout
+    with capsys.disabled():
+        print("\n" + "\n".join(ln for ln in proc.stdout.splitlines() if ln.startswith("prove-pip-only:")))
+    here = Layout(tmp_path / "here")
+    wasmfile = tmp_path / "Wasmfile"
+    data = yaml.safe_load((REPO / "Wasmfile.example").read_text())
+    stage = data["stages"]["env-c"]
+    data["stages"] = {"env-c": {**stage, "with": {**stage["with"], "toolchain": "zig"}}}
+    data["image"]["files"] = [f for f in data["image"]["files"] if f.get("from") == "env-c"]
+    data["image"].update(entrypoint=["bin/env.wasm"], tags=["env-c:latest"])
+    wasmfile.write_text(yaml.safe_dump(data, sort_keys=False))
+    build = subprocess.run([sys.executable, "-m", "wasmbuild", "build", str(wasmfile), "--context", str(REPO),
+                            "-o", f"oci:{here.path}"], capture_output=True, text=True, timeout=1200)
+    assert build.returncode == 0, build.stderr[-3000:]
+    there = Layout(tmp_path / "out" / "oci")
+    assert here.resolve(None).digest == there.resolve(None).digest
