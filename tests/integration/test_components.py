@@ -254,6 +254,7 @@ def test_pip_install_alone_builds_c_in_a_bare_container(tmp_path: Path, docker_e
                           text=True, timeout=1800, env={**os.environ, "DOCKER_HOST": docker_engine})
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "Hello from C (argv[0]=bin/env.wasm, 1 args)\nenv GREETING=hello\nfile /bin\n" in proc.stdout
+    assert "Hello from C (argv[0]=env, 1 args)\nenv FROM=component\n" in proc.stdout  # the wheel's adapter
     with capsys.disabled():
         print("\n" + "\n".join(ln for ln in proc.stdout.splitlines() if ln.startswith("prove-pip-only:")))
     here = Layout(tmp_path / "here")
