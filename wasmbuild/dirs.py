@@ -9,7 +9,8 @@ downloads   ``url`` inputs by sha256 (``WASMBUILD_DOWNLOADS`` may put it elsewhe
 layers      layer and gzip-segment memos (``assemble/layer.py``)
 wasm-valid  markers of entrypoint modules wasmtime has validated
 optimized   modules after ``optimize:`` (wasm-opt), by content and settings
-toolchains  found toolchains (``cache/toolmemo.py``)
+toolchains  found toolchains (``cache/toolmemo.py``) and their wrapper scripts
+zig         zig's compiled wasi-libc and libc++ (``WASMBUILD_ZIG_CACHE`` may put it elsewhere)
 digests     remembered digests of big input files (``cache/digests.py``)
 rootfs      image roots unpacked by ``wasmbuild run``
 modules     modules compiled by ``wasmbuild run``
@@ -22,7 +23,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-AREAS = ("stages", "downloads", "layers", "wasm-valid", "optimized", "toolchains", "digests",
+AREAS = ("stages", "downloads", "layers", "wasm-valid", "optimized", "toolchains", "zig", "digests",
          "rootfs", "modules", "builds")
 
 
@@ -40,6 +41,8 @@ def cache_area(name: str) -> Path:
     assert name in AREAS, name
     if name == "downloads":
         return download_dir()
+    if name == "zig" and os.environ.get("WASMBUILD_ZIG_CACHE"):
+        return Path(os.environ["WASMBUILD_ZIG_CACHE"])
     return cache_dir() / name
 
 

@@ -26,6 +26,11 @@ from .layer import LayerMemo, cached_layer, collect
 from .optimize import optimize_entries, rules_for
 
 
+#: The WIT world a component entrypoint targets, e.g. ``wasi:cli/command`` (manifest annotation).
+WORLD_ANNOTATION = "dev.wasmbuild.component.world"
+COMPONENT_HEADER = b"\0asm\x0d\x00\x01\x00"
+
+
 @dataclass(frozen=True)
 class Assembled:
     manifest: Descriptor
@@ -88,9 +93,15 @@ def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
     where = plan.project.positions.where(("image", "entrypoint"))
     module = validate.entrypoint_module(entries, target, entry, where)
     validate.check_module(module, digests.get(module.path), entry, where, options.valid_memo)
+    annotations = dict(image.annotations)
+    assert module.source is not None
+    if module.source.read_bytes()[:8] == COMPONENT_HEADER:  # a WASI 0.2 component says so
+        from ..wasm import binary
+
+        annotations.setdefault(WORLD_ANNOTATION, binary.component_world(module.source).name)
     spec = ImageSpec(platform=image.platform, entrypoint=list(image.entrypoint),
                      cmd=list(image.cmd), env=dict(image.env), workdir=image.workdir,
-                     labels=dict(image.labels), annotations=dict(image.annotations),
+                     labels=dict(image.labels), annotations=annotations,
                      variant=image.variant)
     manifest = write_image(layout, spec, [(layer, diff_id)], epoch)
     config_size = layout.read_json(manifest.digest)["config"]["size"]

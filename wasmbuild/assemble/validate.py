@@ -37,12 +37,19 @@ def check_module(found: Entry, digest: str | None, entry: str, where: str,
             return
     import wasmtime
 
+    from ..wasm import binary
+
     data = found.source.read_bytes()
     if data[:4] != b"\0asm":
         raise BuildError(f"entrypoint {entry!r} is not a WebAssembly module (no \\0asm header)",
                          where=where, hint="point the entrypoint at a .wasm file built by a stage")
     try:
-        wasmtime.Module.validate(wasmtime.Engine(), data)
+        if binary.kind(data, f"entrypoint {entry!r}") == "component":  # wasmtime-py: modules only
+            binary.validate(found.source)
+        else:
+            wasmtime.Module.validate(wasmtime.Engine(), data)
+    except BuildError as exc:
+        raise BuildError(exc.message, where=where, hint=exc.hint) from None
     except Exception as exc:  # wasmtime raises WasmtimeError with a multi-line text
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BuildError(f"entrypoint {entry!r} is not a valid WebAssembly module: {first}",

@@ -30,5 +30,7 @@ def stage_key(spec: StageSpec, inputs: Sequence[tuple[str, str]], runner: str) -
         "inputs": [list(i) for i in inputs],
         "runner": runner,
     }
+    if spec.component:  # only then: the keys of every other stage stay as they were
+        material["component"] = spec.component
     blob = json.dumps(material, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -75,7 +75,10 @@ class Scheduler:
             ready = dict(self.outputs)
         found = stage_inputs.stage_inputs(spec, self.project.context, ready, self.memo)
         executor = self.options.executor_factory(spec)
-        key = stage_key(spec, [(i.dest, i.digest) for i in found], executor.identity(spec))
+        runner = executor.identity(spec)
+        if spec.component:  # the wrapping tools (wasm-tools, the pinned adapters) shape the outputs
+            runner += ";" + toolchains.get("component").identity  # type: ignore[union-attr]
+        key = stage_key(spec, [(i.dest, i.digest) for i in found], runner)
         use_cache = not self.options.no_cache and name not in self.options.no_cache_stages
         self.reporter.stage_start(name)
 
@@ -105,6 +108,8 @@ class Scheduler:
             if not (out / declared).exists() and not (out / declared).is_symlink():
                 raise BuildError(f"stage {name!r} did not produce its declared output {declared!r}",
                                  where=spec.where, hint=f"make the steps write $OUT/{declared}")
+        if spec.component:
+            wrap_outputs(spec, out, lambda line: self.reporter.stage_log(name, line))
         self.cache.store(key, name, out)
         shutil.rmtree(work, ignore_errors=True)
 
@@ -142,3 +147,31 @@ class Scheduler:
             raise errors[0]
         order = {n: i for i, n in enumerate(self.plan.order)}
         return sorted(results, key=lambda r: order[r.name])
+
+
+def wrap_outputs(spec: StageSpec, out: Path, log: Callable[[str], None]) -> None:
+    """``component: command|reactor``: every core module among the declared outputs becomes a
+    component (in place), on this machine, whatever ran the stage."""
+    from ..errors import BuildError as _BuildError
+    from ..wasm import binary
+    from ..wasm.component import wrap
+
+    wrapped = 0
+    for declared in spec.outputs:
+        top = out / declared
+        files = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
+        for path in files:
+            if path.is_symlink() or path.read_bytes()[:4] != b"\0asm" or binary.kind_of_file(path) != "module":
+                continue
+            tmp = path.with_name(path.name + ".component")
+            try:
+                wrap(path, tmp, spec.component)  # type: ignore[arg-type]
+            except _BuildError as exc:
+                raise _BuildError(f"stage {spec.name!r}: {exc.message}", where=spec.where, hint=exc.hint) from None
+            os.replace(tmp, path)
+            wrapped += 1
+            log(f"[{spec.name}] wrapped {path.relative_to(out)} as a {spec.component} component")
+    if not wrapped:
+        raise BuildError(f"stage {spec.name!r} has `component: {spec.component}` but none of its outputs "
+                         f"is a core module", where=spec.where,
+                         hint="declare the .wasm module as an output, or drop `component:`")

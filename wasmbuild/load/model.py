@@ -127,8 +127,16 @@ class Stage(_Strict):
         pattern=r"^[a-z_][a-z0-9_-]*$|^[0-9]+(:[0-9]+)?$",
         description="User (name or uid[:gid]) the steps run as in the builder container.",
     )
-    toolchain: Literal["rust", "c", "none"] | None = Field(
-        None, description="Host toolchain the steps need (set by recipes)."
+    component: Literal["command", "reactor"] | None = Field(
+        None,
+        description="Wrap every core module among the outputs into a WASI 0.2 component with the "
+        "pinned preview 1 adapter: `command` (exports wasi:cli/run) or `reactor`.",
+    )
+    toolchain: Literal["rust", "c", "cxx", "zig", "component", "none"] | None = Field(
+        None,
+        description="Host toolchain the steps need (set by recipes): `c`/`cxx` are clang with "
+        "wasi-libc/libc++, or zig when those are missing; `zig` is zig (pip's ziglang) only; "
+        "`component` runs wasm-tools and componentize-py.",
     )
     optimize: OptimizeSetting | None = Field(
         None, description=_OPTIMIZE_DOC + " Applies to the image files taken from this stage."

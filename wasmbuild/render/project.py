@@ -24,6 +24,7 @@ class StageSpec:
     recipe: str | None
     where: str
     user: str | None = None
+    component: str | None = None  # wrap core-module outputs: "command" or "reactor"
 
     @property
     def depends_on(self) -> tuple[str, ...]:

@@ -53,6 +53,7 @@ def render(loaded: Loaded, problems: Problems | None = None) -> Project:
             recipe=raw.recipe,
             where=where,
             user=stage.user,
+            component=stage.component,
         )
     _check_image_sources(loaded, specs, problems)
     problems.raise_if_any()
@@ -129,6 +130,8 @@ def _render_stage(name: str, stage: Stage, where: str, problems: Problems) -> St
         merged["network"] = True
     if stage.user is not None:
         merged["user"] = stage.user
+    if stage.component is not None:
+        merged["component"] = stage.component
     try:
         return Stage.model_validate(merged)
     except ValidationError as exc:

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import tarsafe
 from ..assemble.compress import open_layer
 from ..dirs import cache_area
-from ..errors import ConfigError, ImageNotFound, RunError
+from ..errors import ConfigError, ImageNotFound, RunError, StoreError
 from ..fsutil import atomic_write_bytes, staged_dir
 from ..oci import Descriptor
 from ..oci.layout import Layout
@@ -71,8 +72,13 @@ def rootfs(layout: Layout, manifest: dict[str, Any], digest: str) -> Iterator[Pa
                 blob = layout.blob_path(layer["digest"])
                 if not blob.is_file():
                     raise ImageNotFound(f"layer {layer['digest']} is missing from {layout.path}")
-                with open_layer(blob, layer["mediaType"]) as fh, tarfile.open(fileobj=fh, mode="r|") as tar:
-                    tar.extractall(tmp, filter="data")
+                try:
+                    with open_layer(blob, layer["mediaType"]) as fh, \
+                            tarfile.open(fileobj=fh, mode="r|") as tar:
+                        tarsafe.extractall(tar, tmp, "data")
+                except tarfile.TarError as exc:
+                    raise StoreError(f"cannot unpack layer {layer['digest']}: {exc}",
+                                     hint="the image is damaged or unsafe; rebuild or pull it again") from None
     fd = os.open(final, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
@@ -122,6 +128,12 @@ def run(
         if not module_path.is_file():
             raise ConfigError(f"the image has no file {spec.module} to run",
                               hint="check image.entrypoint and image.files")
+        from ..wasm import binary
+
+        if binary.kind_of_file(module_path) == "component":  # WASI 0.2: wasmtime's component API
+            from .component import run_component
+
+            return run_component(module_path, spec.argv, spec.env, root, spec.workdir)
         return _run_module(root, module_path, spec)
 
 

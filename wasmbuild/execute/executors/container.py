@@ -21,7 +21,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ... import tarsafe
 from ...errors import BuildError, ToolchainError
+from ...fsutil import remove, temp_path
 from ...render.project import StageSpec
 from . import Log, Paths, StageJob, lines_of, stage_env
 from .engine import builder_base, builder_image, connect, toolchain_env
@@ -98,20 +100,21 @@ class ContainerSession:
         except APIError as exc:
             raise BuildError(f"stage {self.job.name!r}: cannot read /out from the container: "
                              f"{_first_line(exc.explanation or exc)}") from exc
-        with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
-            for chunk in stream:
-                spool.write(chunk)
-            spool.seek(0)
-            with tarfile.open(fileobj=spool, mode="r:") as tar:
-                members = []
-                for member in tar:
-                    name = member.name.removeprefix("out").lstrip("/")
-                    if not name:
-                        continue
-                    member.name = name
-                    members.append(member)
-                out.mkdir(parents=True, exist_ok=True)
-                tar.extractall(out, members=members, filter="tar")
+        staging = temp_path(out.parent, "copy-out")
+        try:
+            with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
+                for chunk in stream:
+                    spool.write(chunk)
+                spool.seek(0)
+                with tarfile.open(fileobj=spool, mode="r:") as tar:
+                    tarsafe.extractall(tar, staging, "tar")
+            got = staging / "out"
+            if not got.is_dir() or got.is_symlink():
+                raise BuildError(f"stage {self.job.name!r}: /out is not a directory in the container")
+            remove(out)
+            os.replace(got, out)
+        finally:
+            remove(staging)
 
 
 def _normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
