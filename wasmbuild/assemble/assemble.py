@@ -25,7 +25,6 @@ from .image import ImageSpec, write_image
 from .layer import LayerMemo, cached_layer, collect
 from .optimize import optimize_entries, rules_for
 
-
 #: The WIT world a component entrypoint targets, e.g. ``wasi:cli/command`` (manifest annotation).
 WORLD_ANNOTATION = "dev.wasmbuild.component.world"
 COMPONENT_HEADER = b"\0asm\x0d\x00\x01\x00"
