@@ -97,7 +97,9 @@ def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
     if module.source.read_bytes()[:8] == COMPONENT_HEADER:  # a WASI 0.2 component says so
         from ..wasm import binary
 
-        annotations.setdefault(WORLD_ANNOTATION, binary.component_world(module.source).name)
+        world = binary.component_world(module.source).name
+        if world:
+            annotations.setdefault(WORLD_ANNOTATION, world)
     spec = ImageSpec(platform=image.platform, entrypoint=list(image.entrypoint),
                      cmd=list(image.cmd), env=dict(image.env), workdir=image.workdir,
                      labels=dict(image.labels), annotations=annotations,
