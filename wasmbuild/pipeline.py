@@ -53,6 +53,12 @@ class BuildOptions:
     executor_factory: Callable[[StageSpec], Executor] = executor_for
     #: ``None``: the cached defaults (layer memo, validated-module memo).
     assemble: AssembleOptions | None = None
+    #: Targets to write (``build --format``); empty: the Wasmfile's ``image.targets``.
+    targets: tuple[str, ...] = ()
+    #: Images to add to the index by reference (``build --include``), after ``image.include``.
+    include: tuple[str, ...] = ()
+    #: RegistryOptions for fetching included images.
+    registry: Any = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ class BuiltImage:
     stages: tuple[StageResult, ...]
     size: int  # bytes of config + layers + manifest
     layer_reused: bool = False  # the layer blob came from the memo, not a new compression
+    targets: tuple[tuple[str, Descriptor], ...] = ()  # (target, manifest) of an index's entries
 
     @property
     def digest(self) -> str:
@@ -73,6 +80,8 @@ class BuiltImage:
             "size": self.size,
             "layer_reused": self.layer_reused,
             "platform": self.descriptor.platform,
+            "targets": [{"target": t, "digest": d.digest, "platform": d.platform}
+                        for t, d in self.targets],
             "stages": [
                 {"name": s.name, "cached": s.cached, "seconds": round(s.seconds, 3), "key": s.key}
                 for s in self.stages
@@ -115,12 +124,15 @@ def build(the_plan: Plan, options: BuildOptions | None = None,
     with _work_dir() as root:
         results = Scheduler(the_plan, execute, reporter, root, cache, memo).run_all()
         outputs = {r.name: root / r.name / "out" for r in results}
-        done = assemble(the_plan, outputs, store, options.assemble or AssembleOptions.cached())
+        done = assemble(the_plan, outputs, store, options.assemble or AssembleOptions.cached(),
+                        targets=options.targets, include=options.include,
+                        registry=options.registry, note=reporter.note)
         pause("image")
     with contextlib.suppress(OSError):
         auto_prune(cache)
         memo.save()
-    return BuiltImage(store, done.manifest, tuple(results), done.size, done.layer_reused)
+    return BuiltImage(store, done.manifest, tuple(results), done.size, done.layer_reused,
+                      done.targets)
 
 
 def image_names(the_plan: Plan, tags: Sequence[str]) -> list[str]:

@@ -111,8 +111,10 @@ class RegistryPublisher:
     stats: PushStats | None = None
 
     def publish(self, layout: Layout, desc: Descriptor) -> list[str]:
+        from ..oci.preflight import for_image, warn
         from ..registry.ops import PushStats, push
 
+        warn(for_image(layout, desc))  # the traps this image's consumers meet, before it leaves
         self.stats = self.stats or PushStats()
         return [push(layout, desc, self.ref, self.opts, stats=self.stats)]
 

@@ -1,0 +1,1 @@
+"""Facts about ``.wasm`` binaries, read from their bytes (no runtime needed)."""
