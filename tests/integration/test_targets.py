@@ -446,3 +446,25 @@ def test_pre_flight_before_a_push(hello: Built, registry: RegistryServer) -> Non
                        registry.ref("targets/pre", "runwasi"), "--plain-http")
     assert single.returncode == 0 and "warning" not in single.stderr
 
+
+
+def test_include_by_registry_digest(hello: Built, registry: RegistryServer, tmp_path: Path) -> None:
+    linux, linux_digest, _ = linux_image(tmp_path)
+    ref = registry.ref("targets/linux", "1")
+    copy = _skopeo("copy", "-q", "--dest-tls-verify=false", f"oci:{linux}:1", f"docker://{ref}")
+    assert copy.returncode == 0, copy.stderr
+    pinned = f"{ref.rsplit(':', 1)[0]}@{linux_digest}"
+    out = tmp_path / "mixed"
+    built = hello.cli("build", str(hello.wasmfile), "--format", "docker", "--include", pinned,
+                      "-o", f"oci:{out}:1", "--plain-http", "--json")
+    assert built.returncode == 0, built.stderr
+    assert [t["digest"] for t in json.loads(built.stdout)["targets"]] == [hello.targets["docker"], linux_digest]
+    ran = hello.cli("run", f"oci:{out}:1")
+    assert (ran.returncode, ran.stdout) == (0, "Hello Wasm\n")
+    assert ran.stderr.startswith("wasmbuild: running wasi/wasm entry ")
+    absent = f"{ref.rsplit(':', 1)[0]}@sha256:{'0' * 64}"
+    bad = hello.cli("build", str(hello.wasmfile), "--include", absent, "--plain-http")
+    assert bad.returncode == 6
+    assert bad.stderr.splitlines()[-1] == (
+        f"error: --include: include '{absent}': pull {absent}: not found on {registry.host} "
+        "(MANIFEST_UNKNOWN: manifest unknown)")

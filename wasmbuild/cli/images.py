@@ -103,8 +103,10 @@ def push_cmd(
     with images.local(image) as found:
         from ..oci.preflight import for_image, warn
 
-        warn(for_image(found.layout, found.desc))
+        # Checked before the push, printed after it succeeds (a failed push stays one line).
+        findings = for_image(found.layout, found.desc)
         pushed = push(found.layout, found.desc, dest, opts, stats=stats)
+        warn(findings)
         digest = found.desc.digest
     data = {
         "digest": digest,

@@ -114,9 +114,11 @@ class RegistryPublisher:
         from ..oci.preflight import for_image, warn
         from ..registry.ops import PushStats, push
 
-        warn(for_image(layout, desc))  # the traps this image's consumers meet, before it leaves
+        findings = for_image(layout, desc)  # the traps this image's consumers will meet
         self.stats = self.stats or PushStats()
-        return [push(layout, desc, self.ref, self.opts, stats=self.stats)]
+        pushed = push(layout, desc, self.ref, self.opts, stats=self.stats)
+        warn(findings)  # after the push succeeded: a failed push stays one line
+        return [pushed]
 
 
 @dataclass
