@@ -59,17 +59,25 @@ def check_recipe(path: Path) -> list[str]:
     return []
 
 
-def check_wasmfile(path: Path) -> list[str]:
+def check_wasmfile(path: Path, warnings: list[str] | None = None) -> list[str]:
+    """Problems of the Wasmfile at ``path``; the pre-flight warnings of its targets (the traps
+    their consumers meet, ``oci/preflight.py``) are added to ``warnings``."""
     from wasmbuild.pipeline import prepare
 
     try:
-        prepare(path)
+        the_plan = prepare(path)
     except ConfigError as exc:
         return [p.render() for p in exc.problems]
+    if warnings is not None:
+        from wasmbuild.oci.preflight import for_wasmfile
+
+        project = the_plan.project
+        where = project.positions.where(("image", "targets"))
+        warnings += [f"{where}: {f.message}" for f in for_wasmfile(project.model.image, project.context)]
     return []
 
 
-def check_paths(paths: list[Path]) -> tuple[list[str], list[str]]:
+def check_paths(paths: list[Path], warnings: list[str] | None = None) -> tuple[list[str], list[str]]:
     problems: list[str] = []
     checked: list[str] = []
     recipe_dirs: dict[Path, None] = {}
@@ -97,7 +105,7 @@ def check_paths(paths: list[Path]) -> tuple[list[str], list[str]]:
             problems.extend(check_recipe(d))
         for w in wasmfiles:
             checked.append(str(w))
-            problems.extend(check_wasmfile(w))
+            problems.extend(check_wasmfile(w, warnings))
     finally:
         if old is None:
             os.environ.pop("WASMBUILD_RECIPES", None)

@@ -25,8 +25,12 @@ def summarize(
     manifest: dict[str, Any],
     config: dict[str, Any],
     index_digest: str | None = None,
+    index_manifests: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The inspect record for one image manifest and its config."""
+    """The inspect record for one image manifest and its config (and, when it was picked from
+    an index, that index's entries: platform, digest and the target shape where known)."""
+    from wasmbuild.oci.targets import target_of
+
     rc = config.get("config") or {}
     layers = [
         {"digest": layer["digest"], "mediaType": layer.get("mediaType"), "size": layer["size"]}
@@ -41,6 +45,8 @@ def summarize(
         "digest": desc.digest,
         "mediaType": manifest.get("mediaType") or desc.media_type,
         "indexDigest": index_digest,
+        "target": target_of(manifest, platform),
+        "manifests": list(index_manifests or []),
         "annotations": dict(manifest.get("annotations") or {}),
         "platform": platform,
         "created": config.get("created"),
@@ -67,8 +73,22 @@ def _summarize_local(layout: Layout, top: Descriptor, *, source: str, ref: str) 
     desc, manifest = layout.image(top)
     config = layout.read_json(manifest["config"]["digest"])
     index_digest = top.digest if top.digest != desc.digest else None
+    entries = _entries(layout, top) if index_digest else []
     return summarize(source=source, ref=ref, desc=desc, manifest=manifest, config=config,
-                     index_digest=index_digest)
+                     index_digest=index_digest, index_manifests=entries)
+
+
+def _entries(layout: Layout, index: Descriptor) -> list[dict[str, Any]]:
+    """An index's entries: platform, digest, and target (for the manifests the layout holds)."""
+    from wasmbuild.oci.targets import target_of
+
+    out = []
+    for m in layout.read_json(index.digest).get("manifests") or []:
+        row = {"digest": m["digest"], "platform": m.get("platform"), "mediaType": m.get("mediaType")}
+        if layout.has_blob(m["digest"]):
+            row["target"] = target_of(layout.read_json(m["digest"]), m.get("platform"))
+        out.append(row)
+    return out
 
 
 def inspect_image(
@@ -103,6 +123,8 @@ def _remote(ref: str, opts: RegistryOptions | None) -> dict[str, Any]:
         manifest=info["manifest"],
         config=info["config"],
         index_digest=info["index_digest"],
+        index_manifests=[{"digest": m["digest"], "platform": m.get("platform"),
+                          "mediaType": m.get("mediaType")} for m in info.get("index_manifests") or []],
     )
 
 
@@ -126,7 +148,13 @@ def format_inspect(info: dict[str, Any]) -> str:
     ]
     if info.get("indexDigest"):
         lines.append(f"Index:        {info['indexDigest']}")
+        for m in info.get("manifests") or []:
+            p = m.get("platform") or {}
+            plat = f"{p.get('os', '?')}/{p.get('architecture', '?')}"
+            shape = f" ({m['target']})" if m.get("target") else ""
+            lines.append(f"  {plat:<14}{m['digest']}{shape}")
     lines.append(f"Platform:     {plat.get('os')}/{plat.get('architecture')}")
+    lines.append(f"Target:       {info.get('target')}")
     if info.get("created"):
         lines.append(f"Created:      {info['created']}")
     lines.append(f"Entrypoint:   {cfg['entrypoint'] or []}")

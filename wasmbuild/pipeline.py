@@ -56,6 +56,12 @@ class BuildOptions:
     assemble: AssembleOptions = field(default_factory=AssembleOptions)
     #: Do not use the layer, validation and optimisation memos (tests of assembly itself).
     uncached: bool = False
+    #: Targets to write (``build --format``); empty: the Wasmfile's ``image.targets``.
+    targets: tuple[str, ...] = ()
+    #: Images to add to the index by reference (``build --include``), after ``image.include``.
+    include: tuple[str, ...] = ()
+    #: RegistryOptions for fetching included images.
+    registry: Any = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,7 @@ class BuiltImage:
     stages: tuple[StageResult, ...]
     size: int  # bytes of config + layers + manifest
     layer_reused: bool = False  # the layer blob came from the memo, not a new compression
+    targets: tuple[tuple[str, Descriptor], ...] = ()  # (target, manifest) of an index's entries
 
     @property
     def digest(self) -> str:
@@ -76,6 +83,8 @@ class BuiltImage:
             "size": self.size,
             "layer_reused": self.layer_reused,
             "platform": self.descriptor.platform,
+            "targets": [{"target": t, "digest": d.digest, "platform": d.platform}
+                        for t, d in self.targets],
             "stages": [
                 {"name": s.name, "cached": s.cached, "seconds": round(s.seconds, 3), "key": s.key}
                 for s in self.stages
@@ -121,12 +130,14 @@ def build(the_plan: Plan, options: BuildOptions | None = None,
         how = options.assemble if options.uncached else options.assemble.cached()
         if how.note is None:
             how = dataclasses.replace(how, note=reporter.note)
-        done = assemble(the_plan, outputs, store, how)
+        done = assemble(the_plan, outputs, store, how, targets=options.targets,
+                        include=options.include, registry=options.registry, note=reporter.note)
         pause("image")
     with contextlib.suppress(OSError):
         auto_prune(cache)
         memo.save()
-    return BuiltImage(store, done.manifest, tuple(results), done.size, done.layer_reused)
+    return BuiltImage(store, done.manifest, tuple(results), done.size, done.layer_reused,
+                      done.targets)
 
 
 def image_names(the_plan: Plan, tags: Sequence[str]) -> list[str]:

@@ -156,3 +156,50 @@ def test_podman_and_ctr_run_it_through_crun(built: dict[str, str], podman: Podma
     assert ran.returncode == 0, ran.stderr
     assert seen(ran.stdout) == (set(ours[:-4]) | {f"{k}={v}" for k, v in CTR_ENV.items()},
                                 sorted(ast.literal_eval(ours[-1]) + CTR_MOUNTS))
+
+
+def test_every_image_target_of_cpython(built: dict[str, str], podman: Podman, containerd: Containerd,
+                                       registry: RegistryServer, tmp_path: Path) -> None:
+    """The article's output from the docker and runwasi targets too (docs/targets.md):
+    ``wasmbuild run`` of each entry of the index, and the docker target (platform wasi/wasm, no
+    annotation) under podman and ``ctr run`` through crun, selected by ``run.oci.handler=wasm``.
+    The runwasi target's module comes from its Wasm layer, the stdlib from its tar layer."""
+    from tests.integration.consumer_fixtures import HANDLER_WASM
+
+    index = tmp_path / "index"
+    proc = _cli("build", "examples/cpython-wasi", "--format", "compat", "--format", "docker",
+                "--format", "runwasi", "-o", f"oci:{index}:1", "--json", env=built)
+    assert proc.returncode == 0, proc.stderr
+    targets = {t["target"]: t["digest"] for t in json.loads(proc.stdout)["targets"]}
+    assert targets["compat"] == built["DIGEST"]  # the compat entry is today's image
+    ours = _article_output(_cli("run", "wasm-cpython", env=built).stdout)
+    for target, digest in targets.items():
+        ran = _cli("run", f"oci:{index}:{digest}", env=built)
+        assert ran.returncode == 0, (target, ran.stderr)
+        lines = _article_output(ran.stdout)
+        assert lines[:-1] == ours[:-1], target
+        listing = ast.literal_eval(ours[-1])
+        if target == "runwasi":  # the module is its own layer, not a file of the root
+            listing.remove("python3.wasm")
+        assert sorted(ast.literal_eval(lines[-1])) == sorted(listing), target
+
+    docker = tmp_path / "docker"
+    ref = f"{registry.host}/demo/wasm-cpython:docker"
+    for output in (f"oci:{docker}", f"docker://{ref}"):  # every stage cached
+        proc = _cli("build", "examples/cpython-wasi", "--format", "docker", "-o", output,
+                    "--plain-http", env=built)
+        assert proc.returncode == 0, proc.stderr
+
+    def seen(stdout: str) -> tuple[set[str], list[str]]:
+        lines = _article_output(stdout)
+        return set(lines[:-4]), sorted(ast.literal_eval(lines[-1]))
+
+    theirs = podman.run_layout(docker, platform="wasi/wasm", annotations=[HANDLER_WASM])
+    assert theirs.returncode == 0, theirs.stderr
+    assert seen(theirs.stdout) == (set(ours[:-4]) | {f"{k}={v}" for k, v in PODMAN_ENV.items()},
+                                   sorted(ast.literal_eval(ours[-1]) + PODMAN_MOUNTS))
+    assert containerd.ctr_pull(ref).returncode == 0
+    ran = containerd.ctr_run(ref, annotation=HANDLER_WASM)
+    assert ran.returncode == 0, ran.stderr
+    assert seen(ran.stdout) == (set(ours[:-4]) | {f"{k}={v}" for k, v in CTR_ENV.items()},
+                                sorted(ast.literal_eval(ours[-1]) + CTR_MOUNTS))

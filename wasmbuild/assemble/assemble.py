@@ -1,29 +1,37 @@
 """``assemble``: the stages' outputs and context files -> a FROM-scratch image in a layout.
 
-One deterministic layer holds every image file; config and manifest follow (``image.py``). The
-result is a manifest descriptor in the target layout (the local store), untagged: naming it is a
-publisher's job.
+One deterministic layer holds every image file; config and manifest follow (``image.py``), once
+per target (``targets.py``), under an index when there are several (with any included images,
+``include.py``). The result is a descriptor in the target layout (the local store), untagged:
+naming it is a publisher's job.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..dirs import cache_area, source_date_epoch
 from ..errors import BuildError
 from ..oci import Descriptor
+from ..oci.graph import platform_text, walk
 from ..oci.layout import Layout
 from ..paths import clean_image_path, clean_relative
 from ..plan import Plan
 from . import validate
 from .compress import Compression
-from .image import ImageSpec, write_image
-from .layer import LayerMemo, cached_layer, collect
+from .image import ImageSpec
+from .include import resolve as resolve_includes
+from .layer import LayerMemo, collect
 from .optimize import optimize_entries, rules_for
+from .targets import Inputs, write_index, write_targets
+
+if TYPE_CHECKING:
+    from ..registry.transport import RegistryOptions
 
 #: The WIT world a component entrypoint targets, e.g. ``wasi:cli/command`` (manifest annotation).
 WORLD_ANNOTATION = "dev.wasmbuild.component.world"
@@ -32,9 +40,11 @@ COMPONENT_HEADER = b"\0asm\x0d\x00\x01\x00"
 
 @dataclass(frozen=True)
 class Assembled:
-    manifest: Descriptor
-    size: int  # bytes of config + layers + manifest
-    layer_reused: bool  # the layer blob came from the memo, not a new compression
+    manifest: Descriptor  # the image manifest, or the index of several targets
+    size: int  # bytes of every blob under it (configs, layers, manifests, index)
+    layer_reused: bool  # the layer blobs came from the memo, not a new compression
+    #: (target, manifest descriptor) of each target; included images as ("include", ...).
+    targets: tuple[tuple[str, Descriptor], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,10 +85,15 @@ def image_files(plan: Plan, outputs: Mapping[str, Path]) -> list[tuple[str, Path
 
 
 def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
-             options: AssembleOptions | None = None) -> Assembled:
-    """Write the image (layer, config, manifest) into ``layout``."""
+             options: AssembleOptions | None = None, *, targets: Sequence[str] = (),
+             include: Sequence[str] = (), registry: RegistryOptions | None = None,
+             note: Callable[[str], None] = lambda _: None) -> Assembled:
+    """Write the image into ``layout``: one manifest per target (``targets``, default the
+    Wasmfile's ``image.targets``), under one index when there are several or when images are
+    included (``image.include`` then ``include``)."""
     options = options or AssembleOptions()
-    image = plan.project.model.image
+    project = plan.project
+    image = project.model.image
     entries = collect(image_files(plan, outputs))
     rules = rules_for(plan.project.model)
     if rules:
@@ -86,12 +101,10 @@ def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
         entries = optimize_entries(entries, rules, optimized, options.note)
     epoch = source_date_epoch()
     memo = LayerMemo(options.layer_memo) if options.layer_memo is not None else None
-    layer, diff_id, reused, digests = cached_layer(entries, epoch, layout, memo, options.compression)
     entry = image.entrypoint[0]
     target = clean_image_path(entry if entry.startswith("/") else f"{image.workdir}/{entry}")
-    where = plan.project.positions.where(("image", "entrypoint"))
+    where = project.positions.where(("image", "entrypoint"))
     module = validate.entrypoint_module(entries, target, entry, where)
-    validate.check_module(module, digests.get(module.path), entry, where, options.valid_memo)
     annotations = dict(image.annotations)
     assert module.source is not None
     if module.source.read_bytes()[:8] == COMPONENT_HEADER:  # a WASI 0.2 component says so
@@ -104,6 +117,37 @@ def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
                      cmd=list(image.cmd), env=dict(image.env), workdir=image.workdir,
                      labels=dict(image.labels), annotations=annotations,
                      variant=image.variant)
-    manifest = write_image(layout, spec, [(layer, diff_id)], epoch)
-    config_size = layout.read_json(manifest.digest)["config"]["size"]
-    return Assembled(manifest, manifest.size + int(config_size) + layer.size, reused)
+    names = tuple(dict.fromkeys(targets or image.targets))
+    inputs = Inputs(spec, entries, module, epoch, project.positions.where(("image", "targets")),
+                    options.compression)
+    written, layers = write_targets(layout, inputs, names, memo)
+    module_digest = layers.digests.get(module.path)
+    if module_digest is None and options.valid_memo is not None:
+        from ..cache.digests import file_sha256
+
+        module_digest = file_sha256(module.source) if module.source else None
+    validate.check_module(module, module_digest, entry, where, options.valid_memo)
+    if any(t in names for t in ("compat", "docker")) and module.source is not None:
+        from ..oci.preflight import COMPONENT
+        from ..wasm.binary import kind
+
+        with open(module.source, "rb") as fh:
+            if kind(fh.read(8)) == "component":
+                note("warning: " + COMPONENT.format(t="/".join(t for t in names if t in ("compat", "docker"))))
+    extra = list(image.include) + list(include)
+    done = tuple((w.target, w.desc) for w in written)
+    if len(written) == 1 and not extra:
+        top = written[0].desc
+    else:
+        taken = {platform_text(w.desc): f"target {w.target}" for w in written}
+        n_wasmfile = len(image.include)
+
+        def include_where(i: int) -> str | None:
+            return project.positions.where(("image", "include", i)) if i < n_wasmfile else "--include"
+
+        included = resolve_includes(extra, layout, taken, where=include_where, opts=registry,
+                                    note=note)
+        top = write_index(layout, [w.index_entry() for w in written] + included)
+        done += tuple(("include", Descriptor.from_json(e)) for e in included)
+    size = sum(d.size for d in walk(top, layout.read_json))
+    return Assembled(top, size, all(layers.reused), done)

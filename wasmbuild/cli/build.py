@@ -42,6 +42,15 @@ def build_cmd(
         "--cache-from", help="Import stage cache entries from this registry ref.")] = [],  # noqa: B006
     cache_to: Annotated[str | None, typer.Option(
         "--cache-to", help="Export this build's stage cache entries to this ref.")] = None,
+    fmt: Annotated[list[str], typer.Option(
+        "--format", metavar="TARGET", help="Image shape to write, repeatable: compat, docker, runwasi, "
+        "artifact (default: image.targets; several give one index).")] = [],  # noqa: B006
+    platform: Annotated[list[str], typer.Option(
+        "--platform", metavar="OS/ARCH", help="The target giving this platform, repeatable: "
+        "wasi/wasm32 (compat), wasi/wasm (docker), wasip1/wasm or wasip2/wasm (runwasi).")] = [],  # noqa: B006
+    include: Annotated[list[str], typer.Option(
+        "--include", metavar="IMAGE", help="Add an existing image to the index by reference, "
+        "repeatable: oci:DIR[:TAG] or REGISTRY/NAME@sha256:DIGEST.")] = [],  # noqa: B006
     plain_http: PlainHttp = False,
     tls_verify: TlsVerify = "true",
     ca_file: CaFile = None,
@@ -60,6 +69,7 @@ def build_cmd(
     layers = AssembleOptions(compression=parse_compression(compression) if compression else None)
     path, ctx = _wasmfile(wasmfile, file)
     opts = registry_options(plain_http, tls_verify, False, ca_file)
+    targets = _targets(fmt, platform)
     the_plan = prepare(path, context or ctx)
     check_stage_names(the_plan, no_cache_stage, "--no-cache-stage")
     names = image_names(the_plan, tag)
@@ -71,7 +81,7 @@ def build_cmd(
     req = Request(
         plan=the_plan,
         options=BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage),
-                             assemble=layers),
+                             assemble=layers, targets=targets, include=tuple(include), registry=opts),
         publishers=publishers(names=names, outputs=output, push=pushes, store=open_store(), opts=opts),
         cache_from=cache_from, cache_to=cache_to, registry=opts,
     )
@@ -85,8 +95,31 @@ def build_cmd(
     else:
         for where in result["tags"]:
             print(f"{where}  {result['digest']}")
+        if len(result.get("targets") or []) > 1:  # an index: say what is in it
+            for t in result["targets"]:
+                plat = "/".join((t["platform"] or {}).get(k, "?") for k in ("os", "architecture"))
+                print(f"  {t['target']:<8} {plat:<12} {t['digest']}", file=sys.stderr)
         for ref in result["pushed"]:
             print(f"pushed {ref}")
+
+
+def _targets(formats: list[str], platforms: list[str]) -> tuple[str, ...]:
+    """``--format`` and ``--platform`` as target names, in the order given, each once."""
+    from ..errors import ConfigError
+    from ..oci.targets import PLATFORM_TARGETS, TARGETS
+
+    names: list[str] = []
+    for f in formats:
+        if f not in TARGETS:
+            raise ConfigError(f"unknown --format {f!r}", hint=f"use {', '.join(TARGETS)}")
+        names.append(f)
+    for plat in platforms:
+        if plat not in PLATFORM_TARGETS:
+            raise ConfigError(f"--platform {plat} is not a Wasm platform wasmbuild writes",
+                              hint="use " + ", ".join(f"{p} ({t})" for p, t in PLATFORM_TARGETS.items())
+                              + "; add another platform's image with --include")
+        names.append(PLATFORM_TARGETS[plat])
+    return tuple(dict.fromkeys(names))
 
 
 @app.command("plan")
@@ -107,6 +140,8 @@ def plan_cmd(wasmfile: WasmfileArg = Path("Wasmfile"), json_out: Json = False) -
         print(f"  stage {s['name']}{deps}: {what} on {s['executor']}; outputs {', '.join(s['outputs'])}")
     img = data["image"]
     print(f"image {img['platform']} entrypoint {img['entrypoint']} tags {img['tags']}")
+    print(f"  targets {', '.join(img['targets'])}"
+          + (f"; includes {', '.join(img['include'])}" if img["include"] else ""))
     for f in img["files"]:
         origin = f"stage {f['from']}:{f['path']}" if "from" in f else f["src"]
         print(f"  {f['dest']} <- {origin}")
@@ -122,12 +157,15 @@ def check_cmd(
     """Validate Wasmfiles and recipes without building (exit 2 if any problem)."""
     from ..check import check_paths
 
-    problems, checked = check_paths(list(files or [Path("Wasmfile")]))
+    warnings: list[str] = []
+    problems, checked = check_paths(list(files or [Path("Wasmfile")]), warnings)
     if json_out:
-        emit_json({"checked": checked, "problems": problems, "ok": not problems})
+        emit_json({"checked": checked, "problems": problems, "warnings": warnings, "ok": not problems})
     else:
         for p in problems:
             print(f"error: {p}", file=sys.stderr)
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
         if not problems:
             print(f"ok: {len(checked)} file(s) checked", file=sys.stderr)
     if problems:

@@ -38,7 +38,7 @@ def run_cmd(
     try:
         with images.local(image) as found:
             sys.stdout.flush()
-            code = run(found.layout, found.desc, rest, extra)
+            code = run(found.layout, found.desc, rest, extra, on_pick=_say)
     except ImageNotFound:
         remote = images.registry_ref(image)
         if remote is None:
@@ -48,10 +48,16 @@ def run_cmd(
 
         store = open_store()
         with store.writing():
-            desc = pull(remote, store, registry_options(plain_http, tls_verify, False, ca_file))
+            desc = pull(remote, store, registry_options(plain_http, tls_verify, False, ca_file),
+                        on_pick=_say)
             store.tag(normalize_tag(remote), desc)
         code = run(store, desc, rest, extra)
     raise typer.Exit(code)
+
+
+def _say(line: str) -> None:
+    """One line on stderr (``run``'s and ``pull``'s choice of an index entry)."""
+    print(f"wasmbuild: {line}", file=sys.stderr, flush=True)
 
 
 @app.command("images")
@@ -95,7 +101,12 @@ def push_cmd(
                           hint=f"run `wasmbuild push {image} REGISTRY/NAME:TAG`")
     stats = PushStats()
     with images.local(image) as found:
+        from ..oci.preflight import for_image, warn
+
+        # Checked before the push, printed after it succeeds (a failed push stays one line).
+        findings = for_image(found.layout, found.desc)
         pushed = push(found.layout, found.desc, dest, opts, stats=stats)
+        warn(findings)
         digest = found.desc.digest
     data = {
         "digest": digest,
@@ -136,7 +147,7 @@ def pull_cmd(
     extra = output_publisher(output, [key], opts) if output else None
     store = open_store()
     with store.writing():
-        desc = pull(text, store, opts)
+        desc = pull(text, store, opts, on_pick=None if as_json else _say)
         store.tag(key, desc)
     data: dict[str, Any] = {"digest": desc.digest, "reference": key}
     if extra is not None:

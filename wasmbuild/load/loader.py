@@ -210,3 +210,10 @@ def _check_image(model: Wasmfile, ctx: Path, pos: yamlpos.Positions, problems: P
             reference.parse(tag)
         except WasmbuildError as exc:
             problems.add(exc.message, pos.where(("image", "tags", i)), exc.hint)
+    from wasmbuild.oci.targets import include_problem
+
+    for i, text in enumerate(image.include):
+        why = include_problem(text)
+        if why:
+            problems.add(f"image.include[{i}] {text!r} {why}", pos.where(("image", "include", i)),
+                         "include images by oci:DIR[:TAG] or REGISTRY/NAME@sha256:DIGEST")

@@ -25,6 +25,7 @@ ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_RE)]
 #: Variables every step gets from wasmbuild; a stage may not declare them (ours would win anyway).
 RESERVED_ENV = ("SRC", "OUT", "WORK", "HOME", "PATH", "LANG", "SOURCE_DATE_EPOCH")
+TargetName = Literal["compat", "docker", "runwasi", "artifact"]
 #: Platforms Wasm runtimes recognise (os/architecture): the seed's, Docker's, OCI/Go's.
 WASM_PLATFORMS = ("wasi/wasm32", "wasi/wasm", "wasip1/wasm", "wasip2/wasm")
 
@@ -228,6 +229,33 @@ class Image(_Strict):
     custom_platform: bool = Field(
         False, description="Allow a `platform` that is not a Wasm platform (" + ", ".join(WASM_PLATFORMS) + ")."
     )
+    targets: list[TargetName] = Field(
+        default_factory=lambda: list[TargetName](["compat"]),
+        min_length=1,
+        description="Image shapes to write (see docs/targets.md): `compat` (platform and variant "
+        "above), `docker` (wasi/wasm), `runwasi` (Wasm layer), `artifact` (CNCF Wasm OCI "
+        "artifact). Several give one OCI image index.",
+    )
+    include: list[str] = Field(
+        default_factory=list,
+        description="Existing non-Wasm images added to the index by reference: "
+        "`REGISTRY/NAME@sha256:...` or `oci:DIR[:TAG]` (e.g. the linux/amd64 build of the same app).",
+    )
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _known_targets(cls, value: Any) -> Any:
+        known = ("compat", "docker", "runwasi", "artifact")
+        for item in value if isinstance(value, list) else []:
+            if isinstance(item, str) and item not in known:
+                import difflib
+
+                close = difflib.get_close_matches(item, known, n=1)
+                guess = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(f"unknown target {item!r}{guess}: use {', '.join(known)}")
+        if isinstance(value, list) and len(set(map(str, value))) != len(value):
+            raise ValueError("a target is listed twice")
+        return value
 
     @model_validator(mode="after")
     def _wasm_platform(self) -> Image:

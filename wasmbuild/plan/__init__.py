@@ -58,6 +58,8 @@ class Plan:
             "unused_stages": list(self.unused),
             "image": {
                 "platform": img.platform,
+                "targets": list(img.targets),
+                "include": list(img.include),
                 "entrypoint": img.entrypoint,
                 "cmd": img.cmd,
                 "files": [f.model_dump(by_alias=True, exclude_none=True) for f in img.files],

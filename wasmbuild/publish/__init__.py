@@ -111,10 +111,14 @@ class RegistryPublisher:
     stats: PushStats | None = None
 
     def publish(self, layout: Layout, desc: Descriptor) -> list[str]:
+        from ..oci.preflight import for_image, warn
         from ..registry.ops import PushStats, push
 
+        findings = for_image(layout, desc)  # the traps this image's consumers will meet
         self.stats = self.stats or PushStats()
-        return [push(layout, desc, self.ref, self.opts, stats=self.stats)]
+        pushed = push(layout, desc, self.ref, self.opts, stats=self.stats)
+        warn(findings)  # after the push succeeded: a failed push stays one line
+        return [pushed]
 
 
 @dataclass

@@ -124,6 +124,13 @@ def write_docker_archive(
     ``repo_tags`` are full references (``name:tag``) recorded in ``manifest.json``.
     """
     mdesc, manifest = layout.image(desc)
+    from wasmbuild.oci.targets import target_of
+
+    shape = target_of(manifest, mdesc.platform)
+    if shape in ("runwasi", "artifact"):
+        raise ConfigError(f"docker-archive holds container images, and target {shape} has layers "
+                          "docker load cannot unpack (a raw Wasm module)",
+                          hint="write it with -o oci-archive:FILE or oci:DIR, or push it")
     out = _TarWriter()
     _collect(layout, mdesc, out)
     config = _blob_name(manifest["config"]["digest"])

@@ -217,12 +217,14 @@ def _fetch_manifest(
 
 def _resolve(
     c: Client, repo: str, r: Any
-) -> tuple[Descriptor, bytes, Descriptor | None]:
-    """Resolve ``r`` to (image manifest desc, its bytes, index desc if there was one)."""
+) -> tuple[Descriptor, bytes, Descriptor | None, list[dict[str, Any]]]:
+    """Resolve ``r`` to (image manifest desc, its bytes, index desc if there was one, the
+    index's entries as descriptor JSON)."""
     target = r.digest or r.tag or "latest"
     data, mtype, digest = _fetch_manifest(c, repo, target, r.digest)
     if mtype in INDEX_TYPES:
         index_desc = Descriptor(mtype, digest, len(data))
+        raw = list(json.loads(data).get("manifests") or [])
         entries = children(index_desc, json.loads(data))
         chosen = pick_wasi(entries)
         if chosen is None:
@@ -231,8 +233,8 @@ def _resolve(
                                 hint="push a wasi/wasm32 or wasip1/wasm image to this tag")
         mdata, mmtype, mdigest = _fetch_manifest(c, repo, chosen.digest, chosen.digest)
         desc = Descriptor(mmtype, mdigest, len(mdata), platform=chosen.platform)
-        return desc, mdata, index_desc
-    return Descriptor(mtype, digest, len(data)), data, None
+        return desc, mdata, index_desc, raw
+    return Descriptor(mtype, digest, len(data)), data, None, []
 
 
 def _download_blob(c: Client, repo: str, layout: Layout, desc: Descriptor) -> None:
@@ -279,18 +281,25 @@ def _download_blob(c: Client, repo: str, layout: Layout, desc: Descriptor) -> No
         staging.unlink(missing_ok=True)
 
 
-def pull(ref: str, layout: Layout, opts: RegistryOptions | None = None) -> Descriptor:
+def pull(ref: str, layout: Layout, opts: RegistryOptions | None = None, *,
+         on_pick: Callable[[str], None] | None = None) -> Descriptor:
     """Download ``ref`` into ``layout``, verifying every digest; returns the manifest descriptor.
 
-    For an index, the Wasm platform entry is pulled. The caller tags the result (under
-    ``layout.writing()``, so a concurrent ``gc`` does not take the new blobs first).
+    For an index, the Wasm platform entry is pulled (and named to ``on_pick``). The caller tags
+    the result (under ``layout.writing()``, so a concurrent ``gc`` does not take the new blobs
+    first).
     """
     opts = opts or RegistryOptions()
     r = parse_ref(ref, "pull")
     layout.init()
     with client(r.registry or "", opts, f"pull {r}") as c:
         repo = repo_path(r)
-        desc, data, _index = _resolve(c, repo, r)
+        desc, data, index, _ = _resolve(c, repo, r)
+        if index is not None and on_pick is not None:
+            from wasmbuild.oci.targets import target_of
+
+            on_pick(f"pulling {platform_text(desc)} entry {desc.digest[:19]} "
+                    f"({target_of(json.loads(data), desc.platform)}) of index {index.digest[:19]}")
         blobs = children(desc, json.loads(data))
         _parallel(c, lambda b: _download_blob(c, repo, layout, b), blobs)
         layout.write_blob(data)  # last: the manifest only lands once its blobs are in
@@ -304,7 +313,7 @@ def inspect_remote(ref: str, opts: RegistryOptions | None = None) -> dict[str, A
     r = parse_ref(ref, "inspect")
     with client(r.registry or "", opts, f"inspect {r}") as c:
         repo = repo_path(r)
-        desc, data, index = _resolve(c, repo, r)
+        desc, data, index, entries = _resolve(c, repo, r)
         manifest = json.loads(data)
         cfg_desc = Descriptor.from_json(manifest["config"])
 
@@ -324,6 +333,7 @@ def inspect_remote(ref: str, opts: RegistryOptions | None = None) -> dict[str, A
         "config": json.loads(cfg_bytes),
         "platform": desc.platform,
         "index_digest": index.digest if index else None,
+        "index_manifests": entries,
     }
 
 

@@ -14,7 +14,7 @@ import fcntl
 import hashlib
 import os
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,9 @@ from ..dirs import cache_area
 from ..errors import ConfigError, ImageNotFound, RunError, StoreError
 from ..fsutil import atomic_write_bytes, staged_dir
 from ..oci import Descriptor
+from ..oci.graph import platform_text
 from ..oci.layout import Layout
+from ..oci.targets import TITLE, WASM_LAYER_TYPES, is_tar_layer, target_of
 from ..paths import PathEscape, clean_image_path
 
 
@@ -69,6 +71,8 @@ def rootfs(layout: Layout, manifest: dict[str, Any], digest: str) -> Iterator[Pa
     if not final.is_dir():
         with staged_dir(final) as tmp:
             for layer in manifest.get("layers", []):
+                if not is_tar_layer(layer["mediaType"]):
+                    continue  # a runwasi image's raw Wasm layer is the module, not files
                 blob = layout.blob_path(layer["digest"])
                 if not blob.is_file():
                     raise ImageNotFound(f"layer {layer['digest']} is missing from {layout.path}")
@@ -118,12 +122,29 @@ def run(
     desc: Descriptor,
     args: list[str] | None = None,
     extra_env: dict[str, str] | None = None,
+    *,
+    on_pick: Callable[[str], None] | None = None,
 ) -> int:
-    """Run the image (for an index, its Wasm entry); returns the module's exit code."""
+    """Run the image (for an index, its Wasm entry, named to ``on_pick``); returns the module's
+    exit code. Every target runs: an image (the entrypoint from its root filesystem), a runwasi
+    image (the module from its Wasm layer, the files from its tar layer) and a Wasm OCI artifact
+    (the module alone: no files, no env, argv[0] its title)."""
+    top = desc
     desc, manifest = layout.image(desc)
+    if on_pick is not None and desc.digest != top.digest:
+        on_pick(picked_line(layout, top, desc, manifest))
     config = layout.read_json(manifest["config"]["digest"])
+    wasm_layer = next((layer for layer in manifest.get("layers") or []
+                       if layer.get("mediaType") in WASM_LAYER_TYPES), None)
+    if target_of(manifest) == "artifact":
+        assert wasm_layer is not None
+        title = (wasm_layer.get("annotations") or {}).get(TITLE) or "module.wasm"
+        spec = RunSpec([title, *(args or [])], dict(extra_env or {}), "/", "/" + title)
+        return _run_module(None, _blob(layout, wasm_layer["digest"]), spec)
     spec = run_spec(config, list(args or []), dict(extra_env or {}))
     with rootfs(layout, manifest, desc.digest) as root:
+        if wasm_layer is not None:  # runwasi's Wasm-layer image: the layer is the module
+            return _run_module(root, _blob(layout, wasm_layer["digest"]), spec)
         module_path = root / spec.module.lstrip("/")
         if not module_path.is_file():
             raise ConfigError(f"the image has no file {spec.module} to run",
@@ -137,7 +158,21 @@ def run(
         return _run_module(root, module_path, spec)
 
 
-def _run_module(root: Path, module_path: Path, spec: RunSpec) -> int:
+def picked_line(layout: Layout, index: Descriptor, chosen: Descriptor,
+                manifest: dict[str, Any]) -> str:
+    """The one line ``run`` prints when it picks an index's Wasm entry."""
+    return (f"running {platform_text(chosen)} entry {chosen.digest[:19]} "
+            f"({target_of(manifest, chosen.platform)}) of index {index.digest[:19]}")
+
+
+def _blob(layout: Layout, digest: str) -> Path:
+    path = layout.blob_path(digest)
+    if not path.is_file():
+        raise ImageNotFound(f"layer {digest} is missing from {layout.path}")
+    return path
+
+
+def _run_module(root: Path | None, module_path: Path, spec: RunSpec) -> int:
     import wasmtime
 
     engine = wasmtime.Engine()
@@ -148,9 +183,10 @@ def _run_module(root: Path, module_path: Path, spec: RunSpec) -> int:
     wasi = wasmtime.WasiConfig()
     wasi.argv = spec.argv
     wasi.env = list(spec.env.items())
-    wasi.preopen_dir(str(root), "/", fs_mutable=False)
-    if spec.workdir != "/":
-        wasi.preopen_dir(str(root / spec.workdir.lstrip("/")), ".", fs_mutable=False)
+    if root is not None:  # an artifact has no files: nothing to preopen
+        wasi.preopen_dir(str(root), "/", fs_mutable=False)
+        if spec.workdir != "/":
+            wasi.preopen_dir(str(root / spec.workdir.lstrip("/")), ".", fs_mutable=False)
     wasi.inherit_stdin()
     wasi.inherit_stdout()
     wasi.inherit_stderr()
