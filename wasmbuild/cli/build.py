@@ -108,7 +108,7 @@ def _target_export(target: str, outputs: list[str], tags: list[str], push: bool)
     if other or tags or push or len(normal) > 1:
         what = "-t/--push" if tags or push else f"-o {other[0]}" if other else "a second -o"
         raise ConfigError(f"--target {target} builds a stage, not an image: {what} has nothing to publish",
-                          hint="export the stage's outputs with one -o local:DIR (type=local,dest=DIR)")
+                          hint="export its outputs with one -o local:DIR, or -o type=local,dest=DIR")
     return Path(normal[0].removeprefix("local:")) if normal else None
 
 

@@ -102,6 +102,7 @@ def _apply_layer(tar: tarfile.TarFile, root: Path) -> None:
         if base.startswith(".wh."):
             _remove(target.with_name(base.removeprefix(".wh.")))
             continue
+        target.parent.mkdir(parents=True, exist_ok=True)  # a layer need not list parents
         if member.isdir():
             if target.exists() and not target.is_dir():
                 _remove(target)
