@@ -92,6 +92,10 @@ class ContextIgnore:
             return False
         return any(self._kept(child) for child in path.iterdir())
 
+    def ignored(self, path: Path) -> bool:
+        """Whether nothing of ``path`` (inside the context) is taken."""
+        return not self._kept(path)
+
     def lister(self, directory: Path) -> list[Path]:
         """The entries of ``directory`` (inside the context) that are not ignored."""
         return [p for p in list_all(directory) if self._kept(p)]
