@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import tarsafe
 from .errors import ConfigError, ImageNotFound
 from .oci import Descriptor
 from .oci.layout import Layout
@@ -80,7 +81,7 @@ def _unpack_archive(path: Path, dest: Path) -> Layout:
         raise ImageNotFound(f"no archive at {path}", hint="give the path of a .tar written by -o oci-archive:")
     try:
         with tarfile.open(path) as tar:
-            tar.extractall(dest, filter="data")
+            tarsafe.extractall(tar, dest, "data")
     except (tarfile.TarError, OSError) as exc:
         raise ImageNotFound(f"{path} is not a readable OCI archive: {exc}") from None
     layout = Layout(dest)

@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from filelock import FileLock, Timeout
 
+from wasmbuild import tarsafe
 from wasmbuild.cache.digests import file_sha256
 from wasmbuild.dirs import cache_dir
 from wasmbuild.failpoints import pause
@@ -105,7 +106,7 @@ class StageCache:
             with open(entry / "outputs.tar", "rb") as raw:
                 reader = _HashingReader(raw)
                 with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
-                    tar.extractall(staging, filter="tar")
+                    tarsafe.extractall(tar, staging, "tar")
                 if reader.hexdigest() != meta.get("sha256"):
                     raise ValueError("digest mismatch")
         except (ValueError, OSError, tarfile.TarError, json.JSONDecodeError):

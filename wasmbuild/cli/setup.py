@@ -64,7 +64,8 @@ def toolchains_cmd(
                 _check_engine()
                 row["found"] = "a Docker-API engine"
             else:
-                row["found"] = toolchains.probe(name).identity
+                found = toolchains.get(name)  # as the build finds it (remembered, re-probed on change)
+                row["found"] = found.identity if found else name
         except ToolchainError as err:
             row.update(ok=False, error=err.render())
         except KeyError:

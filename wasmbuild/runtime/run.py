@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import tarsafe
 from ..dirs import cache_area
 from ..errors import ConfigError, ImageNotFound, RunError
 from ..fsutil import atomic_write_bytes, staged_dir
@@ -73,7 +74,7 @@ def rootfs(layout: Layout, manifest: dict[str, Any], digest: str) -> Iterator[Pa
                     raise ImageNotFound(f"layer {layer['digest']} is missing from {layout.path}")
                 opener = gzip.open if layer["mediaType"].endswith("gzip") else open
                 with opener(blob, "rb") as fh, tarfile.open(fileobj=fh, mode="r|") as tar:
-                    tar.extractall(tmp, filter="data")
+                    tarsafe.extractall(tar, tmp, "data")
     fd = os.open(final, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
