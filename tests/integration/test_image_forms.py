@@ -55,3 +55,19 @@ def test_a_missing_image_is_image_not_found_in_every_form(wb: Runner, tmp_path: 
         proc = wb("push", image, "localhost:1/x:1", "--plain-http")
         assert proc.returncode == 6, (image, proc.stderr)
         assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_run_takes_every_local_image_form(wb: Runner, tmp_path: Path) -> None:
+    golden = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "hello.wasm"
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "hello.wasm").write_bytes(golden.read_bytes())
+    (tmp_path / "ctx" / "Wasmfile").write_text(
+        "wasmfile: 1\nimage:\n  files: [{src: hello.wasm, dest: /hello.wasm}]\n  entrypoint: [hello.wasm]\n"
+        "  tags: [golden:1]\n")
+    built = wb("build", str(tmp_path / "ctx"), "--json")
+    digest = json.loads(built.stdout)["digest"]
+    for output in (f"oci:{tmp_path / 'oci'}:v2", f"oci-archive:{tmp_path / 'golden.tar'}"):
+        assert wb("build", str(tmp_path / "ctx"), "-o", output).returncode == 0
+    for image in ("golden:1", digest, f"oci:{tmp_path / 'oci'}:v2", f"oci-archive:{tmp_path / 'golden.tar'}"):
+        proc = wb("run", image)
+        assert (proc.returncode, proc.stdout) == (0, "Hello Wasm\n"), (image, proc.stderr)
