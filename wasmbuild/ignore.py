@@ -17,6 +17,7 @@ as ``COPY`` of an ignored file is in Docker.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import posixpath
 from collections.abc import Callable
@@ -61,21 +62,24 @@ class ContextIgnore:
     source: Path
     spec: pathspec.PathSpec[Any] = field(repr=False, compare=False)
     has_exceptions: bool = False
+    #: The ``!`` patterns, split into path components (to know which ignored folders to enter).
+    exceptions: tuple[tuple[str, ...], ...] = ()
 
     @classmethod
     def parse(cls, root: Path, text: str, source: Path) -> ContextIgnore:
         import pathspec  # 35 ms: only for a context that has an ignore file
 
         patterns: list[str] = []
-        exceptions = False
+        exceptions: list[tuple[str, ...]] = []
         for line in text.splitlines():
             cleaned = _clean(line)
             if cleaned is not None:
                 pattern, negate = cleaned
-                exceptions = exceptions or negate
+                if negate:
+                    exceptions.append(tuple(pattern.strip("/").split("/")))
                 patterns.append(("!" if negate else "") + pattern)
         spec = pathspec.PathSpec.from_lines("gitignore", patterns)
-        return cls(root, tuple(text.splitlines()), source, spec, exceptions)
+        return cls(root, tuple(text.splitlines()), source, spec, bool(exceptions), tuple(exceptions))
 
     def excluded(self, rel: str) -> bool:
         """Whether the context path ``rel`` (POSIX, relative) is ignored."""
@@ -84,11 +88,26 @@ class ContextIgnore:
     def _rel(self, path: Path) -> str:
         return Path(os.path.relpath(path, self.root)).as_posix()
 
+    def _may_reinclude(self, rel: str) -> bool:
+        """Whether some ``!`` pattern could match a path inside the folder ``rel`` (as Docker
+        decides whether to walk an excluded folder): its leading components match the folder's."""
+        parts = rel.split("/")
+        for pattern in self.exceptions:
+            for i, part in enumerate(parts):
+                if pattern[i] == "**":
+                    return True
+                if i == len(pattern) - 1 or not fnmatch.fnmatchcase(part, pattern[i]):
+                    break  # it names this folder (or a parent), or another folder: not inside
+            else:
+                return True  # every component of the folder matched, and the pattern goes deeper
+        return False
+
     def _kept(self, path: Path) -> bool:
         """Not ignored, or a directory an exception re-includes something in."""
-        if not self.excluded(self._rel(path)):
+        rel = self._rel(path)
+        if not self.excluded(rel):
             return True
-        if not self.has_exceptions or path.is_symlink() or not path.is_dir():
+        if not self.has_exceptions or path.is_symlink() or not path.is_dir() or not self._may_reinclude(rel):
             return False
         return any(self._kept(child) for child in path.iterdir())
 

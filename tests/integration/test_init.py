@@ -59,6 +59,15 @@ def test_init_a_c_folder(wb: Runner, tmp_path: Path) -> None:
     assert out == "HELLO FROM C, 1 arg(s)\n"
 
 
+@pytest.mark.skipif(not _has_recipe("cxx"), reason="the cxx recipe is not in this checkout yet")
+def test_init_a_cxx_folder(wb: Runner, tmp_path: Path) -> None:
+    folder = tmp_path / "cxx"
+    shutil.copytree(FIXTURES / "cxx-app", folder)
+    report, out = init_build_run(wb, folder, "x", "y")
+    assert report["detected"]["recipe"] == "cxx"  # type: ignore[index]
+    assert out == "hello from c++, 2 arg(s)\n"
+
+
 @pytest.mark.skipif(not _has_recipe("python-component"),
                     reason="the python-component recipe (componentize-py) is not in this checkout yet")
 def test_init_a_python_app(wb: Runner, tmp_path: Path) -> None:

@@ -137,3 +137,20 @@ def test_unreadable_ignore_file_is_one_line(tmp_path: Path) -> None:
     (tmp_path / ".wasmignore").write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(ConfigError, match=r"cannot read .*\.wasmignore.*UTF-8"):
         load_ignore(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("exception", "folder", "entered"),
+    [
+        ("!node_modules/dep/index.js", "node_modules", True),
+        ("!node_modules/dep/index.js", "node_modules/dep", True),
+        ("!node_modules/dep/index.js", "node_modules/other", False),
+        ("!node_modules/dep/index.js", "node_modules/dep/sub", False),
+        ("!node_modules/d*/x", "node_modules/dep", True),
+        ("!**/keep.txt", "node_modules/a/b", True),
+        ("!keep.txt", "node_modules", False),
+    ],
+)
+def test_an_ignored_folder_is_entered_only_if_an_exception_may_match_inside(
+        exception: str, folder: str, entered: bool) -> None:
+    assert spec("node_modules", exception)._may_reinclude(folder) is entered
