@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The GitHub Action's logic (action.yml), runnable locally:
 #   INPUT_TAGS=localhost:5000/hello:1 INPUT_PUSH=true INPUT_PLAIN_HTTP=true \
-#   GITHUB_OUTPUT=/tmp/out scripts/action-run.sh
+#   GITHUB_OUTPUT=/tmp/out GITHUB_STEP_SUMMARY=/tmp/summary.md scripts/action-run.sh
 # Inputs: INPUT_WASMFILE INPUT_CONTEXT INPUT_TAGS INPUT_PUSH INPUT_REGISTRY INPUT_USERNAME
-# INPUT_PASSWORD INPUT_PLAIN_HTTP. Writes digest= and image= to $GITHUB_OUTPUT.
-# $WASMBUILD overrides the command (default: wasmbuild).
+# INPUT_PASSWORD INPUT_PLAIN_HTTP INPUT_SETUP_TOOLCHAINS INPUT_CACHE_FROM INPUT_CACHE_TO
+# INPUT_PROGRESS INPUT_SUMMARY. Writes digest=, image= and metadata= (one line of JSON) to
+# $GITHUB_OUTPUT and a job summary to $GITHUB_STEP_SUMMARY. $WASMBUILD overrides the command
+# (default: wasmbuild). The stage cache is $WASMBUILD_CACHE (action.yml restores and saves it).
 set -euo pipefail
 
 wasmfile=${INPUT_WASMFILE:-Wasmfile}
@@ -13,6 +15,8 @@ registry=${INPUT_REGISTRY:-}
 registry=${registry#https://}
 registry=${registry%/}
 read -r -a wb <<<"${WASMBUILD:-wasmbuild}"
+work=$(mktemp -d "${RUNNER_TEMP:-/tmp}/wasmbuild-action.XXXXXX")
+trap 'rm -rf "$work"' EXIT
 
 is_true() {
   case "${1,,}" in true | 1 | yes | on) return 0 ;; false | 0 | no | off | "") return 1 ;; esac
@@ -24,17 +28,22 @@ json_field() { # json_field KEY < JSON
   python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
 }
 
+list_input() { # one item per line of "$1", which may also be comma-separated
+  printf '%s\n' "$1" | tr ',' '\n' | while IFS= read -r item; do
+    item=$(echo "$item" | xargs)
+    if [ -n "$item" ]; then echo "$item"; fi
+  done
+}
+
 # Tags: one per line or comma-separated; a tag without a registry gets $registry/ prepended.
 tags=()
 while IFS= read -r tag; do
-  tag=$(echo "$tag" | xargs)
-  [ -n "$tag" ] || continue
   first=${tag%%/*}
   if [ -n "$registry" ] && { [ "$first" = "$tag" ] || [[ "$first" != *.* && "$first" != *:* && "$first" != localhost ]]; }; then
     tag="$registry/$tag"
   fi
   tags+=("$tag")
-done < <(printf '%s\n' "${INPUT_TAGS:-}" | tr ',' '\n')
+done < <(list_input "${INPUT_TAGS:-}")
 if [ "${#tags[@]}" -eq 0 ]; then
   echo "::error::the 'tags' input is empty: give at least one image reference" >&2
   exit 2
@@ -55,34 +64,108 @@ if [ -n "${INPUT_PASSWORD:-}" ]; then
   export WASMBUILD_USERNAME="$INPUT_USERNAME" WASMBUILD_PASSWORD="$INPUT_PASSWORD"
 fi
 
-build_args=(build "$wasmfile" --context "$context" --json)
+# -- toolchains: what the Wasmfile's stages need, set up where a tool can, else a clear error --
+if is_true "${INPUT_SETUP_TOOLCHAINS:-true}"; then
+  echo "::group::toolchains the Wasmfile needs"
+  rc=0
+  "${wb[@]}" toolchains -f "$wasmfile" "$context" --json >"$work/toolchains.json" || rc=$?
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 4 ]; then # 4: something is missing; else the Wasmfile is wrong
+    echo "::endgroup::"
+    echo "::error::wasmbuild could not read $wasmfile (exit $rc): see the line above" >&2
+    exit "$rc"
+  fi
+  needed=$(python3 -c 'import json, sys; print(" ".join(t["name"] for t in json.load(open(sys.argv[1]))["toolchains"]))' \
+    "$work/toolchains.json")
+  for name in $needed; do
+    case "$name" in
+      rust)
+        # A stock runner's rustup has no WebAssembly standard library until asked for one.
+        if command -v rustup >/dev/null; then
+          rustup target add wasm32-wasip1 || rustup target add wasm32-wasi
+        fi
+        ;;
+      c | cxx | zig | component)
+        : # pip-only toolchains (the ziglang and componentize-py wheels) came with wasmbuild
+        ;;
+    esac
+  done
+  if ! "${wb[@]}" toolchains -f "$wasmfile" "$context" >"$work/toolchains.txt" 2>&1; then
+    cat "$work/toolchains.txt"
+    echo "::endgroup::"
+    while IFS= read -r line; do
+      case "$line" in *"MISSING: "*) echo "::error::wasmbuild: $line" >&2 ;; esac
+    done <"$work/toolchains.txt"
+    exit 4
+  fi
+  cat "$work/toolchains.txt"
+  echo "::endgroup::"
+fi
+
+# -- build --------------------------------------------------------------------------------------
+build_args=(build "$wasmfile" --context "$context" --progress "${INPUT_PROGRESS:-plain}"
+  --metadata-file "$work/metadata.json")
 for tag in "${tags[@]}"; do build_args+=(-t "$tag"); done
+while IFS= read -r ref; do build_args+=(--cache-from "$ref"); done < <(list_input "${INPUT_CACHE_FROM:-}")
+if [ -n "${INPUT_CACHE_TO:-}" ]; then build_args+=(--cache-to "$INPUT_CACHE_TO"); fi
+if [ -n "${INPUT_CACHE_FROM:-}${INPUT_CACHE_TO:-}" ]; then build_args+=("${registry_flags[@]}"); fi
 echo "::group::wasmbuild ${build_args[*]}"
-build_json=$("${wb[@]}" "${build_args[@]}")
-echo "$build_json"
+"${wb[@]}" "${build_args[@]}"
 echo "::endgroup::"
-digest=$(json_field digest <<<"$build_json")
+digest=$(json_field digest <"$work/metadata.json")
 name=${tags[0]%@*}
 last=${name##*/}
 if [[ "$last" == *:* ]]; then name=${name%:*}; fi
 image="$name@$digest"
 
+pushed=()
 if is_true "${INPUT_PUSH:-false}"; then
   image=""
   for tag in "${tags[@]}"; do
     push_json=$("${wb[@]}" push "$tag" "$tag" --json "${registry_flags[@]}")
-    pushed=$(json_field digest <<<"$push_json")
-    if [ "$pushed" != "$digest" ]; then
-      echo "::error::pushed digest $pushed differs from the built $digest for $tag" >&2
+    got=$(json_field digest <<<"$push_json")
+    if [ "$got" != "$digest" ]; then
+      echo "::error::pushed digest $got differs from the built $digest for $tag" >&2
       exit 1
     fi
     reference=$(json_field reference <<<"$push_json")
     echo "pushed $tag as $reference"
+    pushed+=("$reference")
     image=${image:-$reference}
   done
 fi
 
+# -- outputs and job summary ---------------------------------------------------------------------
+metadata=$(python3 - "$work/metadata.json" "$image" "${pushed[@]}" <<'PY'
+import json, sys
+data = json.load(open(sys.argv[1]))
+data["image"], data["pushed"] = sys.argv[2], sys.argv[3:]
+print(json.dumps(data, sort_keys=True, separators=(",", ":")))
+PY
+)
 {
   echo "digest=$digest"
   echo "image=$image"
+  echo "metadata=$metadata"
 } >>"${GITHUB_OUTPUT:-/dev/stdout}"
+
+if is_true "${INPUT_SUMMARY:-true}" && [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+  python3 - "$metadata" "$wasmfile" >>"$GITHUB_STEP_SUMMARY" <<'PY'
+import json, sys
+data, wasmfile = json.loads(sys.argv[1]), sys.argv[2]
+print(f"### wasmbuild: `{wasmfile}`\n")
+print(f"- image: `{data['image']}`")
+platform = data.get("platform") or {}
+print(f"- digest: `{data['digest']}` ({data['size']:,} bytes, "
+      f"{platform.get('os', '?')}/{platform.get('architecture', '?')})")
+for ref in data["pushed"]:
+    print(f"- pushed: `{ref}`")
+if "cache_imported" in data:
+    print(f"- stage cache entries imported: {data['cache_imported']}")
+stages = data["stages"]
+cached = sum(s["cached"] for s in stages)
+print(f"\n| stage | result | seconds |\n| --- | --- | ---: |")
+for s in stages:
+    print(f"| {s['name']} | {'cached' if s['cached'] else 'built'} | {s['seconds']:.1f} |")
+print(f"\n{cached} of {len(stages)} stage(s) came from the cache.\n")
+PY
+fi

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 
@@ -36,8 +37,11 @@ def clean_image_path(text: str) -> str:
     return "/" + "/".join(parts)
 
 
-def within(root: Path, rel: str, what: str = "path") -> Path:
-    """``root/rel`` after checking that it, and every symlink under it, stays inside ``root``."""
+def within(root: Path, rel: str, what: str = "path",
+           ignored: Callable[[Path], bool] | None = None) -> Path:
+    """``root/rel`` after checking that it, and every symlink under it, stays inside ``root``.
+    ``ignored`` paths (the context's ``.wasmignore``) are neither walked nor checked: nothing
+    takes them."""
     norm = clean_relative(rel, what)
     root_real = root.resolve()
     full = root / norm
@@ -46,6 +50,9 @@ def within(root: Path, rel: str, what: str = "path") -> Path:
         raise PathEscape(f"{what} {rel!r} resolves to {real}, outside the build context (symlink?)")
     if full.is_dir() and not full.is_symlink():
         for dirpath, dirnames, filenames in os.walk(full):
+            if ignored is not None:
+                dirnames[:] = [d for d in dirnames if not ignored(Path(dirpath) / d)]
+                filenames = [f for f in filenames if not ignored(Path(dirpath) / f)]
             for name in dirnames + filenames:
                 entry = Path(dirpath) / name
                 if entry.is_symlink():

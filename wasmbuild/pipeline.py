@@ -36,11 +36,12 @@ from .render.render import render
 from .ui import NullReporter, Reporter
 
 
-def prepare(path: Path | str, context: Path | str | None = None) -> Plan:
+def prepare(path: Path | str, context: Path | str | None = None, target: str | None = None) -> Plan:
     """``load``, ``render`` and ``plan`` a Wasmfile: everything short of running it. Every
-    problem found by load and render is reported together (one ConfigError listing them)."""
+    problem found by load and render is reported together (one ConfigError listing them).
+    ``target``: plan only that stage and what it needs (``--target``)."""
     problems = Problems()
-    return plan(render(load(path, context=context, problems=problems), problems))
+    return plan(render(load(path, context=context, problems=problems), problems), target)
 
 
 @dataclass
@@ -140,6 +141,31 @@ def build(the_plan: Plan, options: BuildOptions | None = None,
                       done.targets)
 
 
+def build_stages(the_plan: Plan, options: BuildOptions | None = None, reporter: Reporter | None = None,
+                 export: Path | None = None) -> tuple[StageResult, ...]:
+    """Run the planned stages and no more (``--target``): no image. With ``export``, the target
+    stage's outputs are copied there (``-o local:DIR``) before the build's scratch goes."""
+    from .publish.local import export_dir
+
+    options = options or BuildOptions()
+    reporter = reporter or NullReporter()
+    cache = options.cache if options.cache is not None else StageCache()
+    sweep_all(cache)
+    memo = DigestMemo(cache_area("digests") / "memo.json")
+    execute = ExecuteOptions(jobs=options.jobs, no_cache=options.no_cache,
+                             no_cache_stages=options.no_cache_stages,
+                             executor_factory=options.executor_factory)
+    with _work_dir() as root:
+        results = Scheduler(the_plan, execute, reporter, root, cache, memo).run_all()
+        if export is not None and the_plan.target is not None:
+            export_dir(root / the_plan.target / "out", export)
+            reporter.note(f"exported the outputs of stage {the_plan.target} to {export}")
+    with contextlib.suppress(OSError):
+        auto_prune(cache)
+        memo.save()
+    return tuple(results)
+
+
 def image_names(the_plan: Plan, tags: Sequence[str]) -> list[str]:
     """The image's names: the Wasmfile's tags, then ``-t``; else the project directory's name."""
     names = list(the_plan.project.model.image.tags) + list(tags)
@@ -156,6 +182,8 @@ class Request:
     cache_from: Sequence[str] = ()
     cache_to: str | None = None
     registry: Any = None  # RegistryOptions for --cache-from/--cache-to
+    #: With a ``--target`` plan: where to copy the target stage's outputs (``-o local:DIR``).
+    export: Path | None = None
 
 
 def build_and_publish(req: Request, reporter: Reporter) -> dict[str, Any]:
@@ -174,16 +202,25 @@ def build_and_publish(req: Request, reporter: Reporter) -> dict[str, Any]:
     from .store import open_store
 
     store = req.options.store = req.options.store or open_store()
-    with store.writing():  # until tagged: `wasmbuild gc` must not take the new blobs
-        built = build(req.plan, req.options, reporter)
-        result.update(built.to_json())
-        result.update(req.publishers.publish(built.layout, built.descriptor))
+    if req.plan.target is not None:
+        stages = build_stages(req.plan, req.options, reporter, req.export)
+        result.update(target=req.plan.target, stages=[stage_json(s) for s in stages],
+                      exported=[f"local:{req.export}"] if req.export else [])
+    else:
+        with store.writing():  # until tagged: `wasmbuild gc` must not take the new blobs
+            built = build(req.plan, req.options, reporter)
+            result.update(built.to_json())
+            result.update(req.publishers.publish(built.layout, built.descriptor))
+        stages = built.stages
     if req.cache_to:
         from .cache.shared import export_to
 
-        result["cache_to"] = export_to(req.cache_to, cache, [s.key for s in built.stages],
-                                       req.registry)
+        result["cache_to"] = export_to(req.cache_to, cache, [s.key for s in stages], req.registry)
     return result
+
+
+def stage_json(s: StageResult) -> dict[str, Any]:
+    return {"name": s.name, "cached": s.cached, "seconds": round(s.seconds, 3), "key": s.key}
 
 
 def check_stage_names(the_plan: Plan, names: Sequence[str], flag: str) -> None:

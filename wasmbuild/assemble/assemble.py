@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..dirs import cache_area, source_date_epoch
 from ..errors import BuildError
+from ..ignore import Lister, load_ignore
 from ..oci import Descriptor
 from ..oci.graph import platform_text, walk
 from ..oci.layout import Layout
@@ -71,9 +72,13 @@ def image_files(plan: Plan, outputs: Mapping[str, Path]) -> list[tuple[str, Path
     """(image path, source, mode) of every ``image.files`` entry."""
     project = plan.project
     files: list[tuple[str, Path, int | None]] = []
-    for f in project.model.image.files:
+    ignore = load_ignore(project.context)
+    for i, f in enumerate(project.model.image.files):
         if f.src is not None:
             source = project.context / clean_relative(f.src)
+            if ignore is not None:
+                ignore.check_named(clean_relative(f.src), "image file",
+                                   project.positions.where(("image", "files", i, "src")))
         else:
             assert f.from_ is not None
             source = outputs[f.from_] / clean_relative(f.path or "")
@@ -82,6 +87,14 @@ def image_files(plan: Plan, outputs: Mapping[str, Path]) -> list[tuple[str, Path
                                  where=project.stages[f.from_].where)
         files.append((clean_image_path(f.dest), source, f.mode))
     return files
+
+
+def image_listers(plan: Plan) -> list[Lister | None]:
+    """For each ``image.files`` entry, what to take from its directories: a ``src:`` directory
+    leaves out what the context's ``.wasmignore`` ignores; a stage's outputs are taken whole."""
+    ignore = load_ignore(plan.project.context)
+    return [ignore.lister if ignore is not None and f.src is not None else None
+            for f in plan.project.model.image.files]
 
 
 def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
@@ -94,7 +107,7 @@ def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
     options = options or AssembleOptions()
     project = plan.project
     image = project.model.image
-    entries = collect(image_files(plan, outputs))
+    entries = collect(image_files(plan, outputs), image_listers(plan))
     rules = rules_for(plan.project.model)
     if rules:
         optimized = options.optimized or Path(tempfile.mkdtemp(prefix="wasmbuild-opt-"))

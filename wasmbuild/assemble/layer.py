@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import tarfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +54,14 @@ def normal_mode(source: Path, explicit: int | None) -> int:
     return 0o755 if source.stat().st_mode & 0o111 else 0o644
 
 
-def collect(files: list[tuple[str, Path, int | None]]) -> list[Entry]:
-    """Expand ``(dest, source, mode)`` triples (sources may be dirs) into sorted entries."""
+Lister = Callable[[Path], list[Path]]
+
+
+def collect(files: list[tuple[str, Path, int | None]],
+            listers: Sequence[Lister | None] = ()) -> list[Entry]:
+    """Expand ``(dest, source, mode)`` triples (sources may be dirs) into sorted entries.
+    ``listers[i]``, when given, lists the entries to take from directories of source ``i`` (the
+    context's ``.wasmignore`` for a ``src:`` file)."""
     entries: dict[str, Entry] = {}
 
     def add_parents(rel: str) -> None:
@@ -63,22 +70,22 @@ def collect(files: list[tuple[str, Path, int | None]]) -> list[Entry]:
             entries[parent] = Entry(parent, "dir", DIR_MODE)
             parent = os.path.dirname(parent)
 
-    def add(rel: str, src: Path, mode: int | None) -> None:
+    def add(rel: str, src: Path, mode: int | None, lister: Lister | None) -> None:
         add_parents(rel)
         if src.is_symlink():
             entries[rel] = Entry(rel, "symlink", 0o777, linkname=os.readlink(src))
         elif src.is_dir():
             entries[rel] = Entry(rel, "dir", mode if mode is not None else DIR_MODE)
-            for child in sorted(src.iterdir()):
-                add(f"{rel}/{child.name}", child, None)
+            for child in lister(src) if lister else sorted(src.iterdir()):
+                add(f"{rel}/{child.name}", child, None, lister)
         else:
             entries[rel] = Entry(rel, "file", normal_mode(src, mode), source=src)
 
-    for dest, src, mode in files:
+    for i, (dest, src, mode) in enumerate(files):
         rel = dest.strip("/")
         if not rel:
             raise ValueError("cannot place a file at the image root '/'")
-        add(rel, src, mode)
+        add(rel, src, mode, listers[i] if i < len(listers) else None)
     return [entries[k] for k in sorted(entries)]
 
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from ..fsutil import atomic_write_bytes
@@ -73,8 +74,9 @@ class DigestMemo:
             self._dirty = True
         return digest
 
-    def tree_sha256(self, path: Path) -> str:
-        """Digest of a file or directory tree: names, kinds, exec bits and contents."""
+    def tree_sha256(self, path: Path, lister: Callable[[Path], list[Path]] | None = None) -> str:
+        """Digest of a file or directory tree: names, kinds, exec bits and contents. ``lister``
+        gives the entries of a directory to include (default: all; see ``wasmbuild.ignore``)."""
         h = hashlib.sha256()
         if path.is_symlink():
             h.update(b"L" + os.readlink(path).encode())
@@ -83,8 +85,9 @@ class DigestMemo:
             h.update(b"F" + executable + self.file_sha256(path).encode())
         elif path.is_dir():
             h.update(b"D")
-            for child in sorted(path.iterdir(), key=lambda p: p.name):
-                h.update(child.name.encode() + b"\0" + self.tree_sha256(child).encode())
+            children = lister(path) if lister else sorted(path.iterdir(), key=lambda p: p.name)
+            for child in children:
+                h.update(child.name.encode() + b"\0" + self.tree_sha256(child, lister).encode())
         else:
             h.update(b"?")
         return h.hexdigest()
@@ -104,6 +107,6 @@ def plain() -> DigestMemo:
     return DigestMemo(None)
 
 
-def tree_sha256(path: Path) -> str:
+def tree_sha256(path: Path, lister: Callable[[Path], list[Path]] | None = None) -> str:
     """Digest of a file or tree, without a memo."""
-    return plain().tree_sha256(path)
+    return plain().tree_sha256(path, lister)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..ui import emit_json, reporter
+from ..ui import emit_json
 from .app import app
 from .options import CaFile, Json, PlainHttp, TlsVerify, WasmfileArg, registry_options
 
@@ -57,12 +57,19 @@ def build_cmd(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream every step's output.")] = False,
     compression: Annotated[str | None, typer.Option(
         help="Layer compression: gzip[:1-9] (default gzip:6) or zstd[:1-19] (zstd: level 19).")] = None,
+    target: Annotated[str | None, typer.Option(
+        "--target", metavar="STAGE", help="Build up to this stage, no image (-o local:DIR gets its outputs).")] = None,
+    progress: Annotated[str, typer.Option(
+        "--progress", metavar="MODE", help="auto, plain (a timed line per event, for CI), tty or json.")] = "auto",
+    metadata_file: Annotated[Path | None, typer.Option(
+        "--metadata-file", metavar="FILE", help="Write the build result (as --json prints it) to FILE.")] = None,
     json_out: Json = False,
 ) -> None:
     """Build the image a Wasmfile describes (into the local store by default)."""
     from ..assemble.assemble import AssembleOptions
     from ..assemble.compress import parse as parse_compression
     from ..pipeline import BuildOptions, Request, build_and_publish, check_stage_names, image_names, prepare
+    from ..progress import progress_reporter
     from ..publish import publishers
     from ..store import open_store
 
@@ -70,7 +77,8 @@ def build_cmd(
     path, ctx = _wasmfile(wasmfile, file)
     opts = registry_options(plain_http, tls_verify, False, ca_file)
     targets = _targets(fmt, platform)
-    the_plan = prepare(path, context or ctx)
+    rep = progress_reporter(progress, json_out, verbose)  # an unknown mode fails before any work
+    the_plan = prepare(path, context or ctx, target)
     check_stage_names(the_plan, no_cache_stage, "--no-cache-stage")
     names = image_names(the_plan, tag)
     pushes = [t for t in tag if "/" in t] if push else []
@@ -78,20 +86,27 @@ def build_cmd(
         from ..errors import ConfigError
 
         raise ConfigError("--push needs at least one -t REGISTRY/NAME[:TAG]")
+    export = _target_export(target, output, tag, push) if target else None
     req = Request(
         plan=the_plan,
         options=BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage),
                              assemble=layers, targets=targets, include=tuple(include), registry=opts),
-        publishers=publishers(names=names, outputs=output, push=pushes, store=open_store(), opts=opts),
-        cache_from=cache_from, cache_to=cache_to, registry=opts,
+        publishers=publishers(names=names, outputs=[] if target else output, push=pushes,
+                              store=open_store(), opts=opts),
+        cache_from=cache_from, cache_to=cache_to, registry=opts, export=export,
     )
-    rep = reporter(json_out, verbose)
     try:
         result = build_and_publish(req, rep)
     finally:
         rep.close()
+    if metadata_file is not None:
+        _write_metadata(metadata_file, result)
     if json_out:
         emit_json(result)
+    elif target:
+        built = sum(not s["cached"] for s in result["stages"])
+        print(f"target {target}: {len(result['stages'])} stage(s), {built} built"
+              + "".join(f", exported to {where}" for where in result["exported"]))
     else:
         for where in result["tags"]:
             print(f"{where}  {result['digest']}")
@@ -120,6 +135,36 @@ def _targets(formats: list[str], platforms: list[str]) -> tuple[str, ...]:
                               + "; add another platform's image with --include")
         names.append(PLATFORM_TARGETS[plat])
     return tuple(dict.fromkeys(names))
+
+
+def _target_export(target: str, outputs: list[str], tags: list[str], push: bool) -> Path | None:
+    """``--target``: a stage, not an image, so the only output is ``local:DIR`` (its files)."""
+    from ..errors import ConfigError
+    from ..publish.local import from_buildx
+
+    normal = [from_buildx(o) for o in outputs]
+    other = [o for o in normal if not o.startswith("local:")]
+    if other or tags or push or len(normal) > 1:
+        what = "-t/--push" if tags or push else f"-o {other[0]}" if other else "a second -o"
+        raise ConfigError(f"--target {target} builds a stage, not an image: {what} has nothing to publish",
+                          hint="export its outputs with one -o local:DIR, or -o type=local,dest=DIR")
+    return Path(normal[0].removeprefix("local:")) if normal else None
+
+
+def _write_metadata(path: Path, result: dict[str, Any]) -> None:
+    """buildx's ``--metadata-file``: the result, plus buildx's key for the digest."""
+    import json
+
+    from ..fsutil import atomic_write_bytes
+
+    data = dict(result)
+    if "digest" in result:
+        data["containerimage.digest"] = result["digest"]
+        from ..publish import TRANSPORTS
+
+        names = [t for t in result.get("tags", []) if not t.startswith(TRANSPORTS)]
+        data["image.name"] = ",".join(names + result.get("pushed", []))
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 @app.command("plan")

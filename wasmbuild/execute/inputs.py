@@ -12,11 +12,12 @@ import hashlib
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cache.digests import DigestMemo
 from ..errors import BuildError
+from ..ignore import Lister, load_ignore
 from ..paths import clean_relative
 from ..render.project import StageSpec
 from . import fetch
@@ -29,6 +30,8 @@ class InputFile:
     origin: Path | None  # where to copy from; None for a download not fetched yet
     url: str | None = None
     sha256: str | None = None
+    #: The directory entries to take (the context's ``.wasmignore`` for a ``src`` input).
+    lister: Lister | None = field(default=None, compare=False)
 
     def materialise(self, memo: DigestMemo) -> Path:
         if self.origin is not None:
@@ -47,10 +50,16 @@ def stage_inputs(spec: StageSpec, context: Path, outputs: Mapping[str, Path],
                  memo: DigestMemo) -> list[InputFile]:
     """Each input of ``spec`` with its digest (context files, other stages' outputs, downloads)."""
     found: list[InputFile] = []
+    ignore = load_ignore(context)
     for inp in spec.inputs:
         if inp.src is not None:
             origin = context / clean_relative(inp.src)
-            found.append(InputFile(clean_relative(inp.dest or inp.src), memo.tree_sha256(origin), origin))
+            lister = None
+            if ignore is not None:
+                ignore.check_named(clean_relative(inp.src), f"stage {spec.name!r}: input", spec.where)
+                lister = ignore.lister
+            found.append(InputFile(clean_relative(inp.dest or inp.src), memo.tree_sha256(origin, lister),
+                                   origin, lister=lister))
         elif inp.from_ is not None:
             origin = outputs[inp.from_] / clean_relative(inp.path or "")
             if not origin.exists() and not origin.is_symlink():
@@ -67,10 +76,11 @@ def stage_inputs(spec: StageSpec, context: Path, outputs: Mapping[str, Path],
     return found
 
 
-def copy_in(src: Path, dest: Path, top: bool = True) -> str:
+def copy_in(src: Path, dest: Path, top: bool = True, lister: Lister | None = None) -> str:
     """Copy ``src`` to ``dest`` (content and mode bits, never timestamps or owners; symlinks
-    inside a directory as symlinks, a symlink named as the input itself followed) and return the
-    tree digest of the copy, reading each file once."""
+    inside a directory as symlinks, a symlink named as the input itself followed; in a directory
+    only the entries ``lister`` gives) and return the tree digest of the copy, reading each file
+    once."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     h = hashlib.sha256()
     if src.is_symlink() and not top:
@@ -81,8 +91,8 @@ def copy_in(src: Path, dest: Path, top: bool = True) -> str:
         dest.mkdir(exist_ok=True)
         shutil.copymode(src, dest)
         h.update(b"D")
-        for child in sorted(src.iterdir(), key=lambda c: c.name):
-            digest = copy_in(child, dest / child.name, top=False)
+        for child in lister(src) if lister else sorted(src.iterdir(), key=lambda c: c.name):
+            digest = copy_in(child, dest / child.name, top=False, lister=lister)
             h.update(child.name.encode() + b"\0" + digest.encode())
     elif src.is_file():
         content = hashlib.sha256()
@@ -102,7 +112,7 @@ def place(inputs: list[InputFile], src: Path, spec: StageSpec, memo: DigestMemo)
     """Copy every input into ``src``, checking that none changed since its digest was taken."""
     for inp in inputs:
         origin = inp.materialise(memo)
-        if copy_in(origin, src / inp.dest) != inp.digest:
+        if copy_in(origin, src / inp.dest, lister=inp.lister) != inp.digest:
             if inp.url is not None:
                 # A download lands with mode 0644; compare content only.
                 continue

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from wasmbuild import reference
 from wasmbuild.errors import ConfigError, WasmbuildError
+from wasmbuild.ignore import load_ignore
 from wasmbuild.load import yamlpos
 from wasmbuild.load.model import ENV_NAME_RE, Wasmfile
 from wasmbuild.paths import PathEscape, clean_image_path, clean_relative, within
@@ -187,7 +188,8 @@ def _check_image(model: Wasmfile, ctx: Path, pos: yamlpos.Positions, problems: P
                 continue
             dests.append(dest)
             if f.src is not None:
-                full = within(ctx, f.src, "image file")
+                ignore = load_ignore(ctx)
+                full = within(ctx, f.src, "image file", ignore.ignored if ignore is not None else None)
                 if not full.exists():
                     problems.add(f"image file {f.src!r} does not exist in the build context ({ctx})",
                                  where, "fix the path or create the file")

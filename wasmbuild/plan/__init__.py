@@ -20,6 +20,8 @@ class Plan:
     order: tuple[str, ...]  # a topological order
     deps: dict[str, tuple[str, ...]]
     unused: tuple[str, ...]
+    #: ``--target STAGE``: only that stage and what it needs are planned, and no image.
+    target: str | None = None
 
     @property
     def stages(self) -> list[StageSpec]:
@@ -68,7 +70,12 @@ class Plan:
         }
 
 
-def plan(project: Project) -> Plan:
+def plan(project: Project, target: str | None = None) -> Plan:
+    """The stages the image needs, in order; with ``target``, the stages that stage needs
+    (buildx's ``--target``: build up to that stage, no image)."""
+    if target is not None and target not in project.stages:
+        raise ConfigError(f"--target names unknown stage {target!r}",
+                          hint=f"stages: {', '.join(project.stages) or 'none'}")
     deps = {name: spec.depends_on for name, spec in project.stages.items()}
     sorter = graphlib.TopologicalSorter(deps)
     try:
@@ -82,7 +89,7 @@ def plan(project: Project) -> Plan:
             hint="a stage cannot (indirectly) take inputs from itself; break the loop",
         ) from None
     needed: set[str] = set()
-    stack = [f.from_ for f in project.model.image.files if f.from_]
+    stack = [target] if target is not None else [f.from_ for f in project.model.image.files if f.from_]
     while stack:
         name = stack.pop()
         if name not in needed:
@@ -90,4 +97,4 @@ def plan(project: Project) -> Plan:
             stack.extend(deps[name])
     order = tuple(n for n in full_order if n in needed)
     unused = tuple(n for n in full_order if n not in needed)
-    return Plan(project, order, {n: deps[n] for n in order}, unused)
+    return Plan(project, order, {n: deps[n] for n in order}, unused, target)

@@ -9,6 +9,8 @@ once, before any work is done (an unknown transport fails at once), and returns 
 * ``-o oci-archive:FILE[:NAME]``     a tar of an OCI layout holding the image
 * ``-o docker-archive:FILE[:REF]``   ``docker save`` format, for ``docker load``/``podman load``
 * ``-o docker://REF``, ``--push``    a registry (byte for byte, see ``registry.ops``)
+* ``-o local:DIR``                   the root filesystem as files (``local.py``), and buildx's
+                                     ``type=local,dest=DIR`` spelling of every output
 
 Submodules with heavy imports are imported lazily so CLI start-up stays fast.
 """
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from ..registry.ops import PushStats
     from ..registry.transport import RegistryOptions
 
-TRANSPORTS = ("oci-archive:", "docker-archive:", "oci:", "docker://")
+TRANSPORTS = ("oci-archive:", "docker-archive:", "oci:", "docker://", "local:")
 
 
 class Publisher(Protocol):
@@ -137,6 +139,9 @@ class MultiPublisher:
 def output_publisher(output: str, names: Sequence[str], opts: RegistryOptions | None = None) -> Publisher:
     """The publisher for one ``-o`` value; ``names`` are the image's references."""
     from ..reference import parse
+    from .local import LocalPublisher, from_buildx
+
+    output = from_buildx(output)
 
     def need_path(path: str) -> Path:
         if not path:
@@ -156,8 +161,11 @@ def output_publisher(output: str, names: Sequence[str], opts: RegistryOptions | 
         return LayoutPublisher(need_path(path), tags)
     if output.startswith("docker://"):
         return RegistryPublisher(output.removeprefix("docker://"), opts)
+    if output.startswith("local:"):
+        return LocalPublisher(need_path(output.removeprefix("local:")))
     raise ConfigError(f"unknown output {output!r}",
-                      hint="use oci:DIR, oci-archive:FILE, docker-archive:FILE or docker://REGISTRY/NAME:TAG")
+                      hint="use oci:DIR, oci-archive:FILE, docker-archive:FILE, docker://REGISTRY/NAME:TAG "
+                           "or local:DIR")
 
 
 def _docker_tag(text: str) -> str:

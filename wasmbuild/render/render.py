@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..errors import ConfigError
+from ..ignore import load_ignore
 from ..load.loader import Loaded, Problems, dotted
 from ..load.model import Input, Stage
 from ..paths import PathEscape, clean_relative, within
@@ -74,7 +75,8 @@ def _check_input(inp: Input, stage: str, where: str, ctx: Path, names: set[str],
                  problems: Problems) -> None:
     try:
         if inp.src is not None:
-            full = within(ctx, inp.src, "input")
+            ignore = load_ignore(ctx)
+            full = within(ctx, inp.src, "input", ignore.ignored if ignore is not None else None)
             if not full.exists():
                 problems.add(f"stage {stage!r}: input {inp.src!r} does not exist in the build "
                              f"context ({ctx})", where, "fix the path or create the file")

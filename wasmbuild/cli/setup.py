@@ -1,0 +1,92 @@
+"""``init`` and ``toolchains``: start a Wasmfile for a project, and check what building it needs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..ui import emit_json
+from .app import app
+from .options import Json, WasmfileArg
+
+
+@app.command("init")
+def init_cmd(
+    folder: Annotated[Path, typer.Argument(help="The project's folder.")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing Wasmfile.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Detect and report; write nothing.")] = False,
+    json_out: Json = False,
+) -> None:
+    """Write a commented Wasmfile for the project here (a Cargo crate, C/C++ sources, a Python app)."""
+    from ..scaffold import init
+
+    result = init(folder, force=force, dry_run=dry_run)
+    if json_out:
+        emit_json(result)
+        return
+    det = result["detected"]
+    verb = "would write" if dry_run else "wrote"
+    print(f"{det['kind']} project {det['name']!r}: recipe {det['recipe']} ({', '.join(det['sources'])})")
+    print(f"{verb} {', '.join(result['written'])}" + (f"; kept {', '.join(result['kept'])}" if result["kept"] else ""))
+    for note in det["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"next: {result['build']} && {result['run']}")
+
+
+@app.command("toolchains")
+def toolchains_cmd(
+    wasmfile: WasmfileArg = Path("Wasmfile"),
+    file: Annotated[Path | None, typer.Option(
+        "--file", "-f", help="The Wasmfile (the argument is then the context).")] = None,
+    json_out: Json = False,
+) -> None:
+    """Check that the toolchains (and container engine) the Wasmfile's stages need are here (exit 4 if not)."""
+    from ..errors import ToolchainError
+    from ..execute import toolchains
+    from ..pipeline import prepare
+    from .build import _wasmfile
+
+    path, ctx = _wasmfile(wasmfile, file)
+    the_plan = prepare(path, ctx)
+    needed: dict[str, list[str]] = {}
+    for spec in the_plan.stages:
+        name = "engine" if spec.builder else (spec.toolchain or "none")
+        if name != "none":
+            needed.setdefault(name, []).append(spec.name)
+    rows: list[dict[str, Any]] = []
+    for name, stages in needed.items():
+        row: dict[str, Any] = {"name": name, "stages": stages, "ok": True}
+        try:
+            if name == "engine":
+                _check_engine()
+                row["found"] = "a Docker-API engine"
+            else:
+                found = toolchains.get(name)  # as the build finds it (remembered, re-probed on change)
+                row["found"] = found.identity if found else name
+        except ToolchainError as err:
+            row.update(ok=False, error=err.render())
+        except KeyError:
+            row.update(ok=False, error=f"toolchain {name!r} is unknown to this wasmbuild")
+        rows.append(row)
+    ok = all(r["ok"] for r in rows)
+    if json_out:
+        emit_json({"toolchains": rows, "ok": ok})
+    else:
+        for r in rows:
+            state = f"ok ({r['found']})" if r["ok"] else f"MISSING: {r['error']}"
+            print(f"{r['name']} (stages {', '.join(r['stages'])}): {state}")
+        if not rows:
+            print("no stage needs a toolchain")
+    if not ok:
+        raise typer.Exit(4)
+
+
+def _check_engine() -> None:
+    """Raises the engine's own ToolchainError (which socket, how to start one) if none answers."""
+    from ..execute.executors.engine import connect
+
+    with connect():
+        pass

@@ -1,0 +1,145 @@
+"""``-o local:DIR`` (buildx: ``--output type=local,dest=DIR``): files, not an image.
+
+Without ``--target`` the image's root filesystem is written into DIR (its layers applied in
+order, whiteouts honoured); with ``--target STAGE`` the stage's outputs are (see
+``pipeline.build_stages``). As buildx's local exporter does, DIR is created if needed and files
+already there are overwritten or left alone, never removed wholesale.
+
+Also the buildx spelling of every output (``type=oci,dest=FILE`` and friends), translated to
+ours before :func:`~wasmbuild.publish.output_publisher` parses it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError, StoreError
+from ..oci import Descriptor
+from ..oci.layout import Layout
+from ..paths import PathEscape, clean_relative
+
+#: buildx ``--output type=...`` -> our transport (``tar=false`` makes ``oci`` a directory).
+_BUILDX_TYPES = {"local": "local:", "oci": "oci-archive:", "docker": "docker-archive:", "registry": "docker://",
+                 "image": "docker://"}
+
+
+def from_buildx(text: str) -> str:
+    """``type=local,dest=out`` -> ``local:out`` (other values pass through unchanged)."""
+    if not text.startswith("type="):
+        return text
+    fields: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ConfigError(f"--output {text!r}: {part!r} is not KEY=VALUE",
+                              hint="e.g. type=local,dest=out or type=oci,dest=image.tar")
+        fields[key.strip()] = value.strip()
+    kind = fields.pop("type")
+    if kind not in _BUILDX_TYPES:
+        raise ConfigError(f"--output type={kind} is not supported",
+                          hint=f"use one of type={', type='.join(_BUILDX_TYPES)}")
+    if kind in ("registry", "image"):
+        name = fields.pop("name", "")
+        if not name or (kind == "image" and fields.pop("push", "false") != "true"):
+            raise ConfigError(f"--output {text!r} names no registry to push to",
+                              hint="e.g. type=registry,name=REGISTRY/NAME:TAG")
+        return f"docker://{name}"
+    dest = fields.pop("dest", "")
+    if not dest:
+        raise ConfigError(f"--output {text!r} has no dest=", hint=f"e.g. type={kind},dest=out")
+    if kind == "oci" and fields.pop("tar", "true") == "false":
+        return f"oci:{dest}"
+    return f"{_BUILDX_TYPES[kind]}{dest}"
+
+
+def export_dir(src: Path, dest: Path) -> None:
+    """Copy a stage's outputs into ``dest`` (symlinks as symlinks, modes kept)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
+
+
+def _unsafe(name: str, why: str) -> StoreError:
+    return StoreError(f"layer entry {name!r} {why}", hint="the image is damaged or hostile: not exported")
+
+
+def _target(root: Path, name: str) -> Path | None:
+    """``root/name`` for an archive member, refusing a climb out or a path through a symlink."""
+    try:
+        rel = clean_relative(name.lstrip("/") or ".", "layer entry")
+    except PathEscape as exc:
+        raise _unsafe(name, str(exc)) from None
+    if rel == ".":
+        return None
+    path = root
+    for part in Path(rel).parts[:-1]:
+        path = path / part
+        if path.is_symlink():
+            raise _unsafe(name, f"goes through the symlink {path}")
+    return root / rel
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _apply_layer(tar: tarfile.TarFile, root: Path) -> None:
+    for member in tar:
+        target = _target(root, member.name)
+        if target is None:
+            continue
+        base = target.name
+        if base == ".wh..wh..opq":  # opaque directory: drop what lower layers put there
+            for child in target.parent.iterdir() if target.parent.is_dir() else []:
+                _remove(child)
+            continue
+        if base.startswith(".wh."):
+            _remove(target.with_name(base.removeprefix(".wh.")))
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)  # a layer need not list parents
+        if member.isdir():
+            if target.exists() and not target.is_dir():
+                _remove(target)
+            target.mkdir(exist_ok=True)
+            target.chmod((member.mode & 0o755) | 0o700)
+        elif member.isfile():
+            _remove(target)
+            with tar.extractfile(member) as src, open(target, "xb") as out:  # type: ignore[union-attr]
+                shutil.copyfileobj(src, out)
+            target.chmod(member.mode & 0o755 | 0o600)
+        elif member.issym():
+            _remove(target)
+            os.symlink(member.linkname, target)
+        elif member.islnk():
+            source = _target(root, member.linkname)
+            if source is None or not source.is_file():
+                raise _unsafe(member.name, f"is a hard link to {member.linkname!r}, which is no file")
+            _remove(target)
+            shutil.copy2(source, target)
+        # devices, fifos: nothing a Wasm module's filesystem needs, never written
+
+
+@dataclass(frozen=True)
+class LocalPublisher:
+    """``local:DIR``: the image's root filesystem as plain files."""
+
+    path: Path
+
+    def publish(self, layout: Layout, desc: Descriptor) -> list[str]:
+        _, manifest = layout.image(desc)
+        self.path.mkdir(parents=True, exist_ok=True)
+        root = self.path.resolve()
+        for layer in manifest.get("layers", []):
+            blob = layout.blob_path(layer["digest"])
+            try:
+                with tarfile.open(blob, mode="r|*") as tar:
+                    _apply_layer(tar, root)
+            except (tarfile.TarError, EOFError, OSError) as exc:
+                raise StoreError(f"cannot unpack layer {layer['digest']} into {self.path}: {exc}") from None
+        return [f"local:{self.path}"]
