@@ -182,9 +182,16 @@ def test_ctr_shows_the_module_its_env_and_passes_the_exit_code(
     three = containerd.ctr_run(ref, ["probe.wasm", "3"])
     assert three.returncode == 3, three.stderr
     assert sections(three.stdout)["arg"] == ["probe.wasm", "3"]
-    trapped = containerd.ctr_run(ref, ["probe.wasm", "trap"])
-    assert trapped.returncode == 1
-    assert "wasm trap in default export" in trapped.stderr
+    # A task that dies at once can exit before ctr has copied its stderr fifo (ctr's own race,
+    # seen under load): the exit code is always right; the message is asked for up to 3 times.
+    messages = []
+    for _ in range(3):
+        trapped = containerd.ctr_run(ref, ["probe.wasm", "trap"])
+        assert trapped.returncode == 1
+        messages.append(trapped.stderr)
+        if "wasm trap in default export" in trapped.stderr:
+            break
+    assert "wasm trap in default export" in messages[-1], messages
 
 
 # -- the Docker-style target: platform wasi/wasm, no annotation --------------------------------
