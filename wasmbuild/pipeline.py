@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .assemble.assemble import AssembleOptions, assemble
+from .assemble.attest import AttestOptions, attest
 from .cache.digests import DigestMemo
 from .cache.prune import auto_prune, sweep_all
 from .cache.stages import StageCache
@@ -53,6 +54,8 @@ class BuildOptions:
     executor_factory: Callable[[StageSpec], Executor] = executor_for
     #: ``None``: the cached defaults (layer memo, validated-module memo).
     assemble: AssembleOptions | None = None
+    #: The SBOM and provenance attached to the image (``--sbom``, ``--no-sbom``).
+    attest: AttestOptions = field(default_factory=AttestOptions)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class BuiltImage:
     stages: tuple[StageResult, ...]
     size: int  # bytes of config + layers + manifest
     layer_reused: bool = False  # the layer blob came from the memo, not a new compression
+    #: Artifact manifests (SBOM, provenance) whose subject is an image manifest of this build.
+    referrers: tuple[Descriptor, ...] = ()
 
     @property
     def digest(self) -> str:
@@ -77,6 +82,7 @@ class BuiltImage:
                 {"name": s.name, "cached": s.cached, "seconds": round(s.seconds, 3), "key": s.key}
                 for s in self.stages
             ],
+            "referrers": [{"digest": r.digest, "artifactType": r.artifact_type} for r in self.referrers],
         }
 
 
@@ -116,11 +122,12 @@ def build(the_plan: Plan, options: BuildOptions | None = None,
         results = Scheduler(the_plan, execute, reporter, root, cache, memo).run_all()
         outputs = {r.name: root / r.name / "out" for r in results}
         done = assemble(the_plan, outputs, store, options.assemble or AssembleOptions.cached())
+        referrers = attest(the_plan, results, outputs, store, done.manifest, options.attest, memo)
         pause("image")
     with contextlib.suppress(OSError):
         auto_prune(cache)
         memo.save()
-    return BuiltImage(store, done.manifest, tuple(results), done.size, done.layer_reused)
+    return BuiltImage(store, done.manifest, tuple(results), done.size, done.layer_reused, referrers)
 
 
 def image_names(the_plan: Plan, tags: Sequence[str]) -> list[str]:
@@ -161,6 +168,10 @@ def build_and_publish(req: Request, reporter: Reporter) -> dict[str, Any]:
         built = build(req.plan, req.options, reporter)
         result.update(built.to_json())
         result.update(req.publishers.publish(built.layout, built.descriptor))
+        if built.referrers:
+            from .publish.referrers import publish_referrers
+
+            result["attached"] = publish_referrers(req.publishers, built.layout, built.referrers)
     if req.cache_to:
         from .cache.shared import export_to
 

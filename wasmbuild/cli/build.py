@@ -46,14 +46,20 @@ def build_cmd(
     tls_verify: TlsVerify = "true",
     ca_file: CaFile = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream every step's output.")] = False,
+    sbom: Annotated[list[str], typer.Option(
+        "--sbom", metavar="FORMAT", help="SBOM format to attach: spdx (default) or cyclonedx (repeatable).")] = [],  # noqa: B006
+    no_sbom: Annotated[bool, typer.Option(
+        "--no-sbom", help="Attach no SBOM and no provenance (both are on by default).")] = False,
     json_out: Json = False,
 ) -> None:
     """Build the image a Wasmfile describes (into the local store by default)."""
+    from ..assemble.attest import AttestOptions
     from ..pipeline import BuildOptions, Request, build_and_publish, check_stage_names, image_names, prepare
     from ..publish import publishers
     from ..store import open_store
 
     path, ctx = _wasmfile(wasmfile, file)
+    attest = AttestOptions.parse(sbom, not no_sbom)
     opts = registry_options(plain_http, tls_verify, False, ca_file)
     the_plan = prepare(path, context or ctx)
     check_stage_names(the_plan, no_cache_stage, "--no-cache-stage")
@@ -65,7 +71,8 @@ def build_cmd(
         raise ConfigError("--push needs at least one -t REGISTRY/NAME[:TAG]")
     req = Request(
         plan=the_plan,
-        options=BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage)),
+        options=BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage),
+                             attest=attest),
         publishers=publishers(names=names, outputs=output, push=pushes, store=open_store(), opts=opts),
         cache_from=cache_from, cache_to=cache_to, registry=opts,
     )

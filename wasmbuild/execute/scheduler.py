@@ -46,6 +46,10 @@ class StageResult:
     key: str
     cached: bool
     seconds: float
+    #: What ran the stage (``Executor.identity``: toolchain path and version, or builder image id)
+    #: and its inputs with their digests: what the SBOM and the provenance record.
+    runner: str = ""
+    inputs: tuple[stage_inputs.InputFile, ...] = ()
 
 
 class Scheduler:
@@ -75,7 +79,8 @@ class Scheduler:
             ready = dict(self.outputs)
         found = stage_inputs.stage_inputs(spec, self.project.context, ready, self.memo)
         executor = self.options.executor_factory(spec)
-        key = stage_key(spec, [(i.dest, i.digest) for i in found], executor.identity(spec))
+        runner = executor.identity(spec)
+        key = stage_key(spec, [(i.dest, i.digest) for i in found], runner)
         use_cache = not self.options.no_cache and name not in self.options.no_cache_stages
         self.reporter.stage_start(name)
 
@@ -91,7 +96,7 @@ class Scheduler:
             self.outputs[name] = out
         elapsed = time.monotonic() - start
         self.reporter.stage_end(name, cached, elapsed)
-        return StageResult(name, key, cached, elapsed)
+        return StageResult(name, key, cached, elapsed, runner, tuple(found))
 
     def _execute(self, spec: StageSpec, key: str, executor: Executor, src: Path, out: Path,
                  work: Path) -> None:
