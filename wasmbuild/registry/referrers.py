@@ -21,7 +21,7 @@ from wasmbuild.errors import RegistryError
 from wasmbuild.oci import MEDIA_INDEX, Descriptor, canonical_json, sha256_digest
 from wasmbuild.oci.graph import children
 from wasmbuild.oci.referrers import fallback_tag, merged, merged_index, subject_of
-from wasmbuild.registry.ops import PushStats, _fetch_manifest, _push_blobs, _resolve
+from wasmbuild.registry.ops import MANIFEST_ACCEPT, PushStats, _fetch_manifest, _push_blobs, _resolve
 from wasmbuild.registry.transport import Client, RegistryOptions, client, parse_ref, repo_path
 
 if TYPE_CHECKING:
@@ -72,7 +72,10 @@ def _tag_list(c: Client, repo: str, subject: str) -> list[Descriptor]:
 
 def _manifest_exists(c: Client, repo: str, digest: str) -> bool:
     def head() -> bool:
-        with c.send("HEAD", f"{repo}/manifests/{digest}", allow=(404,)) as resp:
+        # With Accept: distribution answers 404 for an OCI manifest to a client that does not
+        # say it takes one.
+        with c.send("HEAD", f"{repo}/manifests/{digest}", headers={"Accept": MANIFEST_ACCEPT},
+                    allow=(404,)) as resp:
             return resp.status_code == 200
 
     return c.retry(f"checking manifest {digest[:19]}", head)
