@@ -211,3 +211,24 @@ def test_cli_start_up_does_not_import_the_sbom_libraries() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(root)})
     assert out.stdout.strip() == "[]"
+
+
+def test_every_image_entry_of_an_index_is_a_subject_never_an_attestation_entry(tmp_path: Path) -> None:
+    from wasmbuild.oci import MEDIA_INDEX
+    from wasmbuild.oci.referrers import image_manifests
+
+    layout = Layout(tmp_path / "l").init()
+    wasi = layout.write_json({"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "layers": []}, MEDIA_MANIFEST)
+    wasip2 = layout.write_json({"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "layers": [], "x": 2},
+                               MEDIA_MANIFEST)
+    attestation = layout.write_json({"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "x": 3}, MEDIA_MANIFEST)
+    entries = [
+        Descriptor(MEDIA_MANIFEST, wasi.digest, wasi.size, platform={"os": "wasip1", "architecture": "wasm"}),
+        Descriptor(MEDIA_MANIFEST, wasip2.digest, wasip2.size, platform={"os": "wasip2", "architecture": "wasm"}),
+        Descriptor(MEDIA_MANIFEST, attestation.digest, attestation.size,
+                   {"vnd.docker.reference.type": "attestation-manifest"}, {"os": "unknown", "architecture": "unknown"}),
+    ]
+    index = layout.write_json({"schemaVersion": 2, "mediaType": MEDIA_INDEX,
+                               "manifests": [e.to_json() for e in entries]}, MEDIA_INDEX)
+    assert [d.digest for d in image_manifests(index, layout.read_json)] == [wasi.digest, wasip2.digest]
+    assert [d.digest for d in image_manifests(wasi, layout.read_json)] == [wasi.digest]
