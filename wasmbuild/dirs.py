@@ -7,8 +7,8 @@ The cache (``WASMBUILD_CACHE``) is split into named areas, one sub-directory eac
 stages      stage outputs by stage key (``cache/stages.py``)
 downloads   ``url`` inputs by sha256 (``WASMBUILD_DOWNLOADS`` may put it elsewhere)
 layers      layer and gzip-segment memos (``assemble/layer.py``)
-wasm-valid  markers of entrypoint modules wasmtime has validated
-toolchains  found toolchains (``cache/toolmemo.py``)
+wasm-valid  markers of entrypoint modules wasmtime (and SBOMs spdx-tools) validated
+toolchains  found toolchains (``cache/toolmemo.py``), Debian owners of their files
 digests     remembered digests of big input files (``cache/digests.py``)
 rootfs      image roots unpacked by ``wasmbuild run``
 modules     modules compiled by ``wasmbuild run``

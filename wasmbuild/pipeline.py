@@ -121,8 +121,10 @@ def build(the_plan: Plan, options: BuildOptions | None = None,
     with _work_dir() as root:
         results = Scheduler(the_plan, execute, reporter, root, cache, memo).run_all()
         outputs = {r.name: root / r.name / "out" for r in results}
-        done = assemble(the_plan, outputs, store, options.assemble or AssembleOptions.cached())
-        referrers = attest(the_plan, results, outputs, store, done.manifest, options.attest, memo)
+        assembling = options.assemble or AssembleOptions.cached()
+        done = assemble(the_plan, outputs, store, assembling)
+        referrers = attest(the_plan, results, outputs, store, done.manifest, options.attest, memo,
+                           assembling.valid_memo)
         pause("image")
     with contextlib.suppress(OSError):
         auto_prune(cache)

@@ -8,6 +8,7 @@ give equal facts and so byte-identical documents.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -205,10 +206,41 @@ def tools_of(identity: str, memo: DigestMemo | None = None) -> list[Tool]:
     return [Tool("runner", identity[:80], "", identity, None, None, ())]
 
 
+DPKG_STATUS = Path("/var/lib/dpkg/status")
+
+
 @functools.cache
 def debian_package(path: str) -> tuple[str, str, str] | None:
     """(name, version, architecture) of the Debian package that owns ``path``, or None (not a
-    Debian system, or a file no package installed). Cached: it does not change during a build."""
+    Debian system, or a file no package installed). ``dpkg-query -S`` reads every package's file
+    list (~0.2 s), so answers are remembered in the toolchains cache area until dpkg's status
+    file changes (any install, upgrade or removal)."""
+    import json
+
+    from ..dirs import cache_area
+    from ..fsutil import atomic_write_bytes
+
+    try:
+        stamp = DPKG_STATUS.stat().st_mtime_ns
+    except OSError:
+        return None
+    memo = cache_area("toolchains") / "debian-owners.json"
+    try:
+        rows = json.loads(memo.read_bytes())
+        rows = rows if isinstance(rows, dict) and rows.get("stamp") == stamp else {"stamp": stamp}
+    except (OSError, ValueError):
+        rows = {"stamp": stamp}
+    if path in rows:
+        hit = rows[path]
+        return (str(hit[0]), str(hit[1]), str(hit[2])) if hit else None
+    found = _dpkg_owner(path)
+    rows[path] = list(found) if found else None
+    with contextlib.suppress(OSError):  # a read-only cache only costs the lookup next time
+        atomic_write_bytes(memo, json.dumps(rows).encode())
+    return found
+
+
+def _dpkg_owner(path: str) -> tuple[str, str, str] | None:
     import shutil
     import subprocess
 
