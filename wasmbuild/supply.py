@@ -39,7 +39,10 @@ def find_documents(ref: str, kinds: Sequence[str], opts: RegistryOptions | None 
                     if d.artifact_type in types:
                         manifest = found.layout.read_json(d.digest)
                         pairs.append((d, document_bytes(found.layout.read_blob, manifest)))
-                return _result(found.name or ref, found.source, subject.digest, "tag", pairs)
+                local = _result(found.name or ref, found.source, subject.digest, "tag", pairs)
+            if pairs or remote is None:
+                return local
+            # pulled without its documents (``pull`` copies the image only): ask the registry
         except ImageNotFound:
             if remote is None:
                 raise

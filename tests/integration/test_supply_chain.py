@@ -327,6 +327,11 @@ def test_push_uses_the_fallback_tag_on_docker_registry_and_repushes_nothing(
     assert writes == [("PUT", "/v2/demo/hello/manifests/1")]  # the tag only, as every push does
     status, headers, _ = request("HEAD", f"http://{registry.host}/v2/demo/hello/manifests/1")
     assert status == 200 and headers["Docker-Content-Digest"] == digest
+    # pulled into a store (the image only), the name still leads to the documents on the registry
+    pulled = {"WASMBUILD_STORE": str(tmp_path / "pulled-store")}
+    assert wb("pull", ref, "--plain-http", env=pulled).returncode == 0
+    sbom = _inspect(wb, ref, "--sbom", "--plain-http", env=pulled)
+    assert sbom["packages"][0]["versionInfo"] == digest
 
 
 def test_push_uses_the_referrers_api_where_the_registry_has_it(
