@@ -119,7 +119,8 @@ def push_cmd(
         return
     print(pushed)
     print(f"pushed {data['tag']}: {stats.blobs_uploaded} blob(s) uploaded "
-          f"({stats.bytes_uploaded} bytes), {stats.blobs_skipped} already present", file=sys.stderr)
+          f"({stats.bytes_uploaded} bytes), {stats.blobs_skipped} already present"
+          + (f"; with {len(attached)} referrer(s) (SBOM, provenance)" if attached else ""), file=sys.stderr)
 
 
 @app.command("pull")
