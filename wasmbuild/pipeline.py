@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .assemble.assemble import AssembleOptions, assemble
+from .assemble.attest import AttestOptions, attest
 from .cache.digests import DigestMemo
 from .cache.prune import auto_prune, sweep_all
 from .cache.stages import StageCache
@@ -63,6 +64,8 @@ class BuildOptions:
     include: tuple[str, ...] = ()
     #: RegistryOptions for fetching included images.
     registry: Any = None
+    #: The SBOM and provenance attached to the image (``--sbom``, ``--no-sbom``).
+    attest: AttestOptions = field(default_factory=AttestOptions)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class BuiltImage:
     size: int  # bytes of config + layers + manifest
     layer_reused: bool = False  # the layer blob came from the memo, not a new compression
     targets: tuple[tuple[str, Descriptor], ...] = ()  # (target, manifest) of an index's entries
+    #: Artifact manifests (SBOM, provenance) whose subject is an image manifest of this build.
+    referrers: tuple[Descriptor, ...] = ()
 
     @property
     def digest(self) -> str:
@@ -90,6 +95,7 @@ class BuiltImage:
                 {"name": s.name, "cached": s.cached, "seconds": round(s.seconds, 3), "key": s.key}
                 for s in self.stages
             ],
+            "referrers": [{"digest": r.digest, "artifactType": r.artifact_type} for r in self.referrers],
         }
 
 
@@ -133,12 +139,14 @@ def build(the_plan: Plan, options: BuildOptions | None = None,
             how = dataclasses.replace(how, note=reporter.note)
         done = assemble(the_plan, outputs, store, how, targets=options.targets,
                         include=options.include, registry=options.registry, note=reporter.note)
+        referrers = attest(the_plan, results, outputs, store, done.manifest, options.attest, memo,
+                           how.valid_memo)
         pause("image")
     with contextlib.suppress(OSError):
         auto_prune(cache)
         memo.save()
     return BuiltImage(store, done.manifest, tuple(results), done.size, done.layer_reused,
-                      done.targets)
+                      done.targets, referrers)
 
 
 def build_stages(the_plan: Plan, options: BuildOptions | None = None, reporter: Reporter | None = None,
@@ -211,7 +219,12 @@ def build_and_publish(req: Request, reporter: Reporter) -> dict[str, Any]:
             built = build(req.plan, req.options, reporter)
             result.update(built.to_json())
             result.update(req.publishers.publish(built.layout, built.descriptor))
+            if built.referrers:
+                from .publish.referrers import publish_referrers
+
+                result["attached"] = publish_referrers(req.publishers, built.layout, built.referrers)
         stages = built.stages
+
     if req.cache_to:
         from .cache.shared import export_to
 

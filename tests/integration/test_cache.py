@@ -285,16 +285,17 @@ def test_example_rebuild_is_fully_cached(tmp_path: Path) -> None:
 
 
 def assert_store_consistent(store: Path) -> None:
-    """index.json parses, every tagged manifest's blobs are present and match their digests."""
+    """index.json parses, every tagged manifest's blobs (and those of the referrers lists, an
+    index each) are present and match their digests."""
+    from wasmbuild.oci import Descriptor
+    from wasmbuild.oci.graph import walk
     from wasmbuild.oci.layout import Layout
 
     layout = Layout(store)
     index = json.loads((store / "index.json").read_text())
     for m in index["manifests"]:
-        manifest = layout.read_json(m["digest"])  # verifies the digest
-        layout.read_blob(manifest["config"]["digest"])
-        for layer in manifest["layers"]:
-            layout.read_blob(layer["digest"])
+        for d in walk(Descriptor.from_json(m), layout.read_json):  # reads documents verified
+            layout.read_blob(d.digest)
     for blob in (store / "blobs" / "sha256").iterdir():
         # anything not named by its digest is a temp file of a killed writer: hidden, and gc'd
         assert blob.name.startswith(".") or len(blob.name) == 64, blob.name

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.integration
 SOURCES = Path(os.environ.get("WASMBUILD_SOURCES", "/var/tmp/wasmbuild-src"))
 # python.org's Python-3.11.2.tgz; Debian's python3.11_3.11.2.orig.tar.gz is the same file.
 CPYTHON_SHA256 = "2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849"
+CPYTHON_URL = "https://www.python.org/ftp/python/3.11.2/Python-3.11.2.tgz"  # the recipe's default
 
 
 def _cpython_tarball() -> Path:
@@ -203,3 +204,40 @@ def test_every_image_target_of_cpython(built: dict[str, str], podman: Podman, co
     assert ran.returncode == 0, ran.stderr
     assert seen(ran.stdout) == (set(ours[:-4]) | {f"{k}={v}" for k, v in CTR_ENV.items()},
                                 sorted(ast.literal_eval(ours[-1]) + CTR_MOUNTS))
+
+
+def test_sbom_and_provenance_name_the_cpython_tarball_and_the_builder_image(
+        built: dict[str, str], docker_engine: str) -> None:
+    """The supply-chain documents (docs/supply-chain.md) of the build above: the source tarball by
+    URL + sha256, and the builder image by its id in the engine that ran the stage."""
+    import docker
+
+    from wasmbuild.assemble.sbom import validate_spdx
+
+    proc = _cli("inspect", "wasm-cpython", "--sbom", "--json", env=built)
+    assert proc.returncode == 0, proc.stderr
+    sbom = json.loads(proc.stdout)
+    assert validate_spdx(sbom) == []
+    assert sbom["packages"][0]["versionInfo"] == built["DIGEST"]
+    [tarball] = [p for p in sbom["packages"] if p["downloadLocation"] == CPYTHON_URL]
+    assert tarball["checksums"] == [{"algorithm": "SHA256", "checksumValue": CPYTHON_SHA256}]
+    [builder] = [p for p in sbom["packages"] if p["SPDXID"].startswith("SPDXRef-Builder-")]
+    assert builder["name"] == "python-wasi" and builder["primaryPackagePurpose"] == "CONTAINER"
+    engine = docker.DockerClient(base_url=docker_engine)
+    try:
+        ids = {i.id for i in engine.images.list(name="wasmbuild-builder/python-wasi")}
+    finally:
+        engine.close()
+    assert builder["versionInfo"] in ids
+    assert builder["checksums"] == [{"algorithm": "SHA256", "checksumValue": builder["versionInfo"][7:]}]
+    [module] = [p for p in sbom["packages"] if p.get("packageFileName") == "/python3.wasm"]
+    rels = {(r["spdxElementId"], r["relationshipType"], r["relatedSpdxElement"]) for r in sbom["relationships"]}
+    assert (module["SPDXID"], "GENERATED_FROM", tarball["SPDXID"]) in rels
+    assert (builder["SPDXID"], "BUILD_TOOL_OF", module["SPDXID"]) in rels
+
+    proc = _cli("inspect", "wasm-cpython", "--provenance", "--json", env=built)
+    assert proc.returncode == 0, proc.stderr
+    deps = json.loads(proc.stdout)["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert {"name": "Python-3.11.2.tgz", "uri": CPYTHON_URL, "digest": {"sha256": CPYTHON_SHA256},
+            "annotations": {"kind": "download", "stages": "python"}} in deps
+    assert [d["digest"]["sha256"] for d in deps if d["name"] == "python-wasi"] == [builder["versionInfo"][7:]]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Runner
+from wasmbuild.oci.graph import walk
 from wasmbuild.oci.layout import Layout
 
 pytestmark = pytest.mark.integration
@@ -51,7 +52,14 @@ def test_gc_after_ten_builds_keeps_only_referenced_blobs(wb: Runner, tmp_path: P
     result = json.loads(out.stdout)
     left = {p.name for p in (store.path / "blobs" / "sha256").iterdir()}
     assert left == {d.split(":", 1)[1] for d in store.referenced()}
-    assert len(left) == 3  # one image: manifest, config, layer
+    # What is left: one image (manifest, config, layer) and its SBOM and provenance (listed under
+    # the fallback tag sha256-<hex>); the nine other images and their documents are gone.
+    names = sorted(store.tags())
+    image = store.resolve("maint:latest")
+    assert names == ["maint:latest", "sha256-" + image.digest.split(":", 1)[1]]
+    image_blobs = {d.digest.split(":", 1)[1] for d in walk(image, store.read_json)}
+    assert len(image_blobs) == 3 and image_blobs < left
+    assert len(left) <= 3 * 3  # plus two documents: each a manifest and a layer, one empty config
     assert result["freed"] > 0 and result["after"] < result["before"]
     assert wb("run", "maint:latest", check=True).stdout == "Hello Wasm\n"  # still runs
     assert json.loads(wb("gc", "--json", check=True).stdout)["freed"] == 0

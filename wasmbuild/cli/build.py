@@ -63,10 +63,15 @@ def build_cmd(
         "--progress", metavar="MODE", help="auto, plain (a timed line per event, for CI), tty or json.")] = "auto",
     metadata_file: Annotated[Path | None, typer.Option(
         "--metadata-file", metavar="FILE", help="Write the build result (as --json prints it) to FILE.")] = None,
+    sbom: Annotated[list[str], typer.Option(
+        "--sbom", metavar="FORMAT", help="SBOM format to attach: spdx (default) or cyclonedx (repeatable).")] = [],  # noqa: B006
+    no_sbom: Annotated[bool, typer.Option(
+        "--no-sbom", help="Attach no SBOM and no provenance (both are on by default).")] = False,
     json_out: Json = False,
 ) -> None:
     """Build the image a Wasmfile describes (into the local store by default)."""
     from ..assemble.assemble import AssembleOptions
+    from ..assemble.attest import AttestOptions
     from ..assemble.compress import parse as parse_compression
     from ..pipeline import BuildOptions, Request, build_and_publish, check_stage_names, image_names, prepare
     from ..progress import progress_reporter
@@ -75,6 +80,7 @@ def build_cmd(
 
     layers = AssembleOptions(compression=parse_compression(compression) if compression else None)
     path, ctx = _wasmfile(wasmfile, file)
+    attest = AttestOptions.parse(sbom, not no_sbom)
     opts = registry_options(plain_http, tls_verify, False, ca_file)
     targets = _targets(fmt, platform)
     rep = progress_reporter(progress, json_out, verbose)  # an unknown mode fails before any work
@@ -90,7 +96,8 @@ def build_cmd(
     req = Request(
         plan=the_plan,
         options=BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage),
-                             assemble=layers, targets=targets, include=tuple(include), registry=opts),
+                             assemble=layers, targets=targets, include=tuple(include), registry=opts,
+                             attest=attest),
         publishers=publishers(names=names, outputs=[] if target else output, push=pushes,
                               store=open_store(), opts=opts),
         cache_from=cache_from, cache_to=cache_to, registry=opts, export=export,

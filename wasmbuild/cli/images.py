@@ -63,11 +63,13 @@ def _say(line: str) -> None:
 @app.command("images")
 def images_cmd(json_out: Json = False) -> None:
     """List the images in the local store."""
+    from ..oci.referrers import is_fallback_tag
     from ..store import open_store
 
     store = open_store()
     data: list[dict[str, Any]] = [
         {"tag": t, "digest": d.digest, "platform": d.platform} for t, d in sorted(store.tags().items())
+        if not is_fallback_tag(t)  # an image's referrers list, not an image
     ]
     if json_out:
         emit_json(data)
@@ -99,6 +101,9 @@ def push_cmd(
     if dest is None:
         raise ConfigError(f"push {image}: no destination registry",
                           hint=f"run `wasmbuild push {image} REGISTRY/NAME:TAG`")
+    from ..publish.referrers import local_referrers
+    from ..registry.referrers import push_referrers
+
     stats = PushStats()
     with images.local(image) as found:
         from ..oci.preflight import for_image, warn
@@ -108,6 +113,9 @@ def push_cmd(
         pushed = push(found.layout, found.desc, dest, opts, stats=stats)
         warn(findings)
         digest = found.desc.digest
+        attached = local_referrers(found.layout, found.desc)
+        if attached:  # the SBOM and provenance go along (OCI 1.1 referrers)
+            push_referrers(found.layout, attached, dest, opts, stats=stats)
     data = {
         "digest": digest,
         "reference": pushed,
@@ -115,13 +123,15 @@ def push_cmd(
         "uploaded_blobs": stats.blobs_uploaded,
         "uploaded_bytes": stats.bytes_uploaded,
         "existing_blobs": stats.blobs_skipped,
+        "referrers": [d.digest for d in attached],
     }
     if as_json:
         emit_json(data)
         return
     print(pushed)
     print(f"pushed {data['tag']}: {stats.blobs_uploaded} blob(s) uploaded "
-          f"({stats.bytes_uploaded} bytes), {stats.blobs_skipped} already present", file=sys.stderr)
+          f"({stats.bytes_uploaded} bytes), {stats.blobs_skipped} already present"
+          + (f"; with {len(attached)} referrer(s) (SBOM, provenance)" if attached else ""), file=sys.stderr)
 
 
 @app.command("pull")
@@ -166,9 +176,16 @@ def inspect_cmd(
     no_tls_verify: NoTlsVerify = False,
     ca_file: CaFile = None,
     timeout: Timeout = None,
+    sbom: Annotated[bool, typer.Option("--sbom", help="Show the image's SBOM (--json: the document).")] = False,
+    provenance: Annotated[bool, typer.Option(
+        "--provenance", help="Show the image's provenance (--json: the in-toto statement).")] = False,
     as_json: Json = False,
 ) -> None:
-    """Show an image's digest, platform, config and layers."""
+    """Show an image's digest, platform, config and layers (or its SBOM and provenance)."""
+    if sbom or provenance:
+        _inspect_documents(ref, sbom, provenance, registry_options(plain_http, tls_verify, no_tls_verify,
+                                                                   ca_file, timeout), as_json)
+        return
     from ..inspect import format_inspect, inspect_image
 
     info = inspect_image(ref, registry_options(plain_http, tls_verify, no_tls_verify, ca_file, timeout))
@@ -176,3 +193,23 @@ def inspect_cmd(
         emit_json(info)
     else:
         print(format_inspect(info))
+
+
+def _inspect_documents(ref: str, sbom: bool, provenance: bool, opts: Any, as_json: bool) -> None:
+    """``inspect --sbom/--provenance``: with ``--json``, one kind prints its document itself (so
+    ``| pyspdxtools -i /dev/stdin`` works); both print ``{"sbom": [...], "provenance": [...]}``."""
+    from ..supply import find_documents, format_documents
+
+    kinds = [k for k, on in (("sbom", sbom), ("provenance", provenance)) if on]
+    found = find_documents(ref, kinds, opts)
+    if not found["documents"]:
+        raise ImageNotFound(f"{ref} ({found['subject']}) has no {' or '.join(kinds)} attached",
+                            hint="build it with wasmbuild (SBOM and provenance are on unless --no-sbom)")
+    if not as_json:
+        print(format_documents(found))
+        return
+    docs = {k: [d["document"] for d in found["documents"] if d["kind"] == k] for k in kinds}
+    if len(kinds) == 1 and len(docs[kinds[0]]) == 1:
+        emit_json(docs[kinds[0]][0])
+    else:
+        emit_json(docs)

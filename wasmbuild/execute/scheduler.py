@@ -46,6 +46,10 @@ class StageResult:
     key: str
     cached: bool
     seconds: float
+    #: What ran the stage (``Executor.identity``: toolchain path and version, or builder image id)
+    #: and its inputs with their digests: what the SBOM and the provenance record.
+    runner: str = ""
+    inputs: tuple[stage_inputs.InputFile, ...] = ()
 
 
 class Scheduler:
@@ -94,7 +98,7 @@ class Scheduler:
             self.outputs[name] = out
         elapsed = time.monotonic() - start
         self.reporter.stage_end(name, cached, elapsed)
-        return StageResult(name, key, cached, elapsed)
+        return StageResult(name, key, cached, elapsed, runner, tuple(found))
 
     def _execute(self, spec: StageSpec, key: str, executor: Executor, src: Path, out: Path,
                  work: Path) -> None:

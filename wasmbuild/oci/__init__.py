@@ -33,6 +33,8 @@ class Descriptor:
     size: int
     annotations: dict[str, str] = field(default_factory=dict)
     platform: dict[str, str] | None = None
+    #: OCI 1.1: what an artifact manifest holds (an SBOM, an attestation); referrer lists carry it.
+    artifact_type: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -42,6 +44,8 @@ class Descriptor:
         }
         if self.platform:
             out["platform"] = dict(self.platform)
+        if self.artifact_type:
+            out["artifactType"] = self.artifact_type
         if self.annotations:
             out["annotations"] = dict(self.annotations)
         return out
@@ -54,7 +58,9 @@ class Descriptor:
             size=int(obj["size"]),
             annotations=dict(obj.get("annotations") or {}),
             platform=dict(obj["platform"]) if obj.get("platform") else None,
+            artifact_type=obj.get("artifactType") or None,
         )
 
     def with_annotations(self, annotations: dict[str, str]) -> Descriptor:
-        return Descriptor(self.media_type, self.digest, self.size, dict(annotations), self.platform)
+        return Descriptor(self.media_type, self.digest, self.size, dict(annotations), self.platform,
+                          self.artifact_type)

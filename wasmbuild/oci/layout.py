@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,8 @@ from wasmbuild.oci import MEDIA_INDEX, MEDIA_MANIFEST, REF_NAME, Descriptor, can
 from wasmbuild.oci.graph import children, is_index, pick_wasi, platform_text, walk
 
 _CHUNK = 1 << 20
+#: A referrers list's tag (``sha256-<hex>``, see ``oci/referrers.py``): not an image of its own.
+_REFERRERS_TAG = re.compile(r"^sha256-([0-9a-f]{64})$")
 
 
 def _split(digest: str) -> tuple[str, str]:
@@ -198,6 +201,7 @@ class Layout:
             raise ImageNotFound(f"{self.path} is not an OCI image layout (no oci-layout/index.json)")
         manifests = self.manifests()
         if name is None:
+            manifests = [d for d in manifests if not _REFERRERS_TAG.match(d.annotations.get(REF_NAME, ""))]
             if len(manifests) == 1:
                 return manifests[0]
             raise ImageNotFound(
@@ -244,9 +248,26 @@ class Layout:
                 return None
 
         seen: set[str] = set()
+        lists: list[tuple[str, Descriptor]] = []
         for top in self.manifests():
-            seen.update(d.digest for d in walk(top, read) if self.has_blob(d.digest))
+            m = _REFERRERS_TAG.match(top.annotations.get(REF_NAME, ""))
+            if m:
+                lists.append((f"sha256:{m.group(1)}", top))
+            else:
+                seen.update(d.digest for d in walk(top, read) if self.has_blob(d.digest))
+        for subject, top in lists:  # an image's referrers live as long as the image does
+            if subject in seen:
+                seen.update(d.digest for d in walk(top, read) if self.has_blob(d.digest))
         return seen
+
+    def _drop_orphan_referrers(self, keep: set[str]) -> None:
+        """Untag referrers lists whose image is gone (their blobs are about to be deleted)."""
+        entries = self._read_index().get("manifests", [])
+        kept = [m for m in entries
+                if not _REFERRERS_TAG.match((m.get("annotations") or {}).get(REF_NAME, ""))
+                or m.get("digest") in keep]
+        if len(kept) != len(entries):
+            self._write_index(kept)
 
     def blobs_size(self) -> int:
         blob_dir = self.path / "blobs" / "sha256"
@@ -260,7 +281,9 @@ class Layout:
         """
         freed = 0
         with self.writing(exclusive=True), self.locked():
-            keep = {d.split(":", 1)[1] for d in self.referenced()}
+            reachable = self.referenced()
+            self._drop_orphan_referrers(reachable)
+            keep = {d.split(":", 1)[1] for d in reachable}
             blob_dir = self.path / "blobs" / "sha256"
             freed += sweep(blob_dir) + sweep(self.path)
             for entry in blob_dir.iterdir() if blob_dir.is_dir() else []:

@@ -1,0 +1,234 @@
+"""SBOM and provenance without a toolchain: the pipeline with an injected executor, the documents
+(checked with spdx-tools and the CycloneDX schema), the referrers in a layout, and gc."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.unit.test_pipeline import GOLDEN, WASMFILE, FakeExecutor
+from wasmbuild.assemble.assemble import AssembleOptions
+from wasmbuild.assemble.attest import AttestOptions
+from wasmbuild.assemble.facts import tools_of
+from wasmbuild.assemble.sbom import validate_spdx
+from wasmbuild.errors import ConfigError
+from wasmbuild.oci import MEDIA_MANIFEST, Descriptor
+from wasmbuild.oci.layout import Layout
+from wasmbuild.oci.referrers import (
+    ARTIFACT_CYCLONEDX,
+    ARTIFACT_INTOTO,
+    ARTIFACT_SPDX,
+    KIND,
+    document_bytes,
+    fallback_tag,
+    merged,
+    referrers,
+)
+from wasmbuild.pipeline import BuildOptions, BuiltImage, build, prepare
+from wasmbuild.publish import LayoutPublisher, MultiPublisher
+from wasmbuild.publish.referrers import publish_referrers
+
+GOLDEN_SHA256 = hashlib.sha256(GOLDEN.read_bytes()).hexdigest()
+
+
+def _project(root: Path) -> Path:
+    (root / "p").mkdir(parents=True)
+    shutil.copy(GOLDEN, root / "p" / "hello.wasm")
+    (root / "p" / "Wasmfile").write_text(WASMFILE + "  tags: [golden:1]\n")
+    return root / "p"
+
+
+def _build(root: Path, attest: AttestOptions | None = None) -> BuiltImage:
+    store = Layout(root / "store").init()
+    fake = FakeExecutor()
+    options = BuildOptions(store=store, executor_factory=lambda spec: fake, assemble=AssembleOptions(),
+                           attest=attest or AttestOptions())
+    return build(prepare(_project(root)), options)
+
+
+def _documents(built: BuiltImage) -> dict[str, Any]:
+    out = {}
+    for d in referrers(built.layout, built.digest):
+        out[d.artifact_type] = json.loads(document_bytes(built.layout.read_blob, built.layout.read_json(d.digest)))
+    return out
+
+
+def test_sbom_is_valid_spdx_listing_the_module_its_source_and_runner(tmp_path: Path) -> None:
+    built = _build(tmp_path)
+    assert {r.artifact_type for r in built.referrers} == {ARTIFACT_SPDX, ARTIFACT_INTOTO}
+    sbom = _documents(built)[ARTIFACT_SPDX]
+    assert validate_spdx(sbom) == []
+    packages = {p["SPDXID"]: p for p in sbom["packages"]}
+    image = packages["SPDXRef-Image"]
+    assert image["versionInfo"] == built.digest and image["primaryPackagePurpose"] == "CONTAINER"
+    [module] = [p for p in sbom["packages"] if p.get("packageFileName") == "/app.wasm"]
+    assert {"algorithm": "SHA256", "checksumValue": GOLDEN_SHA256} in module["checksums"]
+    [source] = [f for f in sbom["files"] if f["fileName"] == "./hello.wasm"]
+    assert {c["algorithm"] for c in source["checksums"]} == {"SHA1", "SHA256"}
+    assert {"algorithm": "SHA256", "checksumValue": GOLDEN_SHA256} in source["checksums"]
+    [runner] = [p for p in sbom["packages"] if p["name"] == "fake-1"]
+    rels = {(r["spdxElementId"], r["relationshipType"], r["relatedSpdxElement"]) for r in sbom["relationships"]}
+    assert ("SPDXRef-Image", "CONTAINS", module["SPDXID"]) in rels
+    # the module came through two stages: generated from the source the first one read
+    assert (module["SPDXID"], "GENERATED_FROM", source["SPDXID"]) in rels
+    assert (runner["SPDXID"], "BUILD_TOOL_OF", module["SPDXID"]) in rels
+
+
+def test_provenance_is_an_in_toto_slsa_statement_about_the_manifest(tmp_path: Path) -> None:
+    built = _build(tmp_path)
+    statement = _documents(built)[ARTIFACT_INTOTO]
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
+    assert statement["subject"] == [{"name": "golden:1", "digest": {"sha256": built.digest[7:]}}]
+    build_def = statement["predicate"]["buildDefinition"]
+    wasmfile = (tmp_path / "p" / "Wasmfile").read_bytes()
+    assert build_def["externalParameters"]["wasmfile"] == {
+        "path": "Wasmfile", "digest": {"sha256": hashlib.sha256(wasmfile).hexdigest()}}
+    assert {"name": "hello.wasm", "uri": "file:hello.wasm", "digest": {"sha256": GOLDEN_SHA256},
+            "annotations": {"kind": "source"}} in build_def["resolvedDependencies"]
+    assert [s["key"] for s in build_def["internalParameters"]["stages"]] == [s.key for s in built.stages]
+    run = statement["predicate"]["runDetails"]
+    assert run["metadata"] == {"startedOn": "1970-01-01T00:00:00Z", "finishedOn": "1970-01-01T00:00:00Z"}
+
+
+def test_times_come_from_source_date_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    docs = _documents(_build(tmp_path))
+    assert docs[ARTIFACT_SPDX]["creationInfo"]["created"] == "2023-11-14T22:13:20Z"
+    assert docs[ARTIFACT_INTOTO]["predicate"]["runDetails"]["metadata"]["startedOn"] == "2023-11-14T22:13:20Z"
+
+
+def test_two_checkouts_give_byte_identical_documents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = _build(tmp_path / "a")
+    monkeypatch.setenv("WASMBUILD_CACHE", str(tmp_path / "other-cache"))
+    second = _build(tmp_path / "b")
+    assert second.digest == first.digest
+    assert [r.digest for r in second.referrers] == [r.digest for r in first.referrers]
+    for r in first.referrers:
+        assert second.layout.read_blob(r.digest) == first.layout.read_blob(r.digest)
+
+
+def test_attaching_leaves_the_image_and_its_store_entry_alone(tmp_path: Path) -> None:
+    plain = _build(tmp_path / "plain", AttestOptions.off())
+    attested = _build(tmp_path / "attested")
+    assert plain.referrers == () and attested.digest == plain.digest
+    assert [d.annotations for d in plain.layout.manifests()] == []  # nothing tagged, nothing listed
+    [listed] = attested.layout.manifests()
+    assert listed.annotations["org.opencontainers.image.ref.name"] == fallback_tag(attested.digest)
+    for r in attested.referrers:
+        manifest = attested.layout.read_json(r.digest)
+        assert manifest["subject"] == {"mediaType": MEDIA_MANIFEST, "digest": attested.digest,
+                                       "size": attested.descriptor.size}
+        assert manifest["artifactType"] == r.artifact_type
+        assert manifest["config"]["mediaType"] == "application/vnd.oci.empty.v1+json"
+    attested.layout.tag("golden:1", attested.descriptor)
+    assert attested.layout.resolve(None).digest == attested.digest  # the list is not an image
+
+
+def test_gc_keeps_an_images_referrers_and_drops_them_with_it(tmp_path: Path) -> None:
+    built = _build(tmp_path)
+    store = built.layout
+    store.tag("golden:1", built.descriptor)
+    store.gc()
+    assert all(store.has_blob(r.digest) for r in built.referrers)
+    assert fallback_tag(built.digest) in store.tags()
+    store.untag("golden:1")
+    store.gc()
+    assert store.tags() == {}
+    assert not any(store.has_blob(r.digest) for r in built.referrers)
+
+
+def test_an_oci_output_gets_the_referrers_under_the_fallback_tag(tmp_path: Path) -> None:
+    built = _build(tmp_path)
+    out = tmp_path / "out"
+    multi = MultiPublisher([LayoutPublisher(out, ["v1"])])
+    multi.publish(built.layout, built.descriptor)
+    assert publish_referrers(multi, built.layout, built.referrers) == [f"oci:{out}"]
+    layout = Layout(out)
+    assert set(layout.tags()) == {"v1", fallback_tag(built.digest)}
+    assert {d.digest for d in referrers(layout, built.digest)} == {r.digest for r in built.referrers}
+    assert layout.resolve(None).digest == built.digest
+    index_before = (out / "index.json").read_bytes()
+    publish_referrers(multi, built.layout, built.referrers)  # again: nothing changes
+    assert (out / "index.json").read_bytes() == index_before
+
+
+def test_cyclonedx_on_request_matches_the_1_5_schema(tmp_path: Path) -> None:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    built = _build(tmp_path, AttestOptions.parse(["cyclonedx"]))
+    assert {r.artifact_type for r in built.referrers} == {ARTIFACT_CYCLONEDX, ARTIFACT_INTOTO}
+    bom = _documents(built)[ARTIFACT_CYCLONEDX]
+    assert JsonStrictValidator(SchemaVersion.V1_5).validate_str(json.dumps(bom)) is None
+    assert bom["metadata"]["component"]["version"] == built.digest
+    names = {c["name"] for c in bom["components"]}
+    assert {"/app.wasm", "hello.wasm"} <= names
+
+
+def test_unknown_sbom_format_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown SBOM format 'swid'"):
+        AttestOptions.parse(["swid"])
+    assert AttestOptions.parse(["spdx"], enabled=False) == AttestOptions.off()
+
+
+def test_runner_identities_name_compilers_libraries_and_builders() -> None:
+    rust = tools_of("rustc=/nonexistent/rustc;rustc 1.63.0 (4b91a6ea7 2022-08-08);target=wasm32-wasi")
+    assert [(t.kind, t.name, t.version) for t in rust] == [("toolchain", "rustc", "1.63.0")]
+    c = tools_of("cc=/nonexistent/clang-16;Debian clang version 16.0.6 (15~deb12u1);sysroot=/nope;wasm32-wasi")
+    assert [(t.kind, t.name, t.version) for t in c] == [("toolchain", "clang", "16.0.6"), ("library", "wasi-libc", "")]
+    assert c[1].uri == "file:///nope/lib/wasm32-wasi/libc.a"
+    image = "sha256:" + "ab" * 32
+    [builder] = tools_of(f"builder=python-wasi;image={image}")
+    assert (builder.kind, builder.name, builder.version, builder.sha256) == ("builder", "python-wasi", image, "ab" * 32)
+    assert tools_of("host") == []
+
+
+def test_a_new_wasmbuild_document_replaces_the_old_one_of_its_kind_only() -> None:
+    def desc(n: int, kind: str | None, artifact: str = ARTIFACT_SPDX) -> Descriptor:
+        return Descriptor(MEDIA_MANIFEST, f"sha256:{n:064x}", 10, {KIND: kind} if kind else {}, None, artifact)
+
+    ours_old, theirs, provenance = desc(1, "sbom.spdx.json"), desc(2, None), desc(3, "p", ARTIFACT_INTOTO)
+    ours_new = desc(4, "sbom.spdx.json")
+    after = merged([ours_old, theirs, provenance], [ours_new])
+    assert {d.digest for d in after} == {theirs.digest, provenance.digest, ours_new.digest}
+    assert merged(after, [ours_new]) == after
+
+
+def test_cli_start_up_does_not_import_the_sbom_libraries() -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, wasmbuild.cli.build, wasmbuild.cli.images; "
+            "print([m for m in ('spdx_tools', 'cyclonedx', 'beartype') if m in sys.modules])")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_image_entry_of_an_index_is_a_subject_never_an_attestation_entry(tmp_path: Path) -> None:
+    from wasmbuild.oci import MEDIA_INDEX
+    from wasmbuild.oci.referrers import image_manifests
+
+    layout = Layout(tmp_path / "l").init()
+    wasi = layout.write_json({"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "layers": []}, MEDIA_MANIFEST)
+    wasip2 = layout.write_json({"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "layers": [], "x": 2},
+                               MEDIA_MANIFEST)
+    attestation = layout.write_json({"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "x": 3}, MEDIA_MANIFEST)
+    entries = [
+        Descriptor(MEDIA_MANIFEST, wasi.digest, wasi.size, platform={"os": "wasip1", "architecture": "wasm"}),
+        Descriptor(MEDIA_MANIFEST, wasip2.digest, wasip2.size, platform={"os": "wasip2", "architecture": "wasm"}),
+        Descriptor(MEDIA_MANIFEST, attestation.digest, attestation.size,
+                   {"vnd.docker.reference.type": "attestation-manifest"}, {"os": "unknown", "architecture": "unknown"}),
+    ]
+    index = layout.write_json({"schemaVersion": 2, "mediaType": MEDIA_INDEX,
+                               "manifests": [e.to_json() for e in entries]}, MEDIA_INDEX)
+    assert [d.digest for d in image_manifests(index, layout.read_json)] == [wasi.digest, wasip2.digest]
+    assert [d.digest for d in image_manifests(wasi, layout.read_json)] == [wasi.digest]

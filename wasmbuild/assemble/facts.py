@@ -1,0 +1,338 @@
+"""What a build is made of, for its SBOM and provenance: taken from the plan and the stage results
+(what each stage read, with digests, and what ran it), never by scanning the image for packages.
+
+Everything here is a function of the build's inputs: paths are relative to the build context,
+times come from ``SOURCE_DATE_EPOCH``, and the order is sorted, so two checkouts of one project
+give equal facts and so byte-identical documents.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__
+from ..cache.digests import DigestMemo, file_sha256
+from ..execute.scheduler import StageResult
+from ..paths import clean_image_path, clean_relative
+from ..plan import Plan
+from .assemble import image_files
+
+WASM_MAGIC = b"\0asm"
+#: The version field after the magic: 1 for a core module; components use 0x0d with layer 1.
+CORE_VERSION = b"\x01\x00\x00\x00"
+
+
+@dataclass(frozen=True)
+class FileFact:
+    """A file: in the image (``path`` absolute) or in the build context (``path`` relative)."""
+
+    path: str
+    sha256: str
+    sha1: str
+    size: int
+    kind: str = "file"  # image files: "module", "component" or "file"; context files: "source"
+    stage: str | None = None  # the stage that made an image file (None: copied from the context)
+    origin: str | None = None  # an image file copied from the context: its context path
+
+
+@dataclass(frozen=True)
+class Download:
+    name: str
+    url: str
+    sha256: str
+    stages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """What ran stages: a host toolchain (compiler, C library) or a builder image."""
+
+    kind: str  # "toolchain", "library", "builder" or "runner"
+    name: str
+    version: str  # "" when unknown
+    identity: str  # the runner identity the stage cache key holds
+    sha256: str | None  # the compiler binary, the C library, or the builder's image id
+    uri: str | None
+    stages: tuple[str, ...]
+    #: The Debian package that installed it, ``(name, version, architecture)``, if any.
+    package: tuple[str, str, str] | None = None
+
+
+@dataclass(frozen=True)
+class RecipeFact:
+    name: str
+    sha256: str  # of the recipe's directory tree (recipe.yaml, template, scripts)
+    library: bool  # shipped with wasmbuild (else from WASMBUILD_RECIPES)
+    stages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StageFact:
+    name: str
+    key: str
+    runner: str
+    recipe: str | None
+    closure: tuple[str, ...]  # the stage and every stage it takes outputs from, transitively
+    sources: tuple[str, ...]  # context paths of its input files
+    downloads: tuple[str, ...]  # urls of its downloads
+
+
+@dataclass(frozen=True)
+class Facts:
+    name: str  # the image's name from the Wasmfile (first tag), never where it is published
+    wasmfile: FileFact
+    epoch: int
+    platform: str
+    version: str  # wasmbuild's
+    image_files: tuple[FileFact, ...]
+    sources: tuple[FileFact, ...]
+    downloads: tuple[Download, ...]
+    tools: tuple[Tool, ...]
+    recipes: tuple[RecipeFact, ...]
+    stages: tuple[StageFact, ...]
+
+    def closure(self, stage: str | None) -> tuple[StageFact, ...]:
+        """The facts of ``stage`` and every stage upstream of it."""
+        if stage is None:
+            return ()
+        names = next(s.closure for s in self.stages if s.name == stage)
+        return tuple(s for s in self.stages if s.name in names)
+
+
+def _hashes(path: Path) -> tuple[str, str, int, bytes]:
+    """(sha256, sha1, size, first 8 bytes) in one read. SPDX 2.3 requires SHA1 for files."""
+    h256, h1 = hashlib.sha256(), hashlib.sha1(usedforsecurity=False)
+    size, head = 0, b""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            if not head:
+                head = chunk[:8]
+            h256.update(chunk)
+            h1.update(chunk)
+            size += len(chunk)
+    return h256.hexdigest(), h1.hexdigest(), size, head
+
+
+def _files_under(root: Path) -> list[tuple[str, Path]]:
+    """(relative POSIX path, path) of every regular file at or under ``root``, sorted; symlinks
+    are not followed (the layer keeps them as links)."""
+    if root.is_symlink() or not root.exists():
+        return []
+    if root.is_file():
+        return [("", root)]
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in filenames:
+            p = Path(dirpath) / name
+            if p.is_file() and not p.is_symlink():
+                found.append((p.relative_to(root).as_posix(), p))
+    return sorted(found)
+
+
+def _join(base: str, rel: str) -> str:
+    return f"{base.rstrip('/')}/{rel}" if rel else base
+
+
+def _kind(head: bytes) -> str:
+    if head[:4] != WASM_MAGIC:
+        return "file"
+    return "module" if head[4:8] == CORE_VERSION else "component"
+
+
+def _image_files(plan: Plan, outputs: Mapping[str, Path]) -> list[FileFact]:
+    found: dict[str, FileFact] = {}
+    for (dest, source, _mode), spec in zip(image_files(plan, outputs), plan.project.model.image.files, strict=True):
+        for rel, path in _files_under(source):
+            sha256, sha1, size, head = _hashes(path)
+            image_path = clean_image_path(_join(dest, rel))
+            origin = _join(clean_relative(spec.src), rel) if spec.src is not None else None
+            found[image_path] = FileFact(image_path, sha256, sha1, size, _kind(head), spec.from_, origin)
+    return [found[k] for k in sorted(found)]
+
+
+def _context_files(context: Path, rel: str) -> list[FileFact]:
+    out = []
+    for sub, path in _files_under(context / rel):
+        sha256, sha1, size, _ = _hashes(path)
+        out.append(FileFact(_join(rel, sub), sha256, sha1, size, "source"))
+    return out
+
+
+def _version(text: str) -> str:
+    m = re.search(r"version (\d[\w.+~-]*)", text) or re.search(r"\b(\d+\.\d+(?:\.\d+)?[\w.+~-]*)", text)
+    return m.group(1) if m else ""
+
+
+def _digest_of(path: str, memo: DigestMemo | None) -> str | None:
+    real = os.path.realpath(path)
+    try:
+        return memo.file_sha256(Path(real)) if memo is not None else file_sha256(Path(real))
+    except OSError:
+        return None
+
+
+def tools_of(identity: str, memo: DigestMemo | None = None) -> list[Tool]:
+    """What a runner identity (``Executor.identity``, see ``execute/toolchains.py`` and the
+    container executor) names: compiler and C library, or builder image."""
+    fields = identity.split(";")
+    head, _, value = fields[0].partition("=")
+    if head in ("rustc", "cc") and len(fields) >= 2:
+        name = "rustc" if head == "rustc" else ("clang" if "clang" in fields[1] else Path(value).name)
+        real = os.path.realpath(value)
+        tools = [Tool("toolchain", name, _version(fields[1]), identity, _digest_of(value, memo),
+                      f"file://{real}", (), debian_package(real))]
+        sysroot = next((f.partition("=")[2] for f in fields if f.startswith("sysroot=")), None)
+        if sysroot is not None and len(fields) >= 4:
+            libc = str(Path(sysroot) / "lib" / fields[3] / "libc.a")
+            package = debian_package(libc)
+            tools.append(Tool("library", "wasi-libc", package[1] if package else "", identity,
+                              _digest_of(libc, memo), f"file://{libc}", (), package))
+        return tools
+    if head == "builder":
+        image = next((f.partition("=")[2] for f in fields if f.startswith("image=")), "")
+        hexpart = image.removeprefix("sha256:")
+        return [Tool("builder", value, image, identity,
+                     hexpart if re.fullmatch(r"[0-9a-f]{64}", hexpart) else None, None, ())]
+    if identity in ("", "host"):
+        return []
+    return [Tool("runner", identity[:80], "", identity, None, None, ())]
+
+
+DPKG_STATUS = Path("/var/lib/dpkg/status")
+
+
+@functools.cache
+def debian_package(path: str) -> tuple[str, str, str] | None:
+    """(name, version, architecture) of the Debian package that owns ``path``, or None (not a
+    Debian system, or a file no package installed). ``dpkg-query -S`` reads every package's file
+    list (~0.2 s), so answers are remembered in the toolchains cache area until dpkg's status
+    file changes (any install, upgrade or removal)."""
+    import json
+
+    from ..dirs import cache_area
+    from ..fsutil import atomic_write_bytes
+
+    try:
+        stamp = DPKG_STATUS.stat().st_mtime_ns
+    except OSError:
+        return None
+    memo = cache_area("toolchains") / "debian-owners.json"
+    try:
+        rows = json.loads(memo.read_bytes())
+        rows = rows if isinstance(rows, dict) and rows.get("stamp") == stamp else {"stamp": stamp}
+    except (OSError, ValueError):
+        rows = {"stamp": stamp}
+    if path in rows:
+        hit = rows[path]
+        return (str(hit[0]), str(hit[1]), str(hit[2])) if hit else None
+    found = _dpkg_owner(path)
+    rows[path] = list(found) if found else None
+    with contextlib.suppress(OSError):  # a read-only cache only costs the lookup next time
+        atomic_write_bytes(memo, json.dumps(rows).encode())
+    return found
+
+
+def _dpkg_owner(path: str) -> tuple[str, str, str] | None:
+    import shutil
+    import subprocess
+
+    if shutil.which("dpkg-query") is None:
+        return None
+    try:
+        owner = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True, timeout=10)
+        name = owner.stdout.split(":", 1)[0].strip() if owner.returncode == 0 else ""
+        if not name or "," in name or " " in name:  # unowned, or diverted/shared: no single answer
+            return None
+        shown = subprocess.run(["dpkg-query", "-W", "-f=${Version} ${Architecture}", name],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    parts = shown.stdout.split()
+    return (name, parts[0], parts[1]) if shown.returncode == 0 and len(parts) == 2 else None
+
+
+def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Path],
+           memo: DigestMemo | None = None) -> Facts:
+    """The facts of one build: ``results`` are the scheduler's, ``outputs`` each stage's $OUT."""
+    from ..render.recipes import get_recipe, library_dir
+
+    project = plan.project
+    context = project.context
+    sources: dict[str, FileFact] = {}
+    downloads: dict[str, Download] = {}
+    tools: dict[tuple[str, str, str], Tool] = {}
+    recipes: dict[str, RecipeFact] = {}
+    stages: list[StageFact] = []
+    closure: dict[str, tuple[str, ...]] = {}
+    for name in plan.order:
+        closure[name] = tuple(sorted({name, *(s for d in plan.deps[name] for s in closure[d])}))
+    for result in results:
+        spec = project.stages[result.name]
+        own_sources: list[str] = []
+        own_downloads: list[str] = []
+        for inp in spec.inputs:
+            if inp.src is not None:
+                for f in _context_files(context, clean_relative(inp.src)):
+                    sources.setdefault(f.path, f)
+                    own_sources.append(f.path)
+            elif inp.url is not None and inp.sha256 is not None:
+                prior = downloads.get(inp.url)
+                users = (*prior.stages, spec.name) if prior else (spec.name,)
+                dest = inp.dest or inp.url.rstrip("/").rsplit("/", 1)[-1]
+                downloads[inp.url] = Download(Path(dest).name, inp.url, inp.sha256, users)
+                own_downloads.append(inp.url)
+        for tool in tools_of(result.runner, memo):
+            key = (tool.kind, tool.name, tool.identity)
+            prior_tool = tools.get(key)
+            users = (*prior_tool.stages, spec.name) if prior_tool else (spec.name,)
+            tools[key] = Tool(tool.kind, tool.name, tool.version, tool.identity, tool.sha256, tool.uri, users,
+                              tool.package)
+        if spec.recipe is not None:
+            recipe = get_recipe(spec.recipe)
+            prior_recipe = recipes.get(recipe.name)
+            users = (*prior_recipe.stages, spec.name) if prior_recipe else (spec.name,)
+            library = recipe.path.resolve().is_relative_to(library_dir().resolve())
+            recipes[recipe.name] = RecipeFact(recipe.name, _tree_sha256(recipe.path), library, users)
+        stages.append(StageFact(spec.name, result.key, result.runner, spec.recipe, closure[spec.name],
+                                tuple(sorted(set(own_sources))), tuple(sorted(set(own_downloads)))))
+    for item in project.model.image.files:
+        if item.src is not None:
+            for fact in _context_files(context, clean_relative(item.src)):
+                sources.setdefault(fact.path, fact)
+    wasmfile = project.path
+    sha256, sha1, size, _ = _hashes(wasmfile)
+    rel = os.path.relpath(wasmfile.resolve(), context.resolve())
+    image = project.model.image
+    return Facts(
+        name=image.tags[0] if image.tags else "image",
+        wasmfile=FileFact(Path(rel).as_posix(), sha256, sha1, size, "wasmfile"),
+        epoch=_epoch(),
+        platform=image.platform,
+        version=__version__,
+        image_files=tuple(_image_files(plan, outputs)),
+        sources=tuple(sources[k] for k in sorted(sources)),
+        downloads=tuple(downloads[k] for k in sorted(downloads)),
+        tools=tuple(tools[k] for k in sorted(tools)),
+        recipes=tuple(recipes[k] for k in sorted(recipes)),
+        stages=tuple(sorted(stages, key=lambda s: s.name)),
+    )
+
+
+def _tree_sha256(path: Path) -> str:
+    from ..cache.digests import tree_sha256
+
+    return tree_sha256(path)
+
+
+def _epoch() -> int:
+    from ..dirs import source_date_epoch
+
+    return source_date_epoch()

@@ -1,0 +1,194 @@
+"""OCI 1.1 referrers in a layout: documents about an image (SBOM, provenance) that point *up* at it.
+
+Each document is an artifact manifest (image-spec 1.1 ``manifest.md``: ``artifactType``, the empty
+config, one layer holding the document, ``subject`` = the image manifest). Nothing about the image
+changes -- its manifest, its digest and any index that lists it stay byte for byte the same -- and
+the documents never become entries of an image index: buildx's attestation entries
+(``unknown/unknown``) break Wasm pulls ("no match for platform", deislabs/containerd-wasm-shims#139).
+
+A layout has no referrers API, so it uses the distribution spec's fallback tag scheme
+(``spec.md``, "Referrers Tag Schema"): the tag ``sha256-<hex of the subject>`` names an image index
+listing the subject's referrers. The same rule serves the local store (where the tag keeps them
+from ``gc``) and ``-o oci:DIR`` outputs; a registry without the referrers API gets the same tag.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import MEDIA_INDEX, MEDIA_MANIFEST, REF_NAME, Descriptor
+from .graph import INDEX_TYPES, children, is_index
+from .layout import Layout
+
+ARTIFACT_SPDX = "application/spdx+json"
+ARTIFACT_CYCLONEDX = "application/vnd.cyclonedx+json"
+ARTIFACT_INTOTO = "application/vnd.in-toto+json"
+SBOM_TYPES = (ARTIFACT_SPDX, ARTIFACT_CYCLONEDX)
+MEDIA_EMPTY = "application/vnd.oci.empty.v1+json"
+EMPTY = b"{}"
+EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+CREATED = "org.opencontainers.image.created"
+TITLE = "org.opencontainers.image.title"
+#: buildx and cosign name an in-toto layer's predicate with this annotation.
+PREDICATE_TYPE = "in-toto.io/predicate-type"
+#: Marks the documents wasmbuild attaches: a newer one of the same artifact type replaces it in a
+#: referrers list wasmbuild keeps (layouts, fallback tags); documents of other tools stay.
+KIND = "dev.wasmbuild.document"
+_FALLBACK = re.compile(r"^sha256-[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document to attach: its artifact type, bytes, file name and layer annotations."""
+
+    artifact_type: str
+    data: bytes
+    title: str
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+def fallback_tag(digest: str) -> str:
+    """The referrers tag of ``digest`` (``sha256:abc...`` -> ``sha256-abc...``)."""
+    algo, _, hexpart = digest.partition(":")
+    return f"{algo}-{hexpart}"[:128]
+
+
+def is_fallback_tag(name: str) -> bool:
+    return bool(_FALLBACK.match(name))
+
+
+def artifact_manifest(subject: Descriptor, doc: Document, layer: Descriptor, created: str) -> dict[str, Any]:
+    """The artifact manifest of ``doc`` (whose blob is ``layer``) referring to ``subject``."""
+    layer_json = layer.to_json()
+    layer_json["annotations"] = {TITLE: doc.title, **doc.annotations}
+    return {
+        "schemaVersion": 2,
+        "mediaType": MEDIA_MANIFEST,
+        "artifactType": doc.artifact_type,
+        "config": {"mediaType": MEDIA_EMPTY, "digest": EMPTY_DIGEST, "size": len(EMPTY)},
+        "layers": [layer_json],
+        "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": subject.size},
+        "annotations": {CREATED: created, KIND: doc.title},
+    }
+
+
+def referrer_descriptor(desc: Descriptor, manifest: dict[str, Any]) -> Descriptor:
+    """How a referrers list names the artifact manifest ``manifest`` (artifactType, annotations)."""
+    return Descriptor(MEDIA_MANIFEST, desc.digest, desc.size,
+                      dict(manifest.get("annotations") or {}), None,
+                      manifest.get("artifactType") or (manifest.get("config") or {}).get("mediaType"))
+
+
+def subject_of(manifest: dict[str, Any]) -> str | None:
+    subject = manifest.get("subject")
+    return str(subject["digest"]) if isinstance(subject, dict) and subject.get("digest") else None
+
+
+def merged(current: Sequence[Descriptor], new: Sequence[Descriptor]) -> list[Descriptor]:
+    """``current`` and ``new`` once each, in a stable order (so the same referrers give the same
+    index bytes wherever they are written); a document wasmbuild attached earlier gives way to a
+    new one of the same kind (``KIND``)."""
+    fresh = {d.digest for d in new}
+    replaced = {(d.artifact_type, d.annotations.get(KIND)) for d in new if d.annotations.get(KIND)}
+    by_digest = {d.digest: d for d in current
+                 if d.digest in fresh or (d.artifact_type, d.annotations.get(KIND)) not in replaced}
+    for d in new:
+        by_digest.setdefault(d.digest, d)
+    return sorted(by_digest.values(), key=lambda d: (d.artifact_type or "", d.digest))
+
+
+def merged_index(descs: Iterable[Descriptor]) -> dict[str, Any]:
+    return {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [d.to_json() for d in descs]}
+
+
+def attach(layout: Layout, subject: Descriptor, docs: Sequence[Document], created: str) -> list[Descriptor]:
+    """Write each of ``docs`` into ``layout`` as an artifact manifest whose subject is ``subject``
+    and list them under the subject's fallback tag. Returns their referrer descriptors."""
+    layout.write_blob(EMPTY)
+    out: list[Descriptor] = []
+    for doc in docs:
+        blob = Descriptor(doc.artifact_type, layout.write_blob(doc.data), len(doc.data))
+        manifest = artifact_manifest(subject, doc, blob, created)
+        out.append(referrer_descriptor(layout.write_json(manifest, MEDIA_MANIFEST), manifest))
+    add_referrers(layout, subject.digest, out)
+    return out
+
+
+def add_referrers(layout: Layout, subject: str, descs: Sequence[Descriptor]) -> bool:
+    """Merge ``descs`` into the referrers index of ``subject`` in ``layout``; False if it already
+    listed them all (nothing written)."""
+    if not descs:
+        return False
+    tag = fallback_tag(subject)
+    with layout.locked():
+        # Read and replace under one lock: two builds attaching to one image must not lose a list.
+        entries = layout._read_index().get("manifests") or []
+        old = next((Descriptor.from_json(m) for m in entries
+                    if (m.get("annotations") or {}).get(REF_NAME) == tag), None)
+        current = referrers_in(layout, old) if old is not None else []
+        after = merged(current, descs)
+        if [d.digest for d in after] == [d.digest for d in current]:
+            return False
+        index = merged_index(after)
+        desc = layout.write_json(index, MEDIA_INDEX).with_annotations({REF_NAME: tag})
+        kept = [m for m in entries if (m.get("annotations") or {}).get(REF_NAME) != tag]
+        layout._init_skeleton()
+        layout._write_index([*kept, desc.to_json()])
+    return True
+
+
+def referrers_in(layout: Layout, index: Descriptor) -> list[Descriptor]:
+    doc = layout.read_json(index.digest)
+    return [Descriptor.from_json(m) for m in (doc.get("manifests") or [])] if isinstance(doc, dict) else []
+
+
+def referrers(layout: Layout, subject: str, artifact_type: str | None = None) -> list[Descriptor]:
+    """The referrers of ``subject`` in ``layout`` (through its fallback tag), optionally only
+    those of ``artifact_type``."""
+    if not layout.exists():
+        return []
+    index = layout.tags().get(fallback_tag(subject))
+    found = referrers_in(layout, index) if index is not None and layout.has_blob(index.digest) else []
+    return [d for d in found if artifact_type is None or d.artifact_type == artifact_type]
+
+
+def image_manifests(top: Descriptor, read_json: Callable[[str], Any]) -> list[Descriptor]:
+    """The image manifests ``top`` stands for: itself, or each image entry of an index (never
+    an attestation entry, should an index made elsewhere have one)."""
+    doc = read_json(top.digest)
+    if not is_index(top, doc):
+        return [top]
+    found: list[Descriptor] = []
+    for child in children(top, doc):
+        plat = child.platform or {}
+        if plat.get("os") == "unknown" or "vnd.docker.reference.type" in child.annotations:
+            continue  # a buildx attestation entry
+        if child.media_type in INDEX_TYPES:
+            found += image_manifests(child, read_json)
+        else:
+            found.append(child)
+    return found
+
+
+def copy_referrers(src: Layout, dst: Layout, descs: Sequence[Descriptor]) -> int:
+    """Copy the artifact manifests ``descs`` (and their blobs) from ``src`` into ``dst`` and list
+    each under its subject's fallback tag there. Returns how many lists changed."""
+    by_subject: dict[str, list[Descriptor]] = {}
+    for d in descs:
+        subject = subject_of(src.read_json(d.digest))
+        if subject is not None:
+            dst.copy_from(src, d)
+            by_subject.setdefault(subject, []).append(d)
+    return sum(add_referrers(dst, subject, group) for subject, group in sorted(by_subject.items()))
+
+
+def document_bytes(read_blob: Callable[[str], bytes], manifest: dict[str, Any]) -> bytes:
+    """The document an artifact manifest holds (its one layer)."""
+    layers = manifest.get("layers") or []
+    if not layers:
+        return b""
+    return read_blob(str(layers[0]["digest"]))
+

@@ -1,0 +1,52 @@
+"""Publish a build's referrers (SBOM, provenance) wherever its image went.
+
+Runs after the image itself is published: an ``oci:DIR`` output gets the artifact manifests and
+the fallback tag ``sha256-<hex>`` of each image manifest (as the store has them), a registry gets
+them through its referrers API or the fallback tag (``registry/referrers.py``), and the store
+already has them (the build wrote them there). Archives are left as they are: ``podman load`` and
+``docker load`` take every entry of an archive for an image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..oci import Descriptor
+from ..oci.layout import Layout
+from ..oci.referrers import copy_referrers, image_manifests, referrers
+from . import LayoutPublisher, MultiPublisher, RegistryPublisher, StorePublisher
+
+
+def local_referrers(layout: Layout, desc: Descriptor) -> list[Descriptor]:
+    """The referrers ``layout`` holds for every image manifest under ``desc``."""
+    found: list[Descriptor] = []
+    for manifest in image_manifests(desc, layout.read_json):
+        found += referrers(layout, manifest.digest)
+    return found
+
+
+def publish_referrers(multi: MultiPublisher, layout: Layout, attached: Sequence[Descriptor]) -> list[str]:
+    """Copy or push ``attached`` (artifact manifests in ``layout``) to every destination of
+    ``multi`` that keeps referrers; returns where they went (layout paths, registry refs)."""
+    where: list[str] = []
+    if not attached:
+        return where
+    for p in multi.publishers:
+        if isinstance(p, LayoutPublisher):
+            copy_referrers(layout, Layout(p.path), attached)
+            where.append(f"oci:{p.path}")
+        elif isinstance(p, StorePublisher) and not _same(p.store.path, layout.path):
+            with p.store.writing():
+                copy_referrers(layout, p.store, attached)
+            where.append("store")
+        elif isinstance(p, RegistryPublisher):
+            from ..registry.referrers import push_referrers
+
+            push_referrers(layout, attached, p.ref, p.opts, stats=p.stats)
+            where.append(p.ref)
+    return where
+
+
+def _same(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
