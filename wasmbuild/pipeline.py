@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class BuildOptions:
     executor_factory: Callable[[StageSpec], Executor] = executor_for
     #: ``None``: the cached defaults (layer memo, validated-module memo).
     assemble: AssembleOptions | None = None
+    #: Host stages run in the bubblewrap sandbox; False (``--sandbox=off``) runs them unconfined.
+    sandbox: bool = True
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,12 @@ def build(the_plan: Plan, options: BuildOptions | None = None,
     sweep_all(cache)
     sweep(store.path / "blobs" / "sha256")
     memo = DigestMemo(cache_area("digests") / "memo.json")
+    factory = options.executor_factory
+    if not options.sandbox and factory is executor_for:
+        factory = functools.partial(executor_for, sandbox=False)
     execute = ExecuteOptions(jobs=options.jobs, no_cache=options.no_cache,
                              no_cache_stages=options.no_cache_stages,
-                             executor_factory=options.executor_factory)
+                             executor_factory=factory)
     with _work_dir() as root:
         results = Scheduler(the_plan, execute, reporter, root, cache, memo).run_all()
         outputs = {r.name: root / r.name / "out" for r in results}

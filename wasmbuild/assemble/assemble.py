@@ -13,13 +13,14 @@ from pathlib import Path
 
 from ..dirs import cache_area, source_date_epoch
 from ..errors import BuildError
+from ..execute.limits import max_layer_files
 from ..oci import Descriptor
 from ..oci.layout import Layout
 from ..paths import clean_image_path, clean_relative
 from ..plan import Plan
 from . import validate
 from .image import ImageSpec, write_image
-from .layer import LayerMemo, cached_layer, collect
+from .layer import LayerMemo, TooManyEntries, cached_layer, collect
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,13 @@ def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
     """Write the image (layer, config, manifest) into ``layout``."""
     options = options or AssembleOptions()
     image = plan.project.model.image
-    entries = collect(image_files(plan, outputs))
+    limit = max_layer_files()
+    try:
+        entries = collect(image_files(plan, outputs), limit)
+    except TooManyEntries as exc:
+        raise BuildError(f"the image layer would hold more than {limit:,} files and directories "
+                         f"(at {exc.args[0]})", where=plan.project.positions.where(("image", "files")),
+                         hint="put fewer files in the image, or raise WASMBUILD_MAX_LAYER_FILES") from None
     epoch = source_date_epoch()
     memo = LayerMemo(options.layer_memo) if options.layer_memo is not None else None
     layer, diff_id, reused, digests = cached_layer(entries, epoch, layout, memo)

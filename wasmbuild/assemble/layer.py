@@ -51,8 +51,15 @@ def normal_mode(source: Path, explicit: int | None) -> int:
     return 0o755 if source.stat().st_mode & 0o111 else 0o644
 
 
-def collect(files: list[tuple[str, Path, int | None]]) -> list[Entry]:
-    """Expand ``(dest, source, mode)`` triples (sources may be dirs) into sorted entries."""
+class TooManyEntries(Exception):
+    """The layer would hold more entries than allowed (see :func:`collect`)."""
+
+
+def collect(files: list[tuple[str, Path, int | None]], max_entries: int | None = None) -> list[Entry]:
+    """Expand ``(dest, source, mode)`` triples (sources may be dirs) into sorted entries.
+
+    Past ``max_entries`` entries the walk stops with :class:`TooManyEntries`: a stage output
+    holding millions of files must not be listed in full first."""
     entries: dict[str, Entry] = {}
 
     def add_parents(rel: str) -> None:
@@ -71,6 +78,8 @@ def collect(files: list[tuple[str, Path, int | None]]) -> list[Entry]:
                 add(f"{rel}/{child.name}", child, None)
         else:
             entries[rel] = Entry(rel, "file", normal_mode(src, mode), source=src)
+        if max_entries is not None and len(entries) > max_entries:
+            raise TooManyEntries(rel)
 
     for dest, src, mode in files:
         rel = dest.strip("/")

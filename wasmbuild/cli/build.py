@@ -11,7 +11,7 @@ import typer
 
 from ..ui import emit_json, reporter
 from .app import app
-from .options import CaFile, Json, PlainHttp, TlsVerify, WasmfileArg, registry_options
+from .options import CaFile, Json, PlainHttp, TlsVerify, WasmfileArg, registry_options, sandbox_option
 
 
 def _wasmfile(path: Path, file: Path | None) -> tuple[Path, Path | None]:
@@ -47,6 +47,9 @@ def build_cmd(
     ca_file: CaFile = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream every step's output.")] = False,
     json_out: Json = False,
+    sandbox: Annotated[str, typer.Option(
+        "--sandbox", metavar="on|off", envvar="WASMBUILD_SANDBOX",
+        help="Run host stages in a bubblewrap sandbox (default on; off runs them unconfined).")] = "on",
 ) -> None:
     """Build the image a Wasmfile describes (into the local store by default)."""
     from ..pipeline import BuildOptions, Request, build_and_publish, check_stage_names, image_names, prepare
@@ -55,6 +58,7 @@ def build_cmd(
 
     path, ctx = _wasmfile(wasmfile, file)
     opts = registry_options(plain_http, tls_verify, False, ca_file)
+    sandboxed = sandbox_option(sandbox)
     the_plan = prepare(path, context or ctx)
     check_stage_names(the_plan, no_cache_stage, "--no-cache-stage")
     names = image_names(the_plan, tag)
@@ -65,11 +69,15 @@ def build_cmd(
         raise ConfigError("--push needs at least one -t REGISTRY/NAME[:TAG]")
     req = Request(
         plan=the_plan,
-        options=BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage)),
+        options=BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage),
+                             sandbox=sandboxed),
         publishers=publishers(names=names, outputs=output, push=pushes, store=open_store(), opts=opts),
         cache_from=cache_from, cache_to=cache_to, registry=opts,
     )
     rep = reporter(json_out, verbose)
+    if not sandboxed:
+        print("warning: --sandbox=off: host stages run unconfined, with your files, home and "
+              "network", file=sys.stderr, flush=True)
     try:
         result = build_and_publish(req, rep)
     finally:

@@ -26,7 +26,7 @@ from ..plan import Plan
 from ..render.project import StageSpec
 from ..ui import Reporter
 from . import inputs as stage_inputs
-from . import toolchains
+from . import limits, toolchains
 from .executors import Executor, StageJob, executor_for, run_job
 from .keys import stage_key
 
@@ -99,7 +99,8 @@ class Scheduler:
         toolchain = None if spec.builder else toolchains.get(spec.toolchain)
         job = StageJob(name=name, steps=spec.steps, env=spec.env, src=src, out=out, work=work,
                        network=spec.network, toolchain=toolchain, builder=spec.builder,
-                       epoch=self.epoch, where=spec.where, user=spec.user)
+                       epoch=self.epoch, where=spec.where, user=spec.user,
+                       timeout=limits.stage_timeout(spec.timeout))
         run_job(executor, job, lambda line: self.reporter.stage_log(name, line))
         for declared in spec.outputs:
             if not (out / declared).exists() and not (out / declared).is_symlink():

@@ -24,6 +24,8 @@ class StageSpec:
     recipe: str | None
     where: str
     user: str | None = None
+    #: Wall time of the whole stage in seconds (``timeout:``); None: the default.
+    timeout: float | None = None
 
     @property
     def depends_on(self) -> tuple[str, ...]:

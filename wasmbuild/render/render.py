@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from ..errors import ConfigError
 from ..load.loader import Loaded, Problems, dotted
-from ..load.model import Input, Stage
+from ..load.model import Input, Stage, parse_duration
 from ..paths import PathEscape, clean_relative, within
 from . import recipes
 from .project import Project, StageSpec
@@ -53,6 +53,7 @@ def render(loaded: Loaded, problems: Problems | None = None) -> Project:
             recipe=raw.recipe,
             where=where,
             user=stage.user,
+            timeout=parse_duration(stage.timeout) if stage.timeout is not None else None,
         )
     _check_image_sources(loaded, specs, problems)
     problems.raise_if_any()
@@ -129,6 +130,8 @@ def _render_stage(name: str, stage: Stage, where: str, problems: Problems) -> St
         merged["network"] = True
     if stage.user is not None:
         merged["user"] = stage.user
+    if stage.timeout is not None:
+        merged["timeout"] = stage.timeout
     try:
         return Stage.model_validate(merged)
     except ValidationError as exc:

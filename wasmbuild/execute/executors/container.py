@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import BuildError, ToolchainError
 from ...render.project import StageSpec
-from . import Log, Paths, StageJob, lines_of, stage_env
+from ..limits import max_output
+from . import Log, Paths, StageJob, Watchdog, lines_of, stage_env
 from .engine import builder_base, builder_image, connect, toolchain_env
 
 if TYPE_CHECKING:
@@ -41,10 +42,12 @@ def _first_line(exc: Any) -> str:
 
 
 class ContainerSession:
-    def __init__(self, client: DockerClient, container: Any, job: StageJob):
+    def __init__(self, client: DockerClient, container: Any, job: StageJob,
+                 watchdog: Watchdog | None = None):
         self.client = client
         self.container = container
         self.job = job
+        self.watchdog = watchdog or Watchdog(job, watch_out=False)
 
     def copy_in(self, src: Path) -> None:
         """Send ``src`` as ``/src`` plus empty ``/out`` and ``/work`` (one tar), then start the
@@ -78,7 +81,24 @@ class ContainerSession:
                                  hint="does the builder image have that user?")
 
     def run_step(self, step: str, log: Log) -> int:
-        return self._exec(step, self.job.user or "", log)
+        # An exec cannot be killed through the API: when the stage runs out of time the engine
+        # kills the whole container, which ends the exec's output stream.
+        self.watchdog.arm(self._kill_container)
+        try:
+            code = self._exec(step, self.job.user or "", log)
+        except Exception:
+            self.watchdog.check(step)  # killed by the watchdog: that is the error to report
+            raise
+        finally:
+            self.watchdog.arm(None)
+        self.watchdog.check(step)
+        return code
+
+    def _kill_container(self) -> None:
+        from docker.errors import APIError
+
+        with contextlib.suppress(APIError):
+            self.container.kill()
 
     def _exec(self, step: str, user: str, log: Log) -> int:
         # stderr joins stdout inside the container: the engine carries the two streams separately
@@ -98,8 +118,14 @@ class ContainerSession:
         except APIError as exc:
             raise BuildError(f"stage {self.job.name!r}: cannot read /out from the container: "
                              f"{_first_line(exc.explanation or exc)}") from exc
+        limit, received = max_output(), 0
         with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
             for chunk in stream:
+                received += len(chunk)
+                if received > limit + (1 << 20):  # tar headers and padding on top of the content
+                    raise BuildError(f"stage {self.job.name!r} wrote more than {limit:,} bytes to "
+                                     "/out", where=self.job.where or None,
+                                     hint="write less, or raise WASMBUILD_MAX_OUTPUT")
                 spool.write(chunk)
             spool.seek(0)
             with tarfile.open(fileobj=spool, mode="r:") as tar:
@@ -174,10 +200,12 @@ class ContainerExecutor:
             except APIError as exc:
                 raise ToolchainError(f"the engine refused the stage container: "
                                      f"{_first_line(exc.explanation or exc)}") from exc
+            watchdog = Watchdog(job, watch_out=False)
             try:
                 with _sigterm_as_interrupt():
-                    yield ContainerSession(client, container, job)
+                    yield ContainerSession(client, container, job, watchdog)
             finally:
+                watchdog.stop()
                 # force=True kills whatever still runs; v=True drops anonymous volumes.
                 container.remove(force=True, v=True)
 
