@@ -63,9 +63,37 @@ def check_wasmfile(path: Path) -> list[str]:
     from wasmbuild.pipeline import prepare
 
     try:
-        prepare(path)
+        the_plan = prepare(path)
     except ConfigError as exc:
         return [p.render() for p in exc.problems]
+    return entrypoint_imports(the_plan)
+
+
+def entrypoint_imports(the_plan: Any) -> list[str]:
+    """When the entrypoint module is a file of the context (not yet to be built by a stage),
+    check its imports against the runtime now rather than at build time."""
+    from wasmbuild.assemble.validate import IMPORTS_HINT, imports_problem
+    from wasmbuild.paths import PathEscape, clean_image_path, clean_relative
+
+    project = the_plan.project
+    image = project.model.image
+    entry = image.entrypoint[0]
+    try:
+        target = clean_image_path(entry if entry.startswith("/") else f"{image.workdir}/{entry}")
+        for f in image.files:
+            dest = clean_image_path(f.dest).rstrip("/")
+            if f.src is None or not (target == dest or target.startswith(dest + "/")):
+                continue
+            module = project.context / clean_relative(f.src) / target[len(dest):].lstrip("/")
+            if module.is_file():
+                data = module.read_bytes()
+                if data[:4] != b"\0asm":
+                    return []
+                problem = imports_problem(data, entry)
+                where = project.positions.where(("image", "entrypoint"))
+                return [f"{where}: {problem} ({IMPORTS_HINT})"] if problem else []
+    except (PathEscape, OSError):
+        return []  # reported by load, or unreadable: the build says so
     return []
 
 

@@ -62,6 +62,7 @@ class Scheduler:
         self.memo = memo
         self.epoch = source_date_epoch()
         self.outputs: dict[str, Path] = {}
+        self.noted: set[str] = set()
         self.lock = threading.Lock()
 
     def run_stage(self, name: str) -> StageResult:
@@ -97,6 +98,12 @@ class Scheduler:
                  work: Path) -> None:
         name = spec.name
         toolchain = None if spec.builder else toolchains.get(spec.toolchain)
+        if toolchain is not None:
+            for note in toolchain.notes:
+                if "timed out" in note and note not in self.noted:  # a slow probe says so
+                    self.noted.add(note)
+                    self.reporter.note(f"warning: {spec.toolchain} toolchain probe: {note}; using "
+                                       f"{toolchain.identity.split(';')[0]}")
         job = StageJob(name=name, steps=spec.steps, env=spec.env, src=src, out=out, work=work,
                        network=spec.network, toolchain=toolchain, builder=spec.builder,
                        epoch=self.epoch, where=spec.where, user=spec.user,

@@ -258,8 +258,8 @@ def _download_blob(c: Client, repo: str, layout: Layout, desc: Descriptor) -> No
             except (requests.exceptions.RequestException, ConnectionError) as exc:
                 # requests' errors are OSErrors too: tell a dropped connection (retried) from a
                 # failing disk (below) before anything else.
-                raise Transient(f"connection lost after {size} of {desc.size} bytes of blob "
-                                f"{desc.digest[:19]}: {cause(exc)}") from None
+                raise Transient(f"connection lost after {size:,} of {desc.size:,} bytes: "
+                                f"{cause(exc)}") from None
         got = "sha256:" + h.hexdigest()
         if got != desc.digest or size != desc.size:
             raise RegistryError(
@@ -270,7 +270,7 @@ def _download_blob(c: Client, repo: str, layout: Layout, desc: Descriptor) -> No
 
     try:
         try:
-            c.retry(f"downloading blob {desc.digest[:19]}", fetch)
+            c.retry(f"downloading blob {desc.digest}", fetch)
         except OSError as exc:
             raise StoreError(f"{c.what}: cannot write {staging}: {exc.strerror or exc}",
                              hint="check free space and permissions of the store") from None

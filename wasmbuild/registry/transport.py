@@ -19,6 +19,7 @@ The operations on top (push, pull, inspect) are in :mod:`wasmbuild.registry.ops`
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import re
 import threading
@@ -120,6 +121,8 @@ def cause(exc: BaseException) -> str:
         if id(cur) in seen:
             continue
         seen.add(id(cur))
+        if isinstance(cur, http.client.IncompleteRead):  # urllib3 wraps it in a tuple-like text
+            return "the connection closed before the end of the body"
         if isinstance(cur, OSError) and cur.strerror:
             return cur.strerror.lower()
         stack.extend(a for a in cur.args if isinstance(a, BaseException))
