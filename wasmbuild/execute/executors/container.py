@@ -113,14 +113,19 @@ class ContainerSession:
         """Receive ``/out`` as a tar stream and unpack it into ``out`` (no path may escape it)."""
         from docker.errors import APIError
 
+        api = self.client.api
         try:
-            stream, _stat = self.container.get_archive("/out")
+            response = api._get(api._url("/containers/{0}/archive", self.container.id),
+                                params={"path": "/out"}, stream=True)
+            api._raise_for_status(response)
         except APIError as exc:
             raise BuildError(f"stage {self.job.name!r}: cannot read /out from the container: "
                              f"{_first_line(exc.explanation or exc)}") from exc
         limit, received = max_output(), 0
-        with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
-            for chunk in stream:
+        # The response is ours to close (get_archive's generator never closes it): an output
+        # over the limit stops the transfer here, and the engine can then remove the container.
+        with response, tempfile.SpooledTemporaryFile(_SPOOL) as spool:
+            for chunk in response.raw.stream(1 << 20, decode_content=True):
                 received += len(chunk)
                 if received > limit + (1 << 20):  # tar headers and padding on top of the content
                     raise BuildError(f"stage {self.job.name!r} wrote more than {limit:,} bytes to "
