@@ -26,8 +26,11 @@ def summarize(
     config: dict[str, Any],
     index_digest: str | None = None,
 ) -> dict[str, Any]:
-    """The inspect record for one image manifest and its config."""
-    rc = config.get("config") or {}
+    """The inspect record for one image manifest and its config (shown as found: a malformed
+    config from someone else's image reads as empty fields, never as a crash)."""
+    config = config if isinstance(config, dict) else {}
+    found = config.get("config")
+    rc: dict[str, Any] = found if isinstance(found, dict) else {}
     layers = [
         {"digest": layer["digest"], "mediaType": layer.get("mediaType"), "size": layer["size"]}
         for layer in manifest.get("layers") or []
@@ -41,21 +44,25 @@ def summarize(
         "digest": desc.digest,
         "mediaType": manifest.get("mediaType") or desc.media_type,
         "indexDigest": index_digest,
-        "annotations": dict(manifest.get("annotations") or {}),
+        "annotations": _mapping(manifest.get("annotations")),
         "platform": platform,
         "created": config.get("created"),
         "config": {
             "digest": (manifest.get("config") or {}).get("digest"),
             "entrypoint": rc.get("Entrypoint"),
             "cmd": rc.get("Cmd"),
-            "env": rc.get("Env") or [],
-            "workingDir": rc.get("WorkingDir") or "",
-            "user": rc.get("User") or "",
-            "labels": dict(rc.get("Labels") or {}),
+            "env": [str(e) for e in rc.get("Env") or [] if isinstance(rc.get("Env"), list)],
+            "workingDir": str(rc.get("WorkingDir") or ""),
+            "user": str(rc.get("User") or ""),
+            "labels": _mapping(rc.get("Labels")),
         },
         "layers": layers,
         "size": sum(int(layer["size"]) for layer in layers),
     }
+
+
+def _mapping(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def inspect_layout(layout: Layout, name: str | None, *, source: str, ref: str) -> dict[str, Any]:

@@ -108,7 +108,7 @@ class Stage(_Strict):
     env: dict[EnvName, str] = Field(
         default_factory=dict, description="Environment for the steps (nothing else leaks in)."
     )
-    network: bool = Field(False, description="Allow network access in a builder container.")
+    network: bool = Field(False, description="Allow network access (none otherwise, on the host or in a builder).")
     user: str | None = Field(
         None,
         pattern=r"^[a-z_][a-z0-9_-]*$|^[0-9]+(:[0-9]+)?$",

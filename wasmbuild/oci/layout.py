@@ -106,7 +106,11 @@ class Layout:
         return data
 
     def read_json(self, digest: str) -> Any:
-        return json.loads(self.read_blob(digest))
+        try:
+            return json.loads(self.read_blob(digest))
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise StoreError(f"blob {digest} in {self.path} is not JSON: {str(exc)[:100]}",
+                             hint="the image is damaged or not an OCI image; build or pull it again") from None
 
     def write_blob(self, data: bytes) -> str:
         digest = sha256_digest(data)
@@ -155,9 +159,12 @@ class Layout:
             data: dict[str, Any] = json.loads((self.path / "index.json").read_bytes())
         except FileNotFoundError:
             return {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": []}
-        except json.JSONDecodeError as exc:
-            raise StoreError(f"{self.path / 'index.json'} is not valid JSON: {exc}",
+        except (ValueError, RecursionError) as exc:
+            raise StoreError(f"{self.path / 'index.json'} is not valid JSON: {str(exc)[:100]}",
                              hint="restore or delete the layout") from None
+        if not isinstance(data, dict) or not isinstance(data.get("manifests", []), list):
+            raise StoreError(f"{self.path / 'index.json'} is not an OCI index (no list of manifests)",
+                             hint="restore or delete the layout")
         return data
 
     def _write_index(self, manifests: list[dict[str, Any]]) -> None:
@@ -165,7 +172,11 @@ class Layout:
         atomic_write_bytes(self.path / "index.json", json.dumps(index, indent=2).encode() + b"\n")
 
     def manifests(self) -> list[Descriptor]:
-        return [Descriptor.from_json(m) for m in self._read_index().get("manifests", [])]
+        try:
+            return [Descriptor.from_json(m) for m in self._read_index().get("manifests", [])]
+        except StoreError as exc:
+            raise StoreError(f"{self.path / 'index.json'}: {exc.message}",
+                             hint="restore or delete the layout") from None
 
     def tags(self) -> dict[str, Descriptor]:
         return {d.annotations[REF_NAME]: d for d in self.manifests() if REF_NAME in d.annotations}
@@ -215,9 +226,15 @@ class Layout:
     def image(self, desc: Descriptor) -> tuple[Descriptor, dict[str, Any]]:
         """``desc`` itself, or for an index its Wasm entry, with the parsed manifest."""
         doc = self.read_json(desc.digest)
+        try:
+            entries = children(desc, doc)
+            if not is_index(desc, doc) and not isinstance(doc.get("config"), dict):
+                raise StoreError("it has no config")
+        except StoreError as exc:
+            raise StoreError(f"manifest {desc.digest} in {self.path} is malformed: {exc.message}",
+                             hint="the image is damaged or not an OCI image; build or pull it again") from None
         if not is_index(desc, doc):
             return desc, doc
-        entries = children(desc, doc)
         chosen = pick_wasi(entries)
         if chosen is None:
             found = ", ".join(platform_text(d) for d in entries) or "none"
@@ -245,7 +262,12 @@ class Layout:
 
         seen: set[str] = set()
         for top in self.manifests():
-            seen.update(d.digest for d in walk(top, read) if self.has_blob(d.digest))
+            try:
+                for d in walk(top, read):
+                    if self.has_blob(d.digest):
+                        seen.add(d.digest)
+            except StoreError:  # a malformed descriptor below: keep what was seen before it
+                seen.add(top.digest)
         return seen
 
     def blobs_size(self) -> int:
