@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
+from typing import Any
 
 from ..errors import WasmbuildError
 from . import commands  # noqa: F401  (registers the commands on the app)
 from .app import app
 
 __all__ = ["app", "run_cli"]
+
+
+@functools.cache
+def _command() -> Any:
+    """The click command behind the Typer app, built once (Typer rebuilds it on every call)."""
+    import typer.main
+
+    return typer.main.get_command(app)
 
 
 def run_cli(argv: list[str]) -> int:
@@ -22,7 +32,7 @@ def run_cli(argv: list[str]) -> int:
     """
     debug = "--debug" in argv or os.environ.get("WASMBUILD_DEBUG", "") not in ("", "0")
     try:
-        app(args=argv, prog_name="wasmbuild", standalone_mode=True)
+        _command().main(args=argv, prog_name="wasmbuild", standalone_mode=True)
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     except WasmbuildError as err:
