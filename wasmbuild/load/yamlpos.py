@@ -12,7 +12,8 @@ requests), so before anything is built from the text, one pass over the parser's
 * the document is at most :data:`MAX_BYTES` long and nests at most :data:`MAX_DEPTH` deep;
 * anchors and aliases are allowed (they are handy for sharing an ``env`` map), but the document
   *as expanded* may hold at most :data:`MAX_NODES` nodes: the size of every anchor is known when
-  it closes, so a "billion laughs" bomb is refused after reading it once, never expanded;
+  it closes, so a "billion laughs" bomb is refused after reading it once, never expanded, and an
+  alias inside the node it names (a structure that contains itself) is refused;
 * explicit tags other than ``!!str``, ``!!seq`` and ``!!map`` are refused (``!!timestamp``,
   ``!!binary``, ``!!set``...: a Wasmfile is plain data).
 """
@@ -72,6 +73,10 @@ def _limits(text: str, filename: str) -> None:
             raise ConfigError(f"the YAML tag {tag!r} is not allowed", where=line,
                               hint="a Wasmfile is plain data: drop the tag, and quote text")
         if isinstance(event, yaml.AliasEvent):
+            if any(anchor == event.anchor for _, anchor in stack):
+                raise ConfigError(f"the alias *{event.anchor} is inside the node it names (a "
+                                  "structure that contains itself)", where=line,
+                                  hint="move the alias out of its anchor's own node")
             stack[-1][0] += sizes.get(event.anchor or "", 1)
         elif isinstance(event, yaml.ScalarEvent):
             stack[-1][0] += 1
