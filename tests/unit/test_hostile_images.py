@@ -146,3 +146,23 @@ def test_descriptor_from_json_refuses_what_is_not_a_descriptor() -> None:
                 {**good, "annotations": {"a": 1}}, {**good, "platform": "wasi"}):
         with pytest.raises(StoreError, match="malformed descriptor"):
             Descriptor.from_json(bad)
+
+
+def prebuilt(tmp_path: Path) -> Path:
+    (tmp_path / "app.wasm").write_bytes(GOLDEN)
+    (tmp_path / "Wasmfile").write_text(
+        "wasmfile: 1\nimage:\n  files: [{src: app.wasm, dest: /app.wasm}]\n  entrypoint: [app.wasm]\n")
+    return tmp_path / "Wasmfile"
+
+
+@pytest.mark.parametrize("variable", ["WASMBUILD_CACHE", "WASMBUILD_STORE"])
+def test_an_unusable_cache_or_store_is_one_line(
+        wb: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    monkeypatch.setenv(variable, "/dev/null/x")
+    one_line(wb("build", str(prebuilt(tmp_path))), 7, "cannot use /dev/null/x as", "writable directory")
+
+
+def test_an_unwritable_output_is_one_line(wb: Cli, tmp_path: Path) -> None:
+    wasmfile = prebuilt(tmp_path)
+    one_line(wb("build", str(wasmfile), "-o", "oci-archive:/proc/x.tar"), 2, "cannot write archive /proc/x.tar")
+    one_line(wb("build", str(wasmfile), "-o", "oci:/dev/null/x"), 7, "cannot use /dev/null/x as an OCI image layout")

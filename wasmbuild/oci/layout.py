@@ -52,13 +52,18 @@ class Layout:
             atomic_write_bytes(self.path / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
 
     def init(self) -> Layout:
-        self._init_skeleton()
-        if not (self.path / "index.json").exists():
-            # Under the lock: an unlocked "exists? no -> write []" could overwrite the index a
-            # concurrent build has just tagged into.
-            with self.locked():
-                if not (self.path / "index.json").exists():
-                    self._write_index([])
+        try:
+            self._init_skeleton()
+            if not (self.path / "index.json").exists():
+                # Under the lock: an unlocked "exists? no -> write []" could overwrite the index a
+                # concurrent build has just tagged into.
+                with self.locked():
+                    if not (self.path / "index.json").exists():
+                        self._write_index([])
+        except OSError as exc:
+            raise StoreError(f"cannot use {self.path} as an OCI image layout: "
+                             f"{exc.strerror or exc}",
+                             hint="choose a writable directory (WASMBUILD_STORE moves the store)") from None
         return self
 
     @contextmanager

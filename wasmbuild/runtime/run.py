@@ -180,7 +180,9 @@ def _run_module(root: Path, module_path: Path, spec: RunSpec) -> int:
     except wasmtime.ExitTrap as exc:
         return int(exc.code)
     except wasmtime.Trap as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "trap"
+        # wasmtime's text is "error while executing at wasm backtrace: ...", the reason last.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        message = lines[-1].removeprefix("wasm trap: ") if lines else "trap"
         raise RunError(f"the module trapped: {message}") from None
     except wasmtime.WasmtimeError as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
