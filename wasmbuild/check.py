@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from wasmbuild.errors import ConfigError
 from wasmbuild.load.model import Stage
+from wasmbuild.plan import Plan
 from wasmbuild.render import recipes
 
 _PLACEHOLDER: dict[str, Any] = {
@@ -69,7 +70,7 @@ def check_wasmfile(path: Path) -> list[str]:
     return entrypoint_imports(the_plan)
 
 
-def entrypoint_imports(the_plan: Any) -> list[str]:
+def entrypoint_imports(the_plan: Plan) -> list[str]:
     """When the entrypoint module is a file of the context (not yet to be built by a stage),
     check its imports against the runtime now rather than at build time."""
     from wasmbuild.assemble.validate import IMPORTS_HINT, imports_problem

@@ -236,8 +236,8 @@ def test_the_sandbox_mounts(tmp_path: Path, home: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("WASMBUILD_SANDBOX_RO", f"{home}/tools")
     (home / "tools").mkdir()
-    tool = Toolchain("c", {"CC": "/usr/bin/clang", "COMPILER_PATH": str(tmp_path / "shims")},
-                     ("/usr/bin",), "cc")
+    tool = Toolchain("c", {"CC": "/usr/bin/clang", "COMPILER_PATH": str(tmp_path / "shims"),
+                           "NOT_THE_HOME": str(home)}, ("/usr/bin",), "cc")
     (tmp_path / "shims").mkdir()
     job = StageJob(name="t", steps=(), env={}, src=tmp_path / "s", out=tmp_path / "o",
                    work=tmp_path / "w", toolchain=tool)

@@ -151,7 +151,7 @@ def executor_for(spec: StageSpec, *, sandbox: bool = True) -> Executor:
 
 class Watchdog:
     """Kills a session's running step when the stage runs out of time, or (``watch_out``: the
-    host, where $OUT is written in place) when $OUT grows past :func:`~..limits.max_output`.
+    host, where $OUT is written in place) when $OUT grows past ``WASMBUILD_MAX_OUTPUT``.
 
     Started once per session (the deadline covers every step); ``arm(kill)`` names how to kill
     the step running now, ``check(step)`` raises the :class:`BuildError` once it has fired.

@@ -114,7 +114,8 @@ def _readable(job: StageJob, hidden: list[str]) -> list[str]:
     """The hidden directories to show again read-only (outermost only, existing only)."""
     wanted = sorted({os.path.realpath(p) for p in [*toolchain_dirs(job), *extra_ro()]
                      if os.path.isabs(p) and os.path.exists(p)})
-    wanted = [p for p in wanted if _under(p, hidden)]
+    # Only what a tmpfs hid, and never a hidden root itself (that would show the whole home).
+    wanted = [p for p in wanted if _under(p, hidden) and p not in hidden]
     kept: list[str] = []
     for path in wanted:  # sorted: a parent comes before its children
         if not _under(path, kept):
