@@ -104,7 +104,12 @@ def check_paths(paths: list[Path]) -> tuple[list[str], list[str]]:
     recipe_dirs: dict[Path, None] = {}
     wasmfiles: list[Path] = []
     for p in paths:
-        if not p.exists():
+        try:
+            found = p.exists()
+        except OSError as exc:  # a name too long, a loop of symlinks
+            problems.append(f"{p}: {exc.strerror or exc}")
+            continue
+        if not found:
             problems.append(f"{p}: no such file")
             continue
         rdir = _recipe_dir(p)

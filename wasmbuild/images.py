@@ -77,7 +77,11 @@ def local(text: str, store: Layout | None = None) -> Iterator[Located]:
 
 
 def _unpack_archive(path: Path, dest: Path) -> Layout:
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError:  # e.g. a name too long
+        found = False
+    if not found:
         raise ImageNotFound(f"no archive at {path}", hint="give the path of a .tar written by -o oci-archive:")
     try:
         with tarfile.open(path) as tar:

@@ -52,8 +52,11 @@ class Filling:
     def copy_out(self, out: Path) -> None:
         for i, name in enumerate(self.spec.outputs):
             path = out / name
-            path.parent.mkdir(parents=True, exist_ok=True)
             kind = self.kinds[i % len(self.kinds)] if self.kinds else "wasm"
+            try:  # outputs may overlap (lib, lib/x.wasm): a file where a directory goes stays
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                continue
             if path.exists() or path.is_symlink():
                 continue
             if kind == "wasm":

@@ -166,3 +166,25 @@ def test_an_unwritable_output_is_one_line(wb: Cli, tmp_path: Path) -> None:
     wasmfile = prebuilt(tmp_path)
     one_line(wb("build", str(wasmfile), "-o", "oci-archive:/proc/x.tar"), 2, "cannot write archive /proc/x.tar")
     one_line(wb("build", str(wasmfile), "-o", "oci:/dev/null/x"), 7, "cannot use /dev/null/x as an OCI image layout")
+
+
+@pytest.mark.parametrize("args", [["check", "x" * 300], ["plan", "x" * 300], ["build", "x" * 300],
+                                  ["run", "oci:" + "x" * 300], ["inspect", "oci:" + "x" * 300],
+                                  ["run", "oci-archive:" + "x" * 300]])
+def test_a_name_too_long_is_one_line(wb: Cli, args: list[str]) -> None:
+    proc = wb(*args)
+    assert proc.returncode in (2, 6) and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("error: ")
+
+
+def test_an_unreadable_path_anywhere_is_one_line(wb: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last resort: an OSError no narrower handler knew names its path, exit 2."""
+    import wasmbuild.pipeline
+
+    def refuse(*_args: object, **_kw: object) -> None:
+        raise PermissionError(13, "Permission denied", str(tmp_path / "secret"))
+
+    monkeypatch.setattr(wasmbuild.pipeline, "prepare", refuse)
+    proc = wb("plan", str(prebuilt(tmp_path)))
+    assert proc.returncode == 2
+    assert proc.stderr == f"error: {tmp_path / 'secret'}: Permission denied (--debug shows where)\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -13,6 +14,12 @@ from . import commands  # noqa: F401  (registers the commands on the app)
 from .app import app
 
 __all__ = ["app", "run_cli"]
+
+
+#: errno values of a storage problem (exit 7, like a damaged store); other OSErrors are a path
+#: or permission the user gave (exit 2).
+_STORAGE = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS}
+_ONE_LINE = {c: " " for c in range(32)}
 
 
 @functools.cache
@@ -45,6 +52,15 @@ def run_cli(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        # The file system refused (a name too long, permission denied, disk full) somewhere no
+        # narrower handler knew the path's role: still one line, naming the path.
+        if debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        text = f"error: {where}{exc.strerror or exc} (--debug shows where)"
+        print(text.translate(_ONE_LINE), file=sys.stderr)
+        return 7 if exc.errno in _STORAGE else 2
     except (MemoryError, RecursionError) as exc:
         if debug:
             traceback.print_exc()

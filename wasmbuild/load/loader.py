@@ -158,9 +158,9 @@ def load(path: Path | str, *, context: Path | str | None = None,
     With ``problems`` given, mistakes that do not stop the next steps (a missing file, a bad tag)
     are only recorded there, so that ``check`` can report them together with render's."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "Wasmfile"
     try:
+        if path.is_dir():
+            path = path / "Wasmfile"
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(f"no Wasmfile at {path}", hint="pass the path of a Wasmfile") from None

@@ -44,7 +44,10 @@ class Layout:
 
     # -- structure -----------------------------------------------------------------------
     def exists(self) -> bool:
-        return (self.path / "oci-layout").is_file() and (self.path / "index.json").is_file()
+        try:
+            return (self.path / "oci-layout").is_file() and (self.path / "index.json").is_file()
+        except OSError:  # a name too long, a permission denied: no layout we can read
+            return False
 
     def _init_skeleton(self) -> None:
         (self.path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
