@@ -188,3 +188,18 @@ def test_an_unreadable_path_anywhere_is_one_line(wb: Cli, tmp_path: Path, monkey
     proc = wb("plan", str(prebuilt(tmp_path)))
     assert proc.returncode == 2
     assert proc.stderr == f"error: {tmp_path / 'secret'}: Permission denied (--debug shows where)\n"
+
+
+@pytest.mark.parametrize("doc", [b'{"config": {"digest": 1}, "layers": []}', b'{"layers": []}',
+                                 b'{"config": {"mediaType": "x", "digest": "sha256:' + b"0" * 64 + b'", "size": 1},'
+                                 b' "layers": {"a": 1}}'])
+def test_a_malformed_manifest_from_a_registry_is_a_registry_error(doc: bytes) -> None:
+    from types import SimpleNamespace
+
+    from wasmbuild.errors import RegistryError
+    from wasmbuild.registry.ops import _children
+
+    client = SimpleNamespace(what="pull r.example/x:1", registry="r.example")
+    desc = Descriptor(MEDIA_MANIFEST, "sha256:" + "1" * 64, len(doc))
+    with pytest.raises(RegistryError, match=r"pull r.example/x:1: r.example sent a malformed manifest"):
+        _children(client, desc, doc)  # type: ignore[arg-type]
