@@ -3,7 +3,7 @@
 #   INPUT_TAGS=localhost:5000/hello:1 INPUT_PUSH=true INPUT_PLAIN_HTTP=true \
 #   GITHUB_OUTPUT=/tmp/out GITHUB_STEP_SUMMARY=/tmp/summary.md scripts/action-run.sh
 # Inputs: INPUT_WASMFILE INPUT_CONTEXT INPUT_TAGS INPUT_PUSH INPUT_REGISTRY INPUT_USERNAME
-# INPUT_PASSWORD INPUT_PLAIN_HTTP INPUT_SETUP_TOOLCHAINS INPUT_CACHE_FROM INPUT_CACHE_TO
+# INPUT_PASSWORD INPUT_PLAIN_HTTP INPUT_SETUP_TOOLCHAINS INPUT_SANDBOX INPUT_CACHE_FROM INPUT_CACHE_TO
 # INPUT_PROGRESS INPUT_SUMMARY. Writes digest=, image= and metadata= (one line of JSON) to
 # $GITHUB_OUTPUT and a job summary to $GITHUB_STEP_SUMMARY. $WASMBUILD overrides the command
 # (default: wasmbuild). The stage cache is $WASMBUILD_CACHE (action.yml restores and saves it).
@@ -64,6 +64,9 @@ if [ -n "${INPUT_PASSWORD:-}" ]; then
   export WASMBUILD_USERNAME="$INPUT_USERNAME" WASMBUILD_PASSWORD="$INPUT_PASSWORD"
 fi
 
+# -- the sandbox: host stages run in bubblewrap unless the workflow says `sandbox: false` ------
+if ! is_true "${INPUT_SANDBOX:-true}"; then export WASMBUILD_SANDBOX=off; fi
+
 # -- toolchains: what the Wasmfile's stages need, set up where a tool can, else a clear error --
 if is_true "${INPUT_SETUP_TOOLCHAINS:-true}"; then
   echo "::group::toolchains the Wasmfile needs"
@@ -78,6 +81,17 @@ if is_true "${INPUT_SETUP_TOOLCHAINS:-true}"; then
     "$work/toolchains.json")
   for name in $needed; do
     case "$name" in
+      sandbox)
+        # Host steps run in bubblewrap. A stock Ubuntu runner lacks it, and Ubuntu 24.04's
+        # AppArmor restricts the unprivileged user namespaces it needs: set both up where we can.
+        if ! command -v bwrap >/dev/null && command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then
+          sudo -n apt-get install -y -q bubblewrap >/dev/null || true
+        fi
+        if [ "$(sysctl -n kernel.apparmor_restrict_unprivileged_userns 2>/dev/null)" = 1 ] \
+            && sudo -n true 2>/dev/null; then
+          sudo -n sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 >/dev/null || true
+        fi
+        ;;
       rust)
         # A stock runner's rustup has no WebAssembly standard library until asked for one.
         if command -v rustup >/dev/null; then
@@ -93,7 +107,12 @@ if is_true "${INPUT_SETUP_TOOLCHAINS:-true}"; then
     cat "$work/toolchains.txt"
     echo "::endgroup::"
     while IFS= read -r line; do
-      case "$line" in *"MISSING: "*) echo "::error::wasmbuild: $line" >&2 ;; esac
+      case "$line" in
+        sandbox*"MISSING: "*)
+          echo "::error::wasmbuild: $line" >&2
+          echo "::error::or set the action's input sandbox: false to run host stages unconfined" >&2 ;;
+        *"MISSING: "*) echo "::error::wasmbuild: $line" >&2 ;;
+      esac
     done <"$work/toolchains.txt"
     exit 4
   fi

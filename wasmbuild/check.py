@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from wasmbuild.errors import ConfigError
 from wasmbuild.load.model import Stage
+from wasmbuild.plan import Plan
 from wasmbuild.render import recipes
 
 _PLACEHOLDER: dict[str, Any] = {
@@ -74,6 +75,34 @@ def check_wasmfile(path: Path, warnings: list[str] | None = None) -> list[str]:
         project = the_plan.project
         where = project.positions.where(("image", "targets"))
         warnings += [f"{where}: {f.message}" for f in for_wasmfile(project.model.image, project.context)]
+    return entrypoint_imports(the_plan)
+
+
+def entrypoint_imports(the_plan: Plan) -> list[str]:
+    """When the entrypoint module is a file of the context (not yet to be built by a stage),
+    check its imports against the runtime now rather than at build time."""
+    from wasmbuild.assemble.validate import IMPORTS_HINT, imports_problem
+    from wasmbuild.paths import PathEscape, clean_image_path, clean_relative
+
+    project = the_plan.project
+    image = project.model.image
+    entry = image.entrypoint[0]
+    try:
+        target = clean_image_path(entry if entry.startswith("/") else f"{image.workdir}/{entry}")
+        for f in image.files:
+            dest = clean_image_path(f.dest).rstrip("/")
+            if f.src is None or not (target == dest or target.startswith(dest + "/")):
+                continue
+            module = project.context / clean_relative(f.src) / target[len(dest):].lstrip("/")
+            if module.is_file():
+                data = module.read_bytes()
+                if data[:4] != b"\0asm":
+                    return []
+                problem = imports_problem(data, entry)
+                where = project.positions.where(("image", "entrypoint"))
+                return [f"{where}: {problem} ({IMPORTS_HINT})"] if problem else []
+    except (PathEscape, OSError):
+        return []  # reported by load, or unreadable: the build says so
     return []
 
 
@@ -83,7 +112,12 @@ def check_paths(paths: list[Path], warnings: list[str] | None = None) -> tuple[l
     recipe_dirs: dict[Path, None] = {}
     wasmfiles: list[Path] = []
     for p in paths:
-        if not p.exists():
+        try:
+            found = p.exists()
+        except OSError as exc:  # a name too long, a loop of symlinks
+            problems.append(f"{p}: {exc.strerror or exc}")
+            continue
+        if not found:
             problems.append(f"{p}: no such file")
             continue
         rdir = _recipe_dir(p)

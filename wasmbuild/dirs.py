@@ -30,10 +30,19 @@ AREAS = ("stages", "downloads", "layers", "wasm-valid", "optimized", "toolchains
 def cache_dir() -> Path:
     env = os.environ.get("WASMBUILD_CACHE")
     if env:
-        return Path(env)
-    from platformdirs import user_cache_dir
+        path = Path(env)
+    else:
+        from platformdirs import user_cache_dir
 
-    return Path(user_cache_dir("wasmbuild"))
+        path = Path(user_cache_dir("wasmbuild"))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from .errors import StoreError
+
+        raise StoreError(f"cannot use {path} as the cache: {exc.strerror or exc}",
+                         hint="set WASMBUILD_CACHE to a writable directory") from None
+    return path
 
 
 def cache_area(name: str) -> Path:

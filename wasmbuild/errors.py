@@ -38,7 +38,12 @@ class WasmbuildError(Exception):
         text = f"{self.where}: {self.message}" if self.where else self.message
         if self.hint:
             text = f"{text} ({self.hint})"
-        return text
+        # One line whatever the message quotes (a key holding "\r", a file name with "\n"): a
+        # hostile Wasmfile must not be able to forge extra lines in a CI log.
+        return text.translate(_ESCAPES)
+
+
+_ESCAPES = {c: repr(chr(c))[1:-1] for c in [*range(32), 127, 0x85, 0x2028, 0x2029]}
 
 
 class ConfigError(WasmbuildError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,13 +78,18 @@ def local(text: str, store: Layout | None = None) -> Iterator[Located]:
 
 
 def _unpack_archive(path: Path, dest: Path) -> Layout:
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError:  # e.g. a name too long
+        found = False
+    if not found:
         raise ImageNotFound(f"no archive at {path}", hint="give the path of a .tar written by -o oci-archive:")
     try:
         with tarfile.open(path) as tar:
             tarsafe.extractall(tar, dest, "data")
-    except (tarfile.TarError, OSError) as exc:
-        raise ImageNotFound(f"{path} is not a readable OCI archive: {exc}") from None
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ImageNotFound(f"{path} is not a readable OCI archive: {first}") from None
     layout = Layout(dest)
     if not layout.exists():
         raise ImageNotFound(f"{path} holds no OCI image layout (no oci-layout/index.json)")

@@ -28,10 +28,13 @@ def summarize(
     index_manifests: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The inspect record for one image manifest and its config (and, when it was picked from
-    an index, that index's entries: platform, digest and the target shape where known)."""
+    an index, that index's entries: platform, digest and the target shape where known). A
+    malformed config from someone else's image reads as empty fields, never as a crash."""
     from wasmbuild.oci.targets import target_of
 
-    rc = config.get("config") or {}
+    config = config if isinstance(config, dict) else {}
+    found = config.get("config")
+    rc: dict[str, Any] = found if isinstance(found, dict) else {}
     layers = [
         {"digest": layer["digest"], "mediaType": layer.get("mediaType"), "size": layer["size"]}
         for layer in manifest.get("layers") or []
@@ -47,21 +50,25 @@ def summarize(
         "indexDigest": index_digest,
         "target": target_of(manifest, platform),
         "manifests": list(index_manifests or []),
-        "annotations": dict(manifest.get("annotations") or {}),
+        "annotations": _mapping(manifest.get("annotations")),
         "platform": platform,
         "created": config.get("created"),
         "config": {
             "digest": (manifest.get("config") or {}).get("digest"),
             "entrypoint": rc.get("Entrypoint"),
             "cmd": rc.get("Cmd"),
-            "env": rc.get("Env") or [],
-            "workingDir": rc.get("WorkingDir") or "",
-            "user": rc.get("User") or "",
-            "labels": dict(rc.get("Labels") or {}),
+            "env": [str(e) for e in rc.get("Env") or [] if isinstance(rc.get("Env"), list)],
+            "workingDir": str(rc.get("WorkingDir") or ""),
+            "user": str(rc.get("User") or ""),
+            "labels": _mapping(rc.get("Labels")),
         },
         "layers": layers,
         "size": sum(int(layer["size"]) for layer in layers),
     }
+
+
+def _mapping(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def inspect_layout(layout: Layout, name: str | None, *, source: str, ref: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ class BuildOptions:
     registry: Any = None
     #: The SBOM and provenance attached to the image (``--sbom``, ``--no-sbom``).
     attest: AttestOptions = field(default_factory=AttestOptions)
+    #: Host stages run in the bubblewrap sandbox; False (``--sandbox=off``) runs them unconfined.
+    sandbox: bool = True
 
 
 @dataclass(frozen=True)
@@ -128,9 +131,12 @@ def build(the_plan: Plan, options: BuildOptions | None = None,
     sweep_all(cache)
     sweep(store.path / "blobs" / "sha256")
     memo = DigestMemo(cache_area("digests") / "memo.json")
+    factory = options.executor_factory
+    if not options.sandbox and factory is executor_for:
+        factory = functools.partial(executor_for, sandbox=False)
     execute = ExecuteOptions(jobs=options.jobs, no_cache=options.no_cache,
                              no_cache_stages=options.no_cache_stages,
-                             executor_factory=options.executor_factory)
+                             executor_factory=factory)
     with _work_dir() as root:
         results = Scheduler(the_plan, execute, reporter, root, cache, memo).run_all()
         outputs = {r.name: root / r.name / "out" for r in results}

@@ -391,10 +391,14 @@ class FaultProxy:
 
 
 Rewrite = Callable[[str, str, bytes], bytes]
+#: ``cut(method, path)``: answer with the full headers, send half the body, drop the connection.
+Cut = Callable[[str, str], bool]
+CUT = -1  # the status recorded in ``FaultProxy.requests`` for a cut response
 
 
 def _handler(
-    upstream: str, fault: Fault, seen: list[tuple[str, str, int]], rewrite: Rewrite | None
+    upstream: str, fault: Fault, seen: list[tuple[str, str, int]], rewrite: Rewrite | None,
+    cut: Cut | None = None,
 ) -> type:
     up_host, up_port = upstream.rsplit(":", 1)
 
@@ -433,6 +437,15 @@ def _handler(
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                if self.command != "HEAD" and cut is not None and cut(self.command, self.path):
+                    seen[-1] = (self.command, self.path, CUT)
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    # A dropped connection, not a clean close: the client has a Content-Length
+                    # it will never see, as when a proxy or the network dies mid-download.
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if self.command != "HEAD":
                     self.wfile.write(data)
             finally:
@@ -445,14 +458,16 @@ def _handler(
 
 @pytest.fixture
 def fault_proxy() -> Iterator[Callable[..., FaultProxy]]:
-    """Factory: ``fault_proxy(registry, fault, rewrite=None)`` -> a loopback proxy answering 500
-    whenever ``fault(method, path)`` is true, forwarding everything else to ``registry``;
-    ``rewrite(method, path, body)`` may alter response bodies (to corrupt a blob)."""
+    """Factory: ``fault_proxy(registry, fault, rewrite=None, cut=None)`` -> a loopback proxy
+    answering 500 whenever ``fault(method, path)`` is true, forwarding everything else to
+    ``registry``; ``rewrite(method, path, body)`` may alter response bodies (to corrupt a blob),
+    and a response for which ``cut(method, path)`` is true stops halfway through its body."""
     started: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
 
-    def start(server: RegistryServer, fault: Fault, rewrite: Rewrite | None = None) -> FaultProxy:
+    def start(server: RegistryServer, fault: Fault, rewrite: Rewrite | None = None,
+              cut: Cut | None = None) -> FaultProxy:
         seen: list[tuple[str, str, int]] = []
-        handler = _handler(server.host, fault, seen, rewrite)
+        handler = _handler(server.host, fault, seen, rewrite, cut)
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         httpd.daemon_threads = True
         thread = threading.Thread(target=httpd.serve_forever, daemon=True)

@@ -208,11 +208,39 @@ def test_action_fails_clearly_when_a_toolchain_is_missing(tmp_path: Path) -> Non
 
 
 @pytest.mark.integration
+def test_action_without_a_usable_sandbox_says_how_to_opt_out(tmp_path: Path) -> None:
+    """No bubblewrap that can run here (and no sudo to install it): two ::error:: lines, the
+    reason and the `sandbox: false` way out; `sandbox: false` then builds, with a warning."""
+    project = _project(tmp_path)
+    (project / "Wasmfile").write_text(  # one host stage: it would run in the sandbox
+        "wasmfile: 1\nstages:\n  copy:\n    inputs: [app.wasm]\n"
+        "    steps: ['cp \"$SRC/app.wasm\" \"$OUT/\"']\n    outputs: [app.wasm]\n"
+        "image:\n  files: [{from: copy, path: app.wasm, dest: /app.wasm}]\n  entrypoint: [/app.wasm]\n")
+    env = {"WASMBUILD_BWRAP": str(tmp_path / "no-bwrap")}
+    proc = action_proc(tmp_path, f"{sys.executable} -m wasmbuild", env, wasmfile=str(project / "Wasmfile"),
+                       context=str(project), tags="s:1")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("::error::")]
+    assert len(errors) == 2 and errors[0].startswith("::error::wasmbuild: sandbox (stages "), errors
+    assert "sandbox: false" in errors[1]
+    proc = action_proc(tmp_path, f"{sys.executable} -m wasmbuild", env, wasmfile=str(project / "Wasmfile"),
+                       context=str(project), tags="s:1", sandbox="false")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "warning: --sandbox=off: host stages run unconfined" in proc.stdout + proc.stderr
+
+
+@pytest.mark.integration
 def test_toolchains_lists_what_the_stages_need(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "wasmbuild", "toolchains", "-f", "Wasmfile.example", ".", "--json"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["ok"] is True
-    assert [(t["name"], t["stages"]) for t in data["toolchains"]] == [("rust", ["hello"]), ("c", ["env-c"])]
+    assert [(t["name"], t["stages"]) for t in data["toolchains"]] == [
+        ("rust", ["hello"]), ("sandbox", ["hello", "env-c"]), ("c", ["env-c"])]
     assert all(t["found"] for t in data["toolchains"])
+    # With the sandbox off (the Action's `sandbox: false`), bubblewrap is not needed.
+    off = subprocess.run([sys.executable, "-m", "wasmbuild", "toolchains", "-f", "Wasmfile.example", ".", "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+                         env={**os.environ, "WASMBUILD_SANDBOX": "off"})
+    assert [t["name"] for t in json.loads(off.stdout)["toolchains"]] == ["rust", "c"]

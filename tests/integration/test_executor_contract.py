@@ -39,13 +39,15 @@ def run(backend: tuple[str, Executor], tmp_path: Path) -> Run:
     """Run steps as a stage; returns the lines the steps printed (without progress lines)."""
     kind, executor = backend
 
-    def go(steps: list[str], env: dict[str, str] | None = None, network: bool = False) -> list[str]:
+    def go(steps: list[str], env: dict[str, str] | None = None, network: bool = False,
+           timeout: float | None = None) -> list[str]:
         src, out, work = tmp_path / "src", tmp_path / "out", tmp_path / "work"
         for d in (src, out, work):
             d.mkdir(exist_ok=True)
         (src / "input.txt").write_text("hello from src\n")
         job = StageJob(name="t", steps=tuple(steps), env=env or {}, src=src, out=out, work=work,
-                       network=network, builder="test" if kind == "container" else None, epoch=7)
+                       network=network, builder="test" if kind == "container" else None, epoch=7,
+                       timeout=timeout)
         lines: list[str] = []
         run_job(executor, job, lines.append)
         return [line.removeprefix("[t] ") for line in lines if not line.startswith("[t] step ")]
@@ -146,3 +148,17 @@ def test_reserved_names_are_refused_by_the_model() -> None:
 
     with pytest.raises(ValidationError, match="may not set OUT, PATH"):
         Stage.model_validate({"steps": ["true"], "outputs": ["x"], "env": {"PATH": "/x", "OUT": "/y"}})
+
+
+def test_a_stage_past_its_timeout_is_killed(run: Run, tmp_path: Path) -> None:
+    import time
+
+    from wasmbuild.errors import BuildError
+
+    start = time.monotonic()
+    with pytest.raises(BuildError, match=r"stage 't' ran out of time \(timeout 2s\); step `echo "
+                                         r"started; sleep 600` was killed") as caught:
+        run(["echo first", "echo started; sleep 600", "echo never > \"$OUT/never\""], timeout=2)
+    assert time.monotonic() - start < 15  # the host kills at once; a container stops within a few s
+    assert caught.value.exit_code == 3 and "\n" not in str(caught.value)
+    assert not (tmp_path / "out" / "never").exists()

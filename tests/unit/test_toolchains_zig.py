@@ -101,4 +101,6 @@ def test_component_recipes_render() -> None:
     assert wrap["inputs"] == [{"from": "hello", "path": "hello.wasm", "dest": "module.wasm"}]
     assert "--kind reactor" in str(wrap["steps"])
     crate = _render("rust", crate="vendored-hello")
-    assert str(crate["steps"]).startswith("['cd \"$SRC\"/vendored-hello && ")
+    # cargo reads the crate's .cargo/config.toml from its cwd; $SRC is read-only: build a copy
+    assert str(crate["steps"]).startswith(
+        "['cp -R \"$SRC\" \"$WORK/src\" && cd \"$WORK/src\"/vendored-hello && ")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..dirs import cache_area, source_date_epoch
 from ..errors import BuildError
+from ..execute.limits import max_layer_files
 from ..ignore import Lister, load_ignore
 from ..oci import Descriptor
 from ..oci.graph import platform_text, walk
@@ -27,7 +28,7 @@ from . import validate
 from .compress import Compression
 from .image import ImageSpec
 from .include import resolve as resolve_includes
-from .layer import LayerMemo, collect
+from .layer import LayerMemo, TooManyEntries, collect
 from .optimize import optimize_entries, rules_for
 from .targets import Inputs, write_index, write_targets
 
@@ -107,8 +108,14 @@ def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
     options = options or AssembleOptions()
     project = plan.project
     image = project.model.image
-    entries = collect(image_files(plan, outputs), image_listers(plan))
-    rules = rules_for(plan.project.model)
+    limit = max_layer_files()
+    try:
+        entries = collect(image_files(plan, outputs), image_listers(plan), limit)
+    except TooManyEntries as exc:
+        raise BuildError(f"the image layer would hold more than {limit:,} files and directories "
+                         f"(at {exc.args[0]})", where=project.positions.where(("image", "files")),
+                         hint="put fewer files in the image, or raise WASMBUILD_MAX_LAYER_FILES") from None
+    rules = rules_for(project.model)
     if rules:
         optimized = options.optimized or Path(tempfile.mkdtemp(prefix="wasmbuild-opt-"))
         entries = optimize_entries(entries, rules, optimized, options.note)

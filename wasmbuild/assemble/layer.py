@@ -54,14 +54,20 @@ def normal_mode(source: Path, explicit: int | None) -> int:
     return 0o755 if source.stat().st_mode & 0o111 else 0o644
 
 
+class TooManyEntries(Exception):
+    """The layer would hold more entries than allowed (see :func:`collect`)."""
+
+
 Lister = Callable[[Path], list[Path]]
 
 
 def collect(files: list[tuple[str, Path, int | None]],
-            listers: Sequence[Lister | None] = ()) -> list[Entry]:
+            listers: Sequence[Lister | None] = (), max_entries: int | None = None) -> list[Entry]:
     """Expand ``(dest, source, mode)`` triples (sources may be dirs) into sorted entries.
     ``listers[i]``, when given, lists the entries to take from directories of source ``i`` (the
-    context's ``.wasmignore`` for a ``src:`` file)."""
+    context's ``.wasmignore`` for a ``src:`` file). Past ``max_entries`` entries the walk stops
+    with :class:`TooManyEntries`: a stage output holding millions of files must not be listed
+    in full first."""
     entries: dict[str, Entry] = {}
 
     def add_parents(rel: str) -> None:
@@ -80,6 +86,8 @@ def collect(files: list[tuple[str, Path, int | None]],
                 add(f"{rel}/{child.name}", child, None, lister)
         else:
             entries[rel] = Entry(rel, "file", normal_mode(src, mode), source=src)
+        if max_entries is not None and len(entries) > max_entries:
+            raise TooManyEntries(rel)
 
     for i, (dest, src, mode) in enumerate(files):
         rel = dest.strip("/")

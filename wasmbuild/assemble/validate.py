@@ -1,4 +1,5 @@
-"""Checks on what goes into the image: the entrypoint must be a valid WebAssembly module."""
+"""Checks on what goes into the image: the entrypoint must be a valid WebAssembly module whose
+imports the runtime provides."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import os
 from pathlib import Path
 
 from ..errors import BuildError
+from .imports import missing_imports
 from .layer import Entry
+
+#: Part of the memo's marker names: bump when the checks change (old markers then miss).
+CHECKS = "imports1"
 
 
 def entrypoint_module(entries: list[Entry], target: str, entry: str, where: str) -> Entry:
@@ -21,9 +26,10 @@ def entrypoint_module(entries: list[Entry], target: str, entry: str, where: str)
 
 def check_module(found: Entry, digest: str | None, entry: str, where: str,
                  memo: Path | None) -> None:
-    """Validate the entrypoint module with wasmtime (a module or a component).
+    """Validate the entrypoint module with wasmtime (a module or a component), and check that
+    the runtime provides its imports (:func:`imports_problem`).
 
-    A module this wasmtime accepted once is not validated again (CPython's takes ~0.5 s, and
+    A module this wasmtime accepted once is not checked again (CPython's takes ~0.5 s, and
     importing wasmtime ~0.06 s): the marker in ``memo`` names the content digest and wasmtime's
     install.
     """
@@ -32,7 +38,7 @@ def check_module(found: Entry, digest: str | None, entry: str, where: str,
     if memo is not None and digest is not None:
         spec = importlib.util.find_spec("wasmtime")
         origin = os.stat(spec.origin).st_mtime_ns if spec and spec.origin else 0
-        marker = memo / f"{digest}-{origin}"
+        marker = memo / f"{digest}-{origin}-{CHECKS}"
         if marker.exists():
             return
     import wasmtime
@@ -54,6 +60,22 @@ def check_module(found: Entry, digest: str | None, entry: str, where: str,
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BuildError(f"entrypoint {entry!r} is not a valid WebAssembly module: {first}",
                          where=where) from None
+    problem = imports_problem(data, entry)
+    if problem:
+        raise BuildError(problem, where=where, hint=IMPORTS_HINT)
     if marker is not None:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
+
+
+IMPORTS_HINT = ("the module would fail at start with `unknown import`: define or link what it "
+                "imports (C: do not link with --allow-undefined), or use only WASI preview 1")
+
+
+def imports_problem(data: bytes, entry: str) -> str | None:
+    """One line naming the imports of module ``data`` the runtime lacks, or None."""
+    missing = missing_imports(data)
+    if not missing:
+        return None
+    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+    return f"entrypoint {entry!r} imports {missing[0]}{more}"

@@ -11,7 +11,7 @@ import typer
 
 from ..ui import emit_json
 from .app import app
-from .options import CaFile, Json, PlainHttp, TlsVerify, WasmfileArg, registry_options
+from .options import CaFile, Json, PlainHttp, TlsVerify, WasmfileArg, registry_options, sandbox_option
 
 
 def _wasmfile(path: Path, file: Path | None) -> tuple[Path, Path | None]:
@@ -68,6 +68,9 @@ def build_cmd(
     no_sbom: Annotated[bool, typer.Option(
         "--no-sbom", help="Attach no SBOM and no provenance (both are on by default).")] = False,
     json_out: Json = False,
+    sandbox: Annotated[str, typer.Option(
+        "--sandbox", metavar="on|off", envvar="WASMBUILD_SANDBOX",
+        help="Run host stages in a bubblewrap sandbox (default on; off runs them unconfined).")] = "on",
 ) -> None:
     """Build the image a Wasmfile describes (into the local store by default)."""
     from ..assemble.assemble import AssembleOptions
@@ -83,6 +86,7 @@ def build_cmd(
     attest = AttestOptions.parse(sbom, not no_sbom)
     opts = registry_options(plain_http, tls_verify, False, ca_file)
     targets = _targets(fmt, platform)
+    sandboxed = sandbox_option(sandbox)
     rep = progress_reporter(progress, json_out, verbose)  # an unknown mode fails before any work
     the_plan = prepare(path, context or ctx, target)
     check_stage_names(the_plan, no_cache_stage, "--no-cache-stage")
@@ -97,11 +101,14 @@ def build_cmd(
         plan=the_plan,
         options=BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage),
                              assemble=layers, targets=targets, include=tuple(include), registry=opts,
-                             attest=attest),
+                             attest=attest, sandbox=sandboxed),
         publishers=publishers(names=names, outputs=[] if target else output, push=pushes,
                               store=open_store(), opts=opts),
         cache_from=cache_from, cache_to=cache_to, registry=opts, export=export,
     )
+    if not sandboxed:  # always said, whatever --progress/--json: it is the user's security
+        print("warning: --sandbox=off: host stages run unconfined, with your files, home and "
+              "network", file=sys.stderr, flush=True)
     try:
         result = build_and_publish(req, rep)
     finally:

@@ -65,3 +65,12 @@ def parse_env(items: list[str]) -> dict[str, str]:
                               hint="e.g. -e GREETING=hello")
         extra[key] = value
     return extra
+
+
+def sandbox_option(value: str) -> bool:
+    """``--sandbox on|off`` (or ``WASMBUILD_SANDBOX``) as a bool."""
+    text = value.strip().lower()
+    if text not in _TRUE | _FALSE:
+        raise ConfigError(f"--sandbox expects on or off, got {value!r}",
+                          hint="--sandbox=off runs host stages unconfined")
+    return text in _TRUE

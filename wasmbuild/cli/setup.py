@@ -56,6 +56,8 @@ def toolchains_cmd(
         name = "engine" if spec.builder else (spec.toolchain or "none")
         if name != "none":
             needed.setdefault(name, []).append(spec.name)
+        if not spec.builder and sandbox_on():  # host steps run in bubblewrap (docs/hardening.md)
+            needed.setdefault("sandbox", []).append(spec.name)
     rows: list[dict[str, Any]] = []
     for name, stages in needed.items():
         row: dict[str, Any] = {"name": name, "stages": stages, "ok": True}
@@ -63,6 +65,10 @@ def toolchains_cmd(
             if name == "engine":
                 _check_engine()
                 row["found"] = "a Docker-API engine"
+            elif name == "sandbox":
+                from ..execute.executors.sandbox import check
+
+                row["found"] = check()
             else:
                 found = toolchains.get(name)  # as the build finds it (remembered, re-probed on change)
                 row["found"] = found.identity if found else name
@@ -82,6 +88,15 @@ def toolchains_cmd(
             print("no stage needs a toolchain")
     if not ok:
         raise typer.Exit(4)
+
+
+def sandbox_on() -> bool:
+    """Whether host stages will run sandboxed (``WASMBUILD_SANDBOX=off`` turns it off)."""
+    import os
+
+    from .options import sandbox_option
+
+    return sandbox_option(os.environ.get("WASMBUILD_SANDBOX", "on"))
 
 
 def _check_engine() -> None:

@@ -42,6 +42,7 @@ def fetch(url: str, sha256: str, memo: DigestMemo | None = None, timeout: float 
     hit = cached(sha256, memo)
     if hit is not None:
         return hit
+    import http.client
     import urllib.error
     import urllib.request
 
@@ -57,7 +58,8 @@ def fetch(url: str, sha256: str, memo: DigestMemo | None = None, timeout: float 
                     f"download {url} has sha256 {h.hexdigest()}, the Wasmfile pins {sha256}",
                     hint="check the URL, or update `sha256` if the new file is trusted",
                 )
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
+        # HTTPException: a connection cut mid-body (IncompleteRead); ValueError: a bad URL.
         raise BuildError(
             f"cannot download {url}: {getattr(exc, 'reason', exc)}",
             hint=f"offline? put the file in the cache with `wasmbuild fetch --add FILE` "

@@ -26,7 +26,7 @@ from ..plan import Plan
 from ..render.project import StageSpec
 from ..ui import Reporter
 from . import inputs as stage_inputs
-from . import toolchains
+from . import limits, toolchains
 from .executors import Executor, StageJob, executor_for, run_job
 from .keys import stage_key
 
@@ -66,6 +66,7 @@ class Scheduler:
         self.memo = memo
         self.epoch = source_date_epoch()
         self.outputs: dict[str, Path] = {}
+        self.noted: set[str] = set()
         self.lock = threading.Lock()
 
     def run_stage(self, name: str) -> StageResult:
@@ -104,9 +105,16 @@ class Scheduler:
                  work: Path) -> None:
         name = spec.name
         toolchain = None if spec.builder else toolchains.get(spec.toolchain)
+        if toolchain is not None:
+            for note in toolchain.notes:
+                if "timed out" in note and note not in self.noted:  # a slow probe says so
+                    self.noted.add(note)
+                    self.reporter.note(f"warning: {spec.toolchain} toolchain probe: {note}; using "
+                                       f"{toolchain.identity.split(';')[0]}")
         job = StageJob(name=name, steps=spec.steps, env=spec.env, src=src, out=out, work=work,
                        network=spec.network, toolchain=toolchain, builder=spec.builder,
-                       epoch=self.epoch, where=spec.where, user=spec.user)
+                       epoch=self.epoch, where=spec.where, user=spec.user,
+                       timeout=limits.stage_timeout(spec.timeout))
         run_job(executor, job, lambda line: self.reporter.stage_log(name, line))
         for declared in spec.outputs:
             if not (out / declared).exists() and not (out / declared).is_symlink():

@@ -47,16 +47,44 @@ class Toolchain:
         return ":".join(dict.fromkeys(dirs))
 
 
-def _run(argv: list[str]) -> str | None:
+#: Variables a probe does not pass on (see :func:`_try`).
+PROBE_DROP = ("SOURCE_DATE_EPOCH", "LD_PRELOAD", "LD_AUDIT")
+PROBE_TIMEOUT = 10.0  # a compiler answers --version in well under a second
+
+
+def _probe_timeout() -> float:
     try:
-        # Probing only: rustup's proxies need the caller's HOME/RUSTUP_HOME to pick a toolchain.
-        # SOURCE_DATE_EPOCH is dropped: clang rejects an empty one ("must be a ... integer"),
-        # which would make a working compiler look broken. Stages get wasmbuild's own value.
-        env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True, env=env)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip()
+        return float(os.environ.get("WASMBUILD_PROBE_TIMEOUT", "") or PROBE_TIMEOUT)
+    except ValueError:
+        return PROBE_TIMEOUT
+
+
+def _try(argv: list[str]) -> tuple[str | None, str]:
+    """Run a probe: (its stdout, or None; why it failed, or "").
+
+    The probe runs with the caller's environment (rustup's proxies need HOME/RUSTUP_HOME to pick
+    a toolchain) minus :data:`PROBE_DROP`: clang rejects an empty SOURCE_DATE_EPOCH, which would
+    make a working compiler look broken; and an LD_PRELOAD such as libfaketime's (``faketime``)
+    deadlocks programs linked with jemalloc -- rustup's rustc is one -- at start-up
+    (wolfcw/libfaketime#130). Stages get neither: their environment is wasmbuild's own.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in PROBE_DROP}
+    timeout = _probe_timeout()
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=True,
+                             env=env)
+    except subprocess.TimeoutExpired:
+        return None, f"`{Path(argv[0]).name} {' '.join(argv[1:2])}` timed out after {timeout:g}s"
+    except subprocess.CalledProcessError as exc:
+        last = (exc.stderr or "").strip().splitlines()[-1:] or [f"exit code {exc.returncode}"]
+        return None, last[0][:200]
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, str(exc)[:200]
+    return out.stdout.strip(), ""
+
+
+def _run(argv: list[str]) -> str | None:
+    return _try(argv)[0]
 
 
 def _candidates(env_var: str, names: list[str], extra: list[str]) -> list[str]:
@@ -97,9 +125,9 @@ def rust() -> Toolchain:
     tried: list[str] = []
     extra = [str(Path(d).expanduser() / "rustc") for d in _well_known()]
     for rustc in _candidates("WASMBUILD_RUSTC", ["rustc"], extra):
-        sysroot = _run([rustc, "--print", "sysroot"])
+        sysroot, why = _try([rustc, "--print", "sysroot"])
         if not sysroot:
-            tried.append(f"{rustc} (does not run)")
+            tried.append(f"{rustc} ({why or 'prints no sysroot'})")
             continue
         target = next(
             (
@@ -166,9 +194,9 @@ def clang() -> Toolchain:
     extra = [str(Path(d) / f"clang-{v}") for d in _well_known() for v in range(21, 13, -1)]
     tried: list[str] = []
     for cc in _candidates("WASMBUILD_CC", names, extra):
-        builtins = _run([cc, f"--target={target}", "-print-libgcc-file-name", "-rtlib=compiler-rt"])
+        builtins, why = _try([cc, f"--target={target}", "-print-libgcc-file-name", "-rtlib=compiler-rt"])
         if not builtins or not Path(builtins).is_file():
-            tried.append(f"{cc} (no wasm32 compiler-rt builtins)")
+            tried.append(f"{cc} ({why if 'timed out' in why else 'no wasm32 compiler-rt builtins'})")
             continue
         if not _links(cc, target, root):
             tried.append(f"{cc} (cannot link a wasm module: is lld installed?)")
@@ -179,6 +207,7 @@ def clang() -> Toolchain:
             {"CC": cc, "WASM_TARGET": target, "WASI_SYSROOT": root},
             (str(Path(os.path.realpath(cc)).parent),),
             f"cc={cc};{version};sysroot={root};{target}",
+            tried,
         )
     raise ToolchainError(
         "no clang able to build WASI modules was found"
@@ -365,6 +394,7 @@ def get(name: str | None) -> Toolchain | None:
 
     def run_probe() -> dict[str, Any]:
         tc = probe(name)
+        _NOTES[name] = tc.notes  # only for a probe run now: a remembered one cost nothing
         return {"name": tc.name, "env": tc.env, "path_dirs": list(tc.path_dirs),
                 "identity": tc.identity}
 
@@ -372,7 +402,12 @@ def get(name: str | None) -> Toolchain | None:
     env = dict(data["env"])
     if name in ("c", "cxx") and "ZIG" not in env:  # clang (zig runs no wasm-opt of its own)
         env["COMPILER_PATH"] = str(_no_wasm_opt())  # clang searches it first, as with -B
-    return Toolchain(data["name"], env, tuple(data["path_dirs"]), data["identity"])
+    return Toolchain(data["name"], env, tuple(data["path_dirs"]), data["identity"],
+                     _NOTES.get(name, []))
+
+
+#: What this process's probes noted (candidates passed over, and why), by toolchain name.
+_NOTES: dict[str, list[str]] = {}
 
 
 def _no_wasm_opt() -> Path:

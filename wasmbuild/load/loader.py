@@ -8,6 +8,7 @@ Every problem is reported with the file and line it comes from and a hint. ``loa
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -86,6 +87,20 @@ def _allowed(model: type[BaseModel] | None) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()] if model else []
 
 
+#: Control characters, or `:`/`$` inside one scalar: a line of /etc/shadow or a password hash.
+_SECRETISH = re.compile(r"[\x00-\x1f\x7f]|\$|:(?! )")
+
+
+def quoted(value: Any, limit: int = 64) -> str:
+    """``value`` quoted for an error message, unless it does not look like something a
+    Wasmfile's author wrote: a "Wasmfile" that is a symlink to a secret (``/etc/shadow``, a
+    credentials file) must not have its lines echoed into a CI log as "unknown keys"."""
+    text = str(value)
+    if isinstance(value, bool | int | float) or (len(text) <= limit and not _SECRETISH.search(text)):
+        return repr(value)
+    return "(not shown: it does not look like a Wasmfile key or value)"
+
+
 def dotted(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -103,7 +118,7 @@ def _translate(exc: ValidationError, pos: yamlpos.Positions, problems: Problems)
             allowed = _allowed(_model_at(parent))
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
-            problems.add(f"unknown key {key!r} in {dotted(parent)}", where, hint)
+            problems.add(f"unknown key {quoted(key)} in {dotted(parent)}", where, hint)
         elif kind == "missing":
             problems.add(
                 f"missing required key {loc[-1]!r} in {dotted(loc[:-1])}",
@@ -116,20 +131,20 @@ def _translate(exc: ValidationError, pos: yamlpos.Positions, problems: Problems)
         elif kind == "string_pattern_mismatch" and "[key]" in err["loc"]:
             if (err.get("ctx") or {}).get("pattern") == ENV_NAME_RE:
                 problems.add(
-                    f"invalid environment variable name {err['input']!r} in {dotted(loc[:-1])}",
+                    f"invalid environment variable name {quoted(err['input'])} in {dotted(loc[:-1])}",
                     where,
                     "POSIX names: letters, digits and '_', not starting with a digit",
                 )
             else:
                 problems.add(
-                    f"invalid name {err['input']!r} in {dotted(loc[:-1])}",
+                    f"invalid name {quoted(err['input'])} in {dotted(loc[:-1])}",
                     where,
                     "names use lowercase letters, digits, '-' and '_'",
                 )
         else:
             got = err.get("input")
             shown = (
-                f"{type(got).__name__} {got!r}"
+                f"{type(got).__name__} {quoted(got, 60)}"
                 if not isinstance(got, dict | list)
                 else type(got).__name__
             )
@@ -144,9 +159,9 @@ def load(path: Path | str, *, context: Path | str | None = None,
     With ``problems`` given, mistakes that do not stop the next steps (a missing file, a bad tag)
     are only recorded there, so that ``check`` can report them together with render's."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "Wasmfile"
     try:
+        if path.is_dir():
+            path = path / "Wasmfile"
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(f"no Wasmfile at {path}", hint="pass the path of a Wasmfile") from None

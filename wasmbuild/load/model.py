@@ -30,6 +30,19 @@ TargetName = Literal["compat", "docker", "runwasi", "artifact"]
 WASM_PLATFORMS = ("wasi/wasm32", "wasi/wasm", "wasip1/wasm", "wasip2/wasm")
 
 
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(value: int | str) -> float:
+    """``90``, ``"90s"``, ``"30m"``, ``"1.5h"`` -> seconds (positive); ValueError otherwise."""
+    text = str(value).strip().lower()
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([smh]?)", text)
+    if isinstance(value, bool) or match is None or float(match.group(1)) <= 0:
+        raise ValueError(f"{value!r} is not a duration: use seconds or a number with s, m or h, "
+                         "e.g. 90s, 30m, 2h")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
@@ -122,7 +135,7 @@ class Stage(_Strict):
     env: dict[EnvName, str] = Field(
         default_factory=dict, description="Environment for the steps (nothing else leaks in)."
     )
-    network: bool = Field(False, description="Allow network access in a builder container.")
+    network: bool = Field(False, description="Allow network access (none otherwise, on the host or in a builder).")
     user: str | None = Field(
         None,
         pattern=r"^[a-z_][a-z0-9_-]*$|^[0-9]+(:[0-9]+)?$",
@@ -144,6 +157,18 @@ class Stage(_Strict):
     )
 
     _optimize = field_validator("optimize", mode="before")(_check_optimize)
+    timeout: int | str | None = Field(
+        None,
+        description="Wall time the stage may take, all steps together: seconds, or `90s`, `30m`, "
+        "`2h` (default 1h, or WASMBUILD_STAGE_TIMEOUT). The stage is killed when it runs out.",
+    )
+
+    @field_validator("timeout")
+    @classmethod
+    def _duration(cls, value: int | str | None) -> int | str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
 
     @field_validator("env")
     @classmethod

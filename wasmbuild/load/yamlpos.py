@@ -12,7 +12,10 @@ requests), so before anything is built from the text, one pass over the parser's
 * the document is at most :data:`MAX_BYTES` long and nests at most :data:`MAX_DEPTH` deep;
 * anchors and aliases are allowed (they are handy for sharing an ``env`` map), but the document
   *as expanded* may hold at most :data:`MAX_NODES` nodes: the size of every anchor is known when
-  it closes, so a "billion laughs" bomb is refused after reading it once, never expanded.
+  it closes, so a "billion laughs" bomb is refused after reading it once, never expanded, and an
+  alias inside the node it names (a structure that contains itself) is refused;
+* explicit tags other than ``!!str``, ``!!seq`` and ``!!map`` are refused (``!!timestamp``,
+  ``!!binary``, ``!!set``...: a Wasmfile is plain data).
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ MAX_DEPTH = 64
 MAX_NODES = 20_000
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: Explicit tags that only say what plain data says anyway. Others (``!!timestamp``, ``!!binary``,
+#: ``!!set``, ``!!bool x``...) build values JSON has no name for, or crash PyYAML's constructors.
+_PLAIN_TAGS = ("!", "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
 
 
 @dataclass
@@ -62,7 +68,15 @@ def _limits(text: str, filename: str) -> None:
     for event in yaml.parse(text, Loader=_Loader):
         mark = event.start_mark
         line = f"{filename}:{mark.line + 1}" if mark is not None else filename
+        tag = getattr(event, "tag", None)
+        if tag is not None and tag not in _PLAIN_TAGS:
+            raise ConfigError(f"the YAML tag {tag!r} is not allowed", where=line,
+                              hint="a Wasmfile is plain data: drop the tag, and quote text")
         if isinstance(event, yaml.AliasEvent):
+            if any(anchor == event.anchor for _, anchor in stack):
+                raise ConfigError(f"the alias *{event.anchor} is inside the node it names (a "
+                                  "structure that contains itself)", where=line,
+                                  hint="move the alias out of its anchor's own node")
             stack[-1][0] += sizes.get(event.anchor or "", 1)
         elif isinstance(event, yaml.ScalarEvent):
             stack[-1][0] += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..errors import StoreError
 from . import MEDIA_INDEX, Descriptor
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -20,17 +21,21 @@ WASI_OSES = ("wasi", "wasip1", "wasip2")
 WASM_ARCHES = ("wasm", "wasm32", "wasm64")
 
 
-def is_index(desc: Descriptor, doc: dict[str, Any]) -> bool:
-    return desc.media_type in INDEX_TYPES or doc.get("mediaType") in INDEX_TYPES
+def is_index(desc: Descriptor, doc: Any) -> bool:
+    return desc.media_type in INDEX_TYPES or (isinstance(doc, dict) and doc.get("mediaType") in INDEX_TYPES)
 
 
-def children(desc: Descriptor, doc: dict[str, Any]) -> list[Descriptor]:
+def children(desc: Descriptor, doc: Any) -> list[Descriptor]:
     """The descriptors ``doc`` points down to: an index's manifests, a manifest's config and
     layers (never its ``subject``, which points up)."""
+    if not isinstance(doc, dict):
+        raise StoreError(f"{desc.digest} is not a manifest or an index (not a JSON object)")
     if is_index(desc, doc):
-        return [Descriptor.from_json(m) for m in doc.get("manifests") or []]
-    found = [doc["config"]] if isinstance(doc.get("config"), dict) else []
-    found += list(doc.get("layers") or [])
+        below = doc.get("manifests") or []
+        return [Descriptor.from_json(m) for m in (below if isinstance(below, list) else [below])]
+    found = [doc["config"]] if "config" in doc else []
+    layers = doc.get("layers") or []
+    found += layers if isinstance(layers, list) else [layers]
     return [Descriptor.from_json(d) for d in found]
 
 

@@ -47,7 +47,10 @@ class Layout:
 
     # -- structure -----------------------------------------------------------------------
     def exists(self) -> bool:
-        return (self.path / "oci-layout").is_file() and (self.path / "index.json").is_file()
+        try:
+            return (self.path / "oci-layout").is_file() and (self.path / "index.json").is_file()
+        except OSError:  # a name too long, a permission denied: no layout we can read
+            return False
 
     def _init_skeleton(self) -> None:
         (self.path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
@@ -55,13 +58,18 @@ class Layout:
             atomic_write_bytes(self.path / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
 
     def init(self) -> Layout:
-        self._init_skeleton()
-        if not (self.path / "index.json").exists():
-            # Under the lock: an unlocked "exists? no -> write []" could overwrite the index a
-            # concurrent build has just tagged into.
-            with self.locked():
-                if not (self.path / "index.json").exists():
-                    self._write_index([])
+        try:
+            self._init_skeleton()
+            if not (self.path / "index.json").exists():
+                # Under the lock: an unlocked "exists? no -> write []" could overwrite the index a
+                # concurrent build has just tagged into.
+                with self.locked():
+                    if not (self.path / "index.json").exists():
+                        self._write_index([])
+        except OSError as exc:
+            raise StoreError(f"cannot use {self.path} as an OCI image layout: "
+                             f"{exc.strerror or exc}",
+                             hint="choose a writable directory (WASMBUILD_STORE moves the store)") from None
         return self
 
     @contextmanager
@@ -109,7 +117,11 @@ class Layout:
         return data
 
     def read_json(self, digest: str) -> Any:
-        return json.loads(self.read_blob(digest))
+        try:
+            return json.loads(self.read_blob(digest))
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise StoreError(f"blob {digest} in {self.path} is not JSON: {str(exc)[:100]}",
+                             hint="the image is damaged or not an OCI image; build or pull it again") from None
 
     def write_blob(self, data: bytes) -> str:
         digest = sha256_digest(data)
@@ -158,9 +170,12 @@ class Layout:
             data: dict[str, Any] = json.loads((self.path / "index.json").read_bytes())
         except FileNotFoundError:
             return {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": []}
-        except json.JSONDecodeError as exc:
-            raise StoreError(f"{self.path / 'index.json'} is not valid JSON: {exc}",
+        except (ValueError, RecursionError) as exc:
+            raise StoreError(f"{self.path / 'index.json'} is not valid JSON: {str(exc)[:100]}",
                              hint="restore or delete the layout") from None
+        if not isinstance(data, dict) or not isinstance(data.get("manifests", []), list):
+            raise StoreError(f"{self.path / 'index.json'} is not an OCI index (no list of manifests)",
+                             hint="restore or delete the layout")
         return data
 
     def _write_index(self, manifests: list[dict[str, Any]]) -> None:
@@ -168,7 +183,11 @@ class Layout:
         atomic_write_bytes(self.path / "index.json", json.dumps(index, indent=2).encode() + b"\n")
 
     def manifests(self) -> list[Descriptor]:
-        return [Descriptor.from_json(m) for m in self._read_index().get("manifests", [])]
+        try:
+            return [Descriptor.from_json(m) for m in self._read_index().get("manifests", [])]
+        except StoreError as exc:
+            raise StoreError(f"{self.path / 'index.json'}: {exc.message}",
+                             hint="restore or delete the layout") from None
 
     def tags(self) -> dict[str, Descriptor]:
         return {d.annotations[REF_NAME]: d for d in self.manifests() if REF_NAME in d.annotations}
@@ -219,9 +238,15 @@ class Layout:
     def image(self, desc: Descriptor) -> tuple[Descriptor, dict[str, Any]]:
         """``desc`` itself, or for an index its Wasm entry, with the parsed manifest."""
         doc = self.read_json(desc.digest)
+        try:
+            entries = children(desc, doc)
+            if not is_index(desc, doc) and not isinstance(doc.get("config"), dict):
+                raise StoreError("it has no config")
+        except StoreError as exc:
+            raise StoreError(f"manifest {desc.digest} in {self.path} is malformed: {exc.message}",
+                             hint="the image is damaged or not an OCI image; build or pull it again") from None
         if not is_index(desc, doc):
             return desc, doc
-        entries = children(desc, doc)
         chosen = pick_wasi(entries)
         if chosen is None:
             found = ", ".join(platform_text(d) for d in entries) or "none"
@@ -247,6 +272,16 @@ class Layout:
             except (json.JSONDecodeError, UnicodeDecodeError, StoreError):
                 return None
 
+        def _reachable(top: Descriptor) -> set[str]:
+            found: set[str] = set()
+            try:
+                for d in walk(top, read):
+                    if self.has_blob(d.digest):
+                        found.add(d.digest)
+            except StoreError:  # a malformed descriptor below: keep what was seen before it
+                found.add(top.digest)
+            return found
+
         seen: set[str] = set()
         lists: list[tuple[str, Descriptor]] = []
         for top in self.manifests():
@@ -254,10 +289,10 @@ class Layout:
             if m:
                 lists.append((f"sha256:{m.group(1)}", top))
             else:
-                seen.update(d.digest for d in walk(top, read) if self.has_blob(d.digest))
+                seen.update(_reachable(top))
         for subject, top in lists:  # an image's referrers live as long as the image does
             if subject in seen:
-                seen.update(d.digest for d in walk(top, read) if self.has_blob(d.digest))
+                seen.update(_reachable(top))
         return seen
 
     def _drop_orphan_referrers(self, keep: set[str]) -> None:

@@ -98,8 +98,12 @@ def _write(path: Path, out: _TarWriter) -> Path:
     if path.is_dir():
         raise ConfigError(f"cannot write archive {path}: it is a directory",
                           hint="name a file, e.g. oci-archive:image.tar")
-    with atomic_writer(path) as fh:
-        out.write(fh)
+    try:
+        with atomic_writer(path) as fh:
+            out.write(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot write archive {path}: {exc.strerror or exc}",
+                          hint="name a file in a writable directory") from None
     return path
 
 

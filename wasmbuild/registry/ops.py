@@ -208,11 +208,27 @@ def _fetch_manifest(
             )
     try:
         doc = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise RegistryError(
             f"{c.what}: {c.registry} returned a manifest that is not JSON"
         ) from None
-    return data, doc.get("mediaType") or ctype or MEDIA_MANIFEST, digest
+    if not isinstance(doc, dict):
+        raise RegistryError(f"{c.what}: {c.registry} returned a manifest that is not a JSON object")
+    media = doc.get("mediaType")
+    return data, media if isinstance(media, str) and media else ctype or MEDIA_MANIFEST, digest
+
+
+def _children(c: Client, desc: Descriptor, data: bytes) -> list[Descriptor]:
+    """``children`` of a document the registry sent (checked by :func:`_fetch_manifest`)."""
+    doc = json.loads(data)
+    try:
+        below = children(desc, doc)
+        if not is_index(desc, doc) and not isinstance(doc.get("config"), dict):
+            raise StoreError("it has no config")
+        return below
+    except StoreError as exc:
+        raise RegistryError(f"{c.what}: {c.registry} sent a malformed manifest {desc.digest}: "
+                            f"{exc.message}", hint="push the image to the registry again") from None
 
 
 def _resolve(
@@ -225,7 +241,7 @@ def _resolve(
     if mtype in INDEX_TYPES:
         index_desc = Descriptor(mtype, digest, len(data))
         raw = list(json.loads(data).get("manifests") or [])
-        entries = children(index_desc, json.loads(data))
+        entries = _children(c, index_desc, data)
         chosen = pick_wasi(entries)
         if chosen is None:
             found = ", ".join(platform_text(d) for d in entries) or "none"
@@ -260,8 +276,8 @@ def _download_blob(c: Client, repo: str, layout: Layout, desc: Descriptor) -> No
             except (requests.exceptions.RequestException, ConnectionError) as exc:
                 # requests' errors are OSErrors too: tell a dropped connection (retried) from a
                 # failing disk (below) before anything else.
-                raise Transient(f"connection lost after {size} of {desc.size} bytes of blob "
-                                f"{desc.digest[:19]}: {cause(exc)}") from None
+                raise Transient(f"connection lost after {size:,} of {desc.size:,} bytes: "
+                                f"{cause(exc)}") from None
         got = "sha256:" + h.hexdigest()
         if got != desc.digest or size != desc.size:
             raise RegistryError(
@@ -272,7 +288,7 @@ def _download_blob(c: Client, repo: str, layout: Layout, desc: Descriptor) -> No
 
     try:
         try:
-            c.retry(f"downloading blob {desc.digest[:19]}", fetch)
+            c.retry(f"downloading blob {desc.digest}", fetch)
         except OSError as exc:
             raise StoreError(f"{c.what}: cannot write {staging}: {exc.strerror or exc}",
                              hint="check free space and permissions of the store") from None
@@ -300,7 +316,7 @@ def pull(ref: str, layout: Layout, opts: RegistryOptions | None = None, *,
 
             on_pick(f"pulling {platform_text(desc)} entry {desc.digest[:19]} "
                     f"({target_of(json.loads(data), desc.platform)}) of index {index.digest[:19]}")
-        blobs = children(desc, json.loads(data))
+        blobs = _children(c, desc, data)
         _parallel(c, lambda b: _download_blob(c, repo, layout, b), blobs)
         layout.write_blob(data)  # last: the manifest only lands once its blobs are in
     return desc
@@ -315,7 +331,7 @@ def inspect_remote(ref: str, opts: RegistryOptions | None = None) -> dict[str, A
         repo = repo_path(r)
         desc, data, index, entries = _resolve(c, repo, r)
         manifest = json.loads(data)
-        cfg_desc = Descriptor.from_json(manifest["config"])
+        cfg_desc = _children(c, desc, data)[0]
 
         def get_config() -> bytes:
             with c.send("GET", f"{repo}/blobs/{cfg_desc.digest}") as resp:
@@ -324,13 +340,18 @@ def inspect_remote(ref: str, opts: RegistryOptions | None = None) -> dict[str, A
         cfg_bytes = c.retry("fetching config", get_config)
         if sha256_digest(cfg_bytes) != cfg_desc.digest:
             raise RegistryError(f"{c.what}: config blob digest mismatch on {c.registry}")
+        try:
+            config = json.loads(cfg_bytes)
+        except (ValueError, RecursionError):
+            raise RegistryError(f"{c.what}: the config blob {cfg_desc.digest} on {c.registry} is "
+                                "not JSON") from None
     return {
         "reference": str(r),
         "name": r.name,
         "digest": desc.digest,
         "mediaType": desc.media_type,
         "manifest": manifest,
-        "config": json.loads(cfg_bytes),
+        "config": config,
         "platform": desc.platform,
         "index_digest": index.digest if index else None,
         "index_manifests": entries,
@@ -374,7 +395,7 @@ def pull_tree(ref: str, layout: Layout, opts: RegistryOptions | None = None) -> 
         def fetch(target: str, expect: str | None) -> Descriptor:
             data, mtype, digest = _fetch_manifest(c, repo, target, expect)
             top = Descriptor(mtype, digest, len(data))
-            below = children(top, json.loads(data))
+            below = _children(c, top, data)
             if mtype in INDEX_TYPES:
                 for child in below:
                     fetch(child.digest, child.digest)

@@ -19,6 +19,7 @@ The operations on top (push, pull, inspect) are in :mod:`wasmbuild.registry.ops`
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import re
 import threading
@@ -65,8 +66,9 @@ class RegistryOptions:
                 raise ConfigError(
                     f"WASMBUILD_REGISTRY_TIMEOUT={env!r} is not a number of seconds"
                 ) from None
-        if value <= 0:
-            raise ConfigError(f"registry timeout must be positive, got {value}")
+        if not 0 < value <= 86400:  # also refuses nan and inf, which sockets reject
+            raise ConfigError(f"registry timeout must be a positive number of seconds, got {value}",
+                              hint="e.g. --timeout 30")
         return value
 
     def verify(self) -> bool | str:
@@ -120,6 +122,8 @@ def cause(exc: BaseException) -> str:
         if id(cur) in seen:
             continue
         seen.add(id(cur))
+        if isinstance(cur, http.client.IncompleteRead):  # urllib3 wraps it in a tuple-like text
+            return "the connection closed before the end of the body"
         if isinstance(cur, OSError) and cur.strerror:
             return cur.strerror.lower()
         stack.extend(a for a in cur.args if isinstance(a, BaseException))
@@ -390,6 +394,10 @@ def parse_ref(ref: str, verb: str) -> reference.Reference:
             f"cannot {verb} {ref!r}: no registry in the reference",
             hint=f"name one, e.g. localhost:5000/{r.repository}:{r.tag or 'latest'}",
         )
+    host, sep, port = r.registry.rpartition(":")
+    if sep and "]" not in port and (not port.isdigit() or not 0 < int(port) < 65536 or not host):
+        raise ConfigError(f"cannot {verb} {ref!r}: {r.registry!r} is not HOST or HOST:PORT",
+                          hint="a port is a number from 1 to 65535")
     return r
 
 

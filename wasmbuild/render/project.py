@@ -25,6 +25,8 @@ class StageSpec:
     where: str
     user: str | None = None
     component: str | None = None  # wrap core-module outputs: "command" or "reactor"
+    #: Wall time of the whole stage in seconds (``timeout:``); None: the default.
+    timeout: float | None = None
 
     @property
     def depends_on(self) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ variables (``$RUSTC``, ``$CC``, ``$WASM_TARGET``...) set by the executor, never 
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 from collections.abc import Callable
@@ -210,6 +211,12 @@ def _environment() -> Any:
     return env
 
 
+@functools.lru_cache(maxsize=64)
+def _template(source: str) -> Any:
+    """The compiled template (compiling costs milliseconds; a Wasmfile reuses its recipes)."""
+    return _environment().from_string(source)
+
+
 def render(recipe: Recipe, values: dict[str, Any]) -> tuple[str, Any]:
     """Render the stage template with ``values``; returns (text, parsed YAML data)."""
     from jinja2 import TemplateError
@@ -226,7 +233,7 @@ def render(recipe: Recipe, values: dict[str, Any]) -> tuple[str, Any]:
         return path.read_text()
 
     try:
-        text = _environment().from_string(source).render(**values, recipe_file=recipe_file)
+        text = _template(source).render(**values, recipe_file=recipe_file)
     except RecipeRefused:
         raise
     except (TemplateError, ValueError) as exc:

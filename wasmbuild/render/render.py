@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from ..errors import ConfigError
 from ..ignore import load_ignore
 from ..load.loader import Loaded, Problems, dotted
-from ..load.model import Input, Stage
+from ..load.model import Input, Stage, parse_duration
 from ..paths import PathEscape, clean_relative, within
 from . import recipes
 from .project import Project, StageSpec
@@ -55,6 +55,7 @@ def render(loaded: Loaded, problems: Problems | None = None) -> Project:
             where=where,
             user=stage.user,
             component=stage.component,
+            timeout=parse_duration(stage.timeout) if stage.timeout is not None else None,
         )
     _check_image_sources(loaded, specs, problems)
     problems.raise_if_any()
@@ -134,6 +135,8 @@ def _render_stage(name: str, stage: Stage, where: str, problems: Problems) -> St
         merged["user"] = stage.user
     if stage.component is not None:
         merged["component"] = stage.component
+    if stage.timeout is not None:
+        merged["timeout"] = stage.timeout
     try:
         return Stage.model_validate(merged)
     except ValidationError as exc:

@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import os
 import tarfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,20 +40,36 @@ class RunSpec:
     module: str  # path of the module inside the image
 
 
-def run_spec(config: dict[str, Any], args: list[str], extra_env: dict[str, str]) -> RunSpec:
-    cfg = config.get("config") or {}
-    entrypoint = list(cfg.get("Entrypoint") or [])
-    cmd = list(cfg.get("Cmd") or [])
+def _strings(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RunError(f"the image's config is malformed: {what} is not a list of strings",
+                       hint="rebuild the image, or fix the tool that made it")
+    return value
+
+
+def run_spec(config: Any, args: list[str], extra_env: dict[str, str]) -> RunSpec:
+    cfg = config.get("config") if isinstance(config, dict) else None
+    if not isinstance(cfg or {}, dict):
+        raise RunError("the image's config is malformed: `config` is not a JSON object",
+                       hint="rebuild the image, or fix the tool that made it")
+    cfg = cfg or {}
+    entrypoint = _strings(cfg.get("Entrypoint"), "Entrypoint")
+    cmd = _strings(cfg.get("Cmd"), "Cmd")
     argv = entrypoint + (list(args) if args else cmd)
     if not argv:
         raise ConfigError("the image has no entrypoint or cmd to run",
                           hint="set image.entrypoint in the Wasmfile")
     env: dict[str, str] = {}
-    for item in cfg.get("Env") or []:
+    for item in _strings(cfg.get("Env"), "Env"):
         key, _, value = item.partition("=")
         env[key] = value
     env.update(extra_env)
     workdir = cfg.get("WorkingDir") or "/"
+    if not isinstance(workdir, str) or not workdir.startswith("/"):
+        raise RunError("the image's config is malformed: WorkingDir is not an absolute path",
+                       hint="rebuild the image, or fix the tool that made it")
     try:
         module = clean_image_path(argv[0] if argv[0].startswith("/") else f"{workdir}/{argv[0]}")
     except PathEscape as exc:
@@ -80,9 +97,10 @@ def rootfs(layout: Layout, manifest: dict[str, Any], digest: str) -> Iterator[Pa
                     with open_layer(blob, layer["mediaType"]) as fh, \
                             tarfile.open(fileobj=fh, mode="r|") as tar:
                         tarsafe.extractall(tar, tmp, "data")
-                except tarfile.TarError as exc:
-                    raise StoreError(f"cannot unpack layer {layer['digest']}: {exc}",
-                                     hint="the image is damaged or unsafe; rebuild or pull it again") from None
+                except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    raise StoreError(f"layer {layer['digest']} in {layout.path} cannot be unpacked: "
+                                     f"{first}", hint="pull or build the image again") from None
     fd = os.open(final, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
@@ -176,21 +194,25 @@ def _run_module(root: Path | None, module_path: Path, spec: RunSpec) -> int:
     import wasmtime
 
     engine = wasmtime.Engine()
-    module = load_module(engine, module_path)
-    linker = wasmtime.Linker(engine)
-    linker.define_wasi()
-    store = wasmtime.Store(engine)
-    wasi = wasmtime.WasiConfig()
-    wasi.argv = spec.argv
-    wasi.env = list(spec.env.items())
-    if root is not None:  # an artifact has no files: nothing to preopen
-        wasi.preopen_dir(str(root), "/", fs_mutable=False)
-        if spec.workdir != "/":
-            wasi.preopen_dir(str(root / spec.workdir.lstrip("/")), ".", fs_mutable=False)
-    wasi.inherit_stdin()
-    wasi.inherit_stdout()
-    wasi.inherit_stderr()
-    store.set_wasi(wasi)
+    try:
+        module = load_module(engine, module_path)
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        store = wasmtime.Store(engine)
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = spec.argv
+        wasi.env = list(spec.env.items())
+        if root is not None:  # an artifact has no files: nothing to preopen
+            wasi.preopen_dir(str(root), "/", fs_mutable=False)
+            if spec.workdir != "/":
+                wasi.preopen_dir(str(root / spec.workdir.lstrip("/")), ".", fs_mutable=False)
+        wasi.inherit_stdin()
+        wasi.inherit_stdout()
+        wasi.inherit_stderr()
+        store.set_wasi(wasi)
+    except (wasmtime.WasmtimeError, ValueError) as exc:  # not a module; a NUL in argv or env
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunError(f"cannot run {spec.module}: {message}") from None
     try:
         instance = linker.instantiate(store, module)
         start = instance.exports(store).get("_start")
@@ -201,7 +223,9 @@ def _run_module(root: Path | None, module_path: Path, spec: RunSpec) -> int:
     except wasmtime.ExitTrap as exc:
         return int(exc.code)
     except wasmtime.Trap as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "trap"
+        # wasmtime's text is "error while executing at wasm backtrace: ...", the reason last.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        message = lines[-1].removeprefix("wasm trap: ") if lines else "trap"
         raise RunError(f"the module trapped: {message}") from None
     except wasmtime.WasmtimeError as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else "error"

@@ -17,22 +17,25 @@ raises :class:`~wasmbuild.errors.StepFailed`, the same shape whatever the backen
 from __future__ import annotations
 
 import collections
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ...errors import StepFailed
+from ...errors import BuildError, StepFailed
 from ...load.model import RESERVED_ENV
 from ...render.project import StageSpec
+from ..limits import describe, max_output, tree_size
 from ..toolchains import Toolchain
 
 Log = Callable[[str], None]
 TAIL_LINES = 80
 
-__all__ = ["RESERVED_ENV", "Executor", "Log", "Session", "StageJob", "executor_for", "run_job",
-           "stage_env"]
+__all__ = ["RESERVED_ENV", "Executor", "Log", "Session", "StageJob", "Watchdog", "executor_for",
+           "run_job", "stage_env"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class StageJob:
     epoch: int = 0
     where: str = ""
     user: str | None = None
+    #: Seconds the whole stage may run (every backend kills the step that runs over).
     timeout: float | None = None
 
 
@@ -127,17 +131,87 @@ def run_job(executor: Executor, job: StageJob, log: Log) -> None:
                 raise StepFailed(stage=job.name, index=index, total=total, step=step,
                                  exit_code=code, tail=list(tail), where=job.where or None)
         session.copy_out(job.out)
+    limit = max_output()
+    if tree_size(job.out, limit) > limit:
+        raise BuildError(f"stage {job.name!r} wrote more than {limit:,} bytes to $OUT",
+                         where=job.where or None, hint="write less, or raise WASMBUILD_MAX_OUTPUT")
 
 
-def executor_for(spec: StageSpec) -> Executor:
-    """The one place that picks a backend: a builder container if the stage names one."""
+def executor_for(spec: StageSpec, *, sandbox: bool = True) -> Executor:
+    """The one place that picks a backend: a builder container if the stage names one, else
+    the host (in the bubblewrap sandbox unless ``sandbox`` is false: ``--sandbox=off``)."""
     if spec.builder:
         from .container import ContainerExecutor
 
         return ContainerExecutor()
     from .host import HostExecutor
 
-    return HostExecutor()
+    return HostExecutor(sandbox=sandbox)
+
+
+class Watchdog:
+    """Kills a session's running step when the stage runs out of time, or (``watch_out``: the
+    host, where $OUT is written in place) when $OUT grows past ``WASMBUILD_MAX_OUTPUT``.
+
+    Started once per session (the deadline covers every step); ``arm(kill)`` names how to kill
+    the step running now, ``check(step)`` raises the :class:`BuildError` once it has fired.
+    """
+
+    INTERVAL = 1.0
+
+    def __init__(self, job: StageJob, watch_out: bool):
+        self.job = job
+        self.deadline = time.monotonic() + job.timeout if job.timeout else None
+        self.out_limit = max_output() if watch_out else None
+        self.reason: str | None = None
+        self._kill: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=f"watchdog-{job.name}", daemon=True)
+        if self.deadline is not None or self.out_limit is not None:
+            self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if self.deadline is not None and now >= self.deadline:
+                assert self.job.timeout is not None
+                self._fire(f"ran out of time (timeout {describe(self.job.timeout)})")
+                return
+            if self.out_limit is not None and tree_size(self.job.out, self.out_limit) > self.out_limit:
+                self._fire(f"wrote more than {self.out_limit:,} bytes to $OUT")
+                return
+            wait = self.INTERVAL if self.deadline is None else min(self.INTERVAL, self.deadline - now)
+            self._stop.wait(max(wait, 0.01))
+
+    def _fire(self, reason: str) -> None:
+        with self._lock:
+            self.reason = reason
+            kill = self._kill
+        if kill is not None:
+            kill()
+
+    def arm(self, kill: Callable[[], None] | None) -> None:
+        """``kill`` stops the step running now (None between steps). Fired already: kill now."""
+        with self._lock:
+            self._kill = kill
+            fired = self.reason is not None
+        if fired and kill is not None:
+            kill()
+
+    def check(self, step: str) -> None:
+        if self.reason is not None:
+            summary = " ".join(step.split())
+            summary = summary if len(summary) <= 60 else summary[:57] + "..."
+            hint = ("raise `timeout:` on the stage in the Wasmfile (or WASMBUILD_STAGE_TIMEOUT)"
+                    if "time" in self.reason else "write less, or raise WASMBUILD_MAX_OUTPUT")
+            raise BuildError(f"stage {self.job.name!r} {self.reason}; step `{summary}` was killed",
+                             where=self.job.where or None, hint=hint)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def lines_of(chunks: Iterator[bytes], log: Log) -> None:

@@ -25,7 +25,8 @@ from ... import tarsafe
 from ...errors import BuildError, ToolchainError
 from ...fsutil import remove, temp_path
 from ...render.project import StageSpec
-from . import Log, Paths, StageJob, lines_of, stage_env
+from ..limits import max_output
+from . import Log, Paths, StageJob, Watchdog, lines_of, stage_env
 from .engine import builder_base, builder_image, connect, toolchain_env
 
 if TYPE_CHECKING:
@@ -43,10 +44,12 @@ def _first_line(exc: Any) -> str:
 
 
 class ContainerSession:
-    def __init__(self, client: DockerClient, container: Any, job: StageJob):
+    def __init__(self, client: DockerClient, container: Any, job: StageJob,
+                 watchdog: Watchdog | None = None):
         self.client = client
         self.container = container
         self.job = job
+        self.watchdog = watchdog or Watchdog(job, watch_out=False)
 
     def copy_in(self, src: Path) -> None:
         """Send ``src`` as ``/src`` plus empty ``/out`` and ``/work`` (one tar), then start the
@@ -80,7 +83,24 @@ class ContainerSession:
                                  hint="does the builder image have that user?")
 
     def run_step(self, step: str, log: Log) -> int:
-        return self._exec(step, self.job.user or "", log)
+        # An exec cannot be killed through the API: when the stage runs out of time the engine
+        # kills the whole container, which ends the exec's output stream.
+        self.watchdog.arm(self._kill_container)
+        try:
+            code = self._exec(step, self.job.user or "", log)
+        except Exception:
+            self.watchdog.check(step)  # killed by the watchdog: that is the error to report
+            raise
+        finally:
+            self.watchdog.arm(None)
+        self.watchdog.check(step)
+        return code
+
+    def _kill_container(self) -> None:
+        from docker.errors import APIError
+
+        with contextlib.suppress(APIError):
+            self.container.kill()
 
     def _exec(self, step: str, user: str, log: Log) -> int:
         # stderr joins stdout inside the container: the engine carries the two streams separately
@@ -95,15 +115,26 @@ class ContainerSession:
         """Receive ``/out`` as a tar stream and unpack it into ``out`` (no path may escape it)."""
         from docker.errors import APIError
 
+        api = self.client.api
         try:
-            stream, _stat = self.container.get_archive("/out")
+            response = api._get(api._url("/containers/{0}/archive", self.container.id),
+                                params={"path": "/out"}, stream=True)
+            api._raise_for_status(response)
         except APIError as exc:
             raise BuildError(f"stage {self.job.name!r}: cannot read /out from the container: "
                              f"{_first_line(exc.explanation or exc)}") from exc
+        limit, received = max_output(), 0
         staging = temp_path(out.parent, "copy-out")
+        # The response is ours to close (get_archive's generator never closes it): an output
+        # over the limit stops the transfer here, and the engine can then remove the container.
         try:
-            with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
-                for chunk in stream:
+            with response, tempfile.SpooledTemporaryFile(_SPOOL) as spool:
+                for chunk in response.raw.stream(1 << 20, decode_content=True):
+                    received += len(chunk)
+                    if received > limit + (1 << 20):  # tar headers and padding on top of the content
+                        raise BuildError(f"stage {self.job.name!r} wrote more than {limit:,} bytes to "
+                                         "/out", where=self.job.where or None,
+                                         hint="write less, or raise WASMBUILD_MAX_OUTPUT")
                     spool.write(chunk)
                 spool.seek(0)
                 with tarfile.open(fileobj=spool, mode="r:") as tar:
@@ -177,10 +208,12 @@ class ContainerExecutor:
             except APIError as exc:
                 raise ToolchainError(f"the engine refused the stage container: "
                                      f"{_first_line(exc.explanation or exc)}") from exc
+            watchdog = Watchdog(job, watch_out=False)
             try:
                 with _sigterm_as_interrupt():
-                    yield ContainerSession(client, container, job)
+                    yield ContainerSession(client, container, job, watchdog)
             finally:
+                watchdog.stop()
                 # force=True kills whatever still runs; v=True drops anonymous volumes.
                 container.remove(force=True, v=True)
 

@@ -1,9 +1,9 @@
-"""Run a stage's steps as host processes, each in a clean environment.
+"""Run a stage's steps as host processes, each in a clean environment and a sandbox.
 
 The inputs are used where they are (``$SRC`` is the build's input directory) and the steps write
-``$OUT`` in place, so ``copy_in``/``copy_out`` have nothing to move. Network isolation on the host
-is best effort: when the stage does not declare ``network`` and ``unshare`` can create a network
-namespace (as root, or with user namespaces), steps run in an empty one.
+``$OUT`` in place, so ``copy_in``/``copy_out`` have nothing to move. Every step runs under
+bubblewrap (``sandbox.py``): read-only host, no home, no network unless declared, writable
+``$WORK``/``$OUT`` only. ``sandbox=False`` (``--sandbox=off``) runs steps unconfined.
 """
 
 from __future__ import annotations
@@ -13,34 +13,21 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 
 from ...render.project import StageSpec
 from .. import toolchains
 from ..toolchains import BASE_PATH
-from . import Log, Paths, StageJob, lines_of, stage_env
-
-
-@cache
-def _unshare_prefix() -> tuple[str, ...]:
-    """The argv prefix that runs a command without network, or () when we cannot."""
-    for prefix in (("unshare", "--net"), ("unshare", "--net", "--map-root-user")):
-        try:
-            ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0
-        except (OSError, subprocess.SubprocessError):
-            ok = False
-        if ok:
-            return prefix
-    return ()
+from . import Log, Paths, StageJob, Watchdog, lines_of, sandbox, stage_env
 
 
 class HostSession:
-    def __init__(self, job: StageJob):
+    def __init__(self, job: StageJob, bwrap: str | None, watchdog: Watchdog):
         self.job = job
         path = job.toolchain.search_path() if job.toolchain else BASE_PATH
         self.env = stage_env(job, Paths(str(job.src), str(job.out), str(job.work), path))
-        self.prefix = () if job.network else _unshare_prefix()
+        self.bwrap = bwrap
+        self.watchdog = watchdog
 
     def copy_in(self, src: Path) -> None:
         assert src == self.job.src  # used in place
@@ -48,47 +35,65 @@ class HostSession:
     def copy_out(self, out: Path) -> None:
         assert out == self.job.out  # written in place
 
+    def command(self, step: str) -> list[str]:
+        shell = ["/bin/sh", "-eu", "-c", step]
+        return sandbox.argv(self.bwrap, self.job, shell) if self.bwrap else shell
+
     def run_step(self, step: str, log: Log) -> int:
         proc = subprocess.Popen(
-            [*self.prefix, "/bin/sh", "-eu", "-c", step],
+            self.command(step),
             cwd=self.job.work,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # so an interrupt can kill the whole step
+            start_new_session=True,  # so an interrupt or the watchdog can kill the whole step
         )
         _RUNNING.add(proc)
+        self.watchdog.arm(lambda: _kill(proc, wait=False))
         try:
             assert proc.stdout is not None
             fd = proc.stdout.fileno()
             lines_of(iter(lambda: os.read(fd, 65536), b""), log)
-            return proc.wait()
+            code = proc.wait()
         except BaseException:
             _kill(proc)
             raise
         finally:
+            self.watchdog.arm(None)
             _RUNNING.discard(proc)
             if proc.stdout is not None:
                 proc.stdout.close()
+        self.watchdog.check(step)
+        return code
 
 
 class HostExecutor:
-    """Runs steps with ``/bin/sh -eu -c`` in the stage's work directory."""
+    """Runs steps with ``/bin/sh -eu -c`` in the stage's work directory, sandboxed."""
+
+    def __init__(self, sandbox: bool = True):
+        self.sandbox = sandbox
 
     def identity(self, spec: StageSpec) -> str:
+        # The sandbox does not enter the key: it changes what a step may touch, not its output.
         toolchain = toolchains.get(spec.toolchain)
         return toolchain.identity if toolchain else "host"
 
     @contextlib.contextmanager
     def session(self, job: StageJob) -> Iterator[HostSession]:
-        yield HostSession(job)
+        bwrap = sandbox.check() if self.sandbox else None
+        watchdog = Watchdog(job, watch_out=True)
+        try:
+            yield HostSession(job, bwrap, watchdog)
+        finally:
+            watchdog.stop()
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
+def _kill(proc: subprocess.Popen[bytes], wait: bool = True) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    if wait:
+        proc.wait()
 
 
 _RUNNING: set[subprocess.Popen[bytes]] = set()
