@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import sys
-import traceback
 
-from ..errors import WasmbuildError
+from ..errors import guarded
 from . import commands  # noqa: F401  (registers the commands on the app)
 from .app import app
 
@@ -14,32 +12,17 @@ __all__ = ["app", "run_cli"]
 
 
 def run_cli(argv: list[str]) -> int:
-    """Run the app; a :class:`WasmbuildError` becomes one line on stderr and its exit code.
-
-    Hostile input must never end in a traceback: besides our own errors, running out of memory
-    or recursion depth (a pathological file that got past the parser's limits) is one line too.
-    ``--debug`` (or ``WASMBUILD_DEBUG=1``) shows the traceback.
+    """Run the app; a :class:`WasmbuildError` becomes one line on stderr and its exit code
+    (:func:`wasmbuild.errors.guarded`). ``--debug`` (or ``WASMBUILD_DEBUG=1``) shows the
+    traceback.
     """
     debug = "--debug" in argv or os.environ.get("WASMBUILD_DEBUG", "") not in ("", "0")
-    try:
-        app(args=argv, prog_name="wasmbuild", standalone_mode=True)
-    except SystemExit as exc:
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    except WasmbuildError as err:
-        if debug:
-            traceback.print_exc()
-        if err.details:
-            print(err.details, file=sys.stderr)
-        print(f"error: {err.render()}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except (MemoryError, RecursionError) as exc:
-        if debug:
-            traceback.print_exc()
-        what = "memory" if isinstance(exc, MemoryError) else "recursion depth"
-        print(f"error: ran out of {what} (the input is too large or too deeply nested)",
-              file=sys.stderr)
-        return 2
-    return 0
+
+    def invoke() -> int:
+        try:
+            app(args=argv, prog_name="wasmbuild", standalone_mode=True)
+        except SystemExit as exc:
+            return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+        return 0
+
+    return guarded(invoke, debug)

@@ -4,7 +4,8 @@ The module sees exactly the image's env (plus ``-e`` values), argv = entrypoint 
 arguments replace cmd, as with ``docker run``), and the image's root filesystem preopened at
 ``/`` read-only. Nothing from the calling shell's environment reaches it. Compiled modules are
 cached (wasmtime serialisation keyed by module digest and wasmtime version) so the second start
-skips compilation.
+skips compilation; the first one skips it too when the image carries precompiled code that fits
+this engine and the caller trusts it (``precompiled.py``, docs/precompiled.md).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..oci.graph import platform_text
 from ..oci.layout import Layout
 from ..oci.targets import TITLE, WASM_LAYER_TYPES, is_tar_layer, target_of
 from ..paths import PathEscape, clean_image_path
+from .precompiled import Loader, loader
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,9 @@ def _wasmtime_version() -> str:
     return version("wasmtime")
 
 
-def load_module(engine: Any, path: Path) -> Any:
-    """Compile ``path`` or reuse the cached native code for it."""
+def load_module(engine: Any, path: Path, precompiled: Loader | None = None) -> Any:
+    """Compile ``path`` or reuse native code for it: the cached one, else ``precompiled``'s
+    (given the module's bytes and the cache entry to fill; None when it has none that fits)."""
     import wasmtime
 
     data = path.read_bytes()
@@ -112,6 +115,10 @@ def load_module(engine: Any, path: Path) -> Any:
             return module
         except Exception:  # stale or corrupt: compile again below
             cached.unlink(missing_ok=True)
+    if precompiled is not None:
+        shipped = precompiled(data, cached)
+        if shipped is not None:
+            return shipped
     module = wasmtime.Module(engine, data)
     atomic_write_bytes(cached, bytes(module.serialize()))
     return module
@@ -124,13 +131,16 @@ def run(
     extra_env: dict[str, str] | None = None,
     *,
     on_pick: Callable[[str], None] | None = None,
+    precompiled: bool = False,
 ) -> int:
     """Run the image (for an index, its Wasm entry, named to ``on_pick``); returns the module's
     exit code. Every target runs: an image (the entrypoint from its root filesystem), a runwasi
     image (the module from its Wasm layer, the files from its tar layer) and a Wasm OCI artifact
-    (the module alone: no files, no env, argv[0] its title)."""
+    (the module alone: no files, no env, argv[0] its title). ``precompiled``: load a fitting
+    precompiled extra of the image instead of compiling (native code: only a trusted one)."""
     top = desc
     desc, manifest = layout.image(desc)
+    extras = _Extras(layout, desc.digest) if precompiled else None
     if on_pick is not None and desc.digest != top.digest:
         on_pick(picked_line(layout, top, desc, manifest))
     config = layout.read_json(manifest["config"]["digest"])
@@ -140,11 +150,11 @@ def run(
         assert wasm_layer is not None
         title = (wasm_layer.get("annotations") or {}).get(TITLE) or "module.wasm"
         spec = RunSpec([title, *(args or [])], dict(extra_env or {}), "/", "/" + title)
-        return _run_module(None, _blob(layout, wasm_layer["digest"]), spec)
+        return _run_module(None, _blob(layout, wasm_layer["digest"]), spec, extras)
     spec = run_spec(config, list(args or []), dict(extra_env or {}))
     with rootfs(layout, manifest, desc.digest) as root:
         if wasm_layer is not None:  # runwasi's Wasm-layer image: the layer is the module
-            return _run_module(root, _blob(layout, wasm_layer["digest"]), spec)
+            return _run_module(root, _blob(layout, wasm_layer["digest"]), spec, extras)
         module_path = root / spec.module.lstrip("/")
         if not module_path.is_file():
             raise ConfigError(f"the image has no file {spec.module} to run",
@@ -154,8 +164,22 @@ def run(
         if binary.kind_of_file(module_path) == "component":  # WASI 0.2: wasmtime's component API
             from .component import run_component
 
-            return run_component(module_path, spec.argv, spec.env, root, spec.workdir)
-        return _run_module(root, module_path, spec)
+            return run_component(module_path, spec.argv, spec.env, root, spec.workdir,
+                                 precompiled=extras.component if extras else None)
+        return _run_module(root, module_path, spec, extras)
+
+
+class _Extras:
+    """The image's precompiled extras, looked up only once an engine exists to load them."""
+
+    def __init__(self, layout: Layout, subject: str):
+        self.layout, self.subject = layout, subject
+
+    def module(self, engine: Any) -> Loader | None:
+        return loader(engine, self.layout, self.subject)
+
+    def component(self, engine: Any) -> Loader | None:
+        return loader(engine, self.layout, self.subject, component=True)
 
 
 def picked_line(layout: Layout, index: Descriptor, chosen: Descriptor,
@@ -172,11 +196,11 @@ def _blob(layout: Layout, digest: str) -> Path:
     return path
 
 
-def _run_module(root: Path | None, module_path: Path, spec: RunSpec) -> int:
+def _run_module(root: Path | None, module_path: Path, spec: RunSpec, extras: _Extras | None = None) -> int:
     import wasmtime
 
     engine = wasmtime.Engine()
-    module = load_module(engine, module_path)
+    module = load_module(engine, module_path, extras.module(engine) if extras else None)
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
     store = wasmtime.Store(engine)
