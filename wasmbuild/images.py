@@ -10,13 +10,10 @@
 from __future__ import annotations
 
 import contextlib
-import tarfile
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import tarsafe
 from .errors import ConfigError, ImageNotFound
 from .oci import Descriptor
 from .oci.layout import Layout
@@ -58,6 +55,8 @@ def local(text: str, store: Layout | None = None) -> Iterator[Located]:
         return
     if text.startswith("oci-archive:"):
         path, name = split_path_name(text.removeprefix("oci-archive:"))
+        import tempfile  # here: `run IMAGE`'s start does not pay for it
+
         with tempfile.TemporaryDirectory(prefix="wasmbuild-archive-") as tmp:
             layout = _unpack_archive(Path(path), Path(tmp))
             yield Located(layout, layout.resolve(name), "oci-archive", name or "")
@@ -77,6 +76,10 @@ def local(text: str, store: Layout | None = None) -> Iterator[Located]:
 
 
 def _unpack_archive(path: Path, dest: Path) -> Layout:
+    import tarfile
+
+    from . import tarsafe
+
     if not path.is_file():
         raise ImageNotFound(f"no archive at {path}", hint="give the path of a .tar written by -o oci-archive:")
     try:

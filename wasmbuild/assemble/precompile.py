@@ -49,7 +49,7 @@ from ..wasm.precompiled import (
     compat_key,
     wasmtime_version,
 )
-from .compress import Compression, compress_bytes
+from .compress import Compression, ZstdWriter
 from .image import rfc3339
 
 #: zstd 19: the CPython code is 3.9 MB instead of 4.7 MB with gzip -9, decompresses as fast
@@ -117,11 +117,20 @@ def compile_code(module: bytes, kind: str, target: str) -> Code:
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not memoised yet, or damaged: compile
     code = _compile(module, kind, target)
-    blob = compress_bytes(code, CODE_COMPRESSION)
+    blob = _compress(code)
     facts = {"blob": sha256_digest(blob), "uncompressed": sha256_digest(code), "size": len(code)}
     atomic_write_bytes(memo / "code.zst", blob)
     atomic_write_bytes(memo / "facts.json", json.dumps(facts).encode())  # last: marks it complete
     return Code(blob, facts["uncompressed"], len(code), False)
+
+
+def _compress(code: bytes) -> bytes:
+    """zstd in the layers' multi-threaded framing: the same bytes for any number of workers."""
+    buf = io.BytesIO()
+    writer = ZstdWriter(buf, CODE_COMPRESSION.level)
+    writer.write(code)
+    writer.close()
+    return buf.getvalue()
 
 
 def _compile(module: bytes, kind: str, target: str) -> bytes:
@@ -176,8 +185,8 @@ def precompile(layout: Layout, top: Descriptor, targets: Sequence[str],
             code = compile_code(module, kind, target)
             if note is not None:
                 how = "memoised" if code.memoised else f"{time.monotonic() - t0:.1f} s"
-                note(f"precompiled {path} for {target}: {code.size / 1e6:.1f} MB of code, "
-                     f"{len(code.blob) / 1e6:.1f} MB zstd ({how})")
+                note(f"precompiled {path} for {target}: {code.size:,} bytes of code, "
+                     f"{len(code.blob):,} zstd ({how})")
             docs.append(document(path, module, kind, target, code, keys[target]))
         attached += attach(layout, subject, docs, created)
     return tuple(attached)

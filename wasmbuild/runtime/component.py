@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from ..dirs import cache_area
 from ..errors import RunError
 from ..fsutil import atomic_write_bytes
 from ..wasm import binary
+from ..wasm.precompiled import wasmtime_version
 
 RUN_EXPORT = "wasi:cli/run@"
 
@@ -32,7 +32,7 @@ def load_component(engine: Any, path: Path, precompiled: Callable[[bytes, Path],
     from wasmtime.component import Component
 
     data = path.read_bytes()
-    key = hashlib.sha256(data + b"\0component\0" + version("wasmtime").encode()).hexdigest()
+    key = hashlib.sha256(data + b"\0component\0" + wasmtime_version().encode()).hexdigest()
     cached = cache_area("modules") / f"{key}.component.cwasm"
     if cached.is_file():
         try:

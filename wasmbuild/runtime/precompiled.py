@@ -28,7 +28,6 @@ from ..errors import ImageNotFound, StoreError
 from ..fsutil import atomic_writer
 from ..oci import Descriptor
 from ..oci.layout import Layout
-from ..oci.referrers import referrers
 from ..wasm.precompiled import (
     ANN_UNCOMPRESSED,
     ARTIFACT_TYPE,
@@ -61,6 +60,8 @@ def host_compat() -> tuple[str, str] | None:
 
 def candidates(layout: Layout, subject: str) -> list[Descriptor]:
     """The extras of image manifest ``subject`` in ``layout`` that this engine could load."""
+    from ..oci.referrers import referrers
+
     listed = referrers(layout, subject, ARTIFACT_TYPE)
     host = host_compat() if listed else None  # the key costs an engine: only when there is a choice
     return matching(listed, *host) if host is not None else []
