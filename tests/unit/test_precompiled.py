@@ -222,3 +222,29 @@ def test_compat_key_is_the_engine_section_of_any_artifact(tmp_path: Path) -> Non
     assert precompiled.host_compat() == (target, key)
     memo = next((tmp_path / "cache" / "precompiled").glob("compat-*"))
     assert memo.read_text() == key  # memoised: later runs pay no engine for it
+
+
+def test_a_components_extra_runs_without_compiling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capfd: pytest.CaptureFixture[str]) -> None:
+    """A WASI 0.2 component (the golden module wrapped with the pinned adapter) gets its extra
+    too, and ``run`` loads it through wasmtime's component API."""
+    from wasmtime.component import Component
+
+    from wasmbuild.wasm.component import wrap
+
+    project = tmp_path / "p"
+    project.mkdir()
+    wrap(GOLDEN, project / "hello.wasm")
+    (project / "Wasmfile").write_text(WASMFILE)
+    built = _build(tmp_path)
+    [ref] = built.referrers
+    [layer] = built.layout.read_json(ref.digest)["layers"]
+    assert layer["annotations"][fmt.ANN_KIND] == "component"
+
+    def banned(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("the component was compiled")
+
+    precompiled.host_compat()
+    monkeypatch.setattr(Component, "__init__", banned)
+    assert run(built.layout, built.descriptor, precompiled=True) == 0
+    assert capfd.readouterr().out == HELLO
