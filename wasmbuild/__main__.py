@@ -1,7 +1,12 @@
-"""Console entry point. ``--version`` answers before any heavy import (start-up stays fast)."""
+"""Console entry point. ``--version`` answers before any heavy import (start-up stays fast), and
+so does ``run``: ``run [OPTIONS] IMAGE [ARGS...]`` with only the options ``run`` takes calls the
+same function as the Typer command (``runtime/command.py``) without importing typer, rich or
+pydantic; any other argv (help, an unknown option...) goes to the full CLI.
+``WASMBUILD_FAST_RUN=0`` sends ``run`` to the full CLI too."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -12,6 +17,15 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"wasmbuild {__version__}")
         return 0
+    if args[:1] == ["run"] and os.environ.get("WASMBUILD_FAST_RUN", "1") != "0":
+        from wasmbuild.runtime.command import parse_run_argv, run_image
+
+        parsed = parse_run_argv(args[1:])
+        if parsed is not None:
+            from wasmbuild.errors import guarded
+
+            debug = "--debug" in args or os.environ.get("WASMBUILD_DEBUG", "") not in ("", "0")  # as run_cli
+            return guarded(lambda: run_image(parsed), debug)
     from wasmbuild.cli import run_cli
 
     return run_cli(args)

@@ -14,6 +14,7 @@ zig         zig's compiled wasi-libc and libc++ (``WASMBUILD_ZIG_CACHE`` may put
 digests     remembered digests of big input files (``cache/digests.py``)
 rootfs      image roots unpacked by ``wasmbuild run``
 modules     modules compiled by ``wasmbuild run``
+precompiled extras compiled by ``build --precompile`` (by module, target, wasmtime), engine keys
 builds      work directories of running builds
 ========== ============================================================================
 """
@@ -24,7 +25,7 @@ import os
 from pathlib import Path
 
 AREAS = ("stages", "downloads", "layers", "wasm-valid", "optimized", "toolchains", "zig", "digests",
-         "rootfs", "modules", "builds")
+         "rootfs", "modules", "precompiled", "builds")
 
 
 def cache_dir() -> Path:

@@ -8,7 +8,7 @@ failure has a kind, and the kind decides the documented exit code (README, "Exit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 class WasmbuildError(Exception):
@@ -108,3 +108,45 @@ class RunError(WasmbuildError):
     does not provide. (A module that exits with a code is not an error: that code is returned.)"""
 
     exit_code = 8
+
+
+def guarded(call: Callable[[], int], debug: bool = False) -> int:
+    """``call()``'s exit code, with a :class:`WasmbuildError` turned into one line on stderr and
+    its exit code (``--debug``: with the traceback). Hostile input must never end in a traceback:
+    running out of memory or recursion depth is one line too. The CLI and ``run``'s fast path
+    (``__main__.py``) both report errors through here."""
+    import sys
+    import traceback
+
+    try:
+        return call()
+    except WasmbuildError as err:
+        if debug:
+            traceback.print_exc()
+        if err.details:
+            print(err.details, file=sys.stderr)
+        print(f"error: {err.render()}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        # The file system refused (a name too long, permission denied, disk full) somewhere no
+        # narrower handler knew the path's role: still one line, naming the path.
+        import errno
+
+        if debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        text = f"error: {where}{exc.strerror or exc} (--debug shows where)"
+        print(text.translate({c: " " for c in range(32)}), file=sys.stderr)
+        # A storage problem is exit 7 (like a damaged store); another path or permission the
+        # user gave is 2.
+        return 7 if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS) else 2
+    except (MemoryError, RecursionError) as exc:
+        if debug:
+            traceback.print_exc()
+        what = "memory" if isinstance(exc, MemoryError) else "recursion depth"
+        print(f"error: ran out of {what} (the input is too large or too deeply nested)",
+              file=sys.stderr)
+        return 2

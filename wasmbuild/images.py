@@ -10,14 +10,10 @@
 from __future__ import annotations
 
 import contextlib
-import tarfile
-import tempfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import tarsafe
 from .errors import ConfigError, ImageNotFound
 from .oci import Descriptor
 from .oci.layout import Layout
@@ -59,6 +55,8 @@ def local(text: str, store: Layout | None = None) -> Iterator[Located]:
         return
     if text.startswith("oci-archive:"):
         path, name = split_path_name(text.removeprefix("oci-archive:"))
+        import tempfile  # here: `run IMAGE`'s start does not pay for it
+
         with tempfile.TemporaryDirectory(prefix="wasmbuild-archive-") as tmp:
             layout = _unpack_archive(Path(path), Path(tmp))
             yield Located(layout, layout.resolve(name), "oci-archive", name or "")
@@ -78,6 +76,11 @@ def local(text: str, store: Layout | None = None) -> Iterator[Located]:
 
 
 def _unpack_archive(path: Path, dest: Path) -> Layout:
+    import tarfile
+    import zlib
+
+    from . import tarsafe
+
     try:
         found = path.is_file()
     except OSError:  # e.g. a name too long

@@ -69,6 +69,8 @@ class BuildOptions:
     attest: AttestOptions = field(default_factory=AttestOptions)
     #: Host stages run in the bubblewrap sandbox; False (``--sandbox=off``) runs them unconfined.
     sandbox: bool = True
+    #: Targets (triples) to attach precompiled code for (``--precompile``; docs/precompiled.md).
+    precompile: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ class BuiltImage:
     size: int  # bytes of config + layers + manifest
     layer_reused: bool = False  # the layer blob came from the memo, not a new compression
     targets: tuple[tuple[str, Descriptor], ...] = ()  # (target, manifest) of an index's entries
-    #: Artifact manifests (SBOM, provenance) whose subject is an image manifest of this build.
+    #: Artifact manifests (SBOM, provenance, precompiled code) whose subject is an image manifest
+    #: of this build.
     referrers: tuple[Descriptor, ...] = ()
 
     @property
@@ -147,6 +150,10 @@ def build(the_plan: Plan, options: BuildOptions | None = None,
                         include=options.include, registry=options.registry, note=reporter.note)
         referrers = attest(the_plan, results, outputs, store, done.manifest, options.attest, memo,
                            how.valid_memo)
+        if options.precompile:
+            from .assemble.precompile import precompile
+
+            referrers += precompile(store, done.manifest, options.precompile, reporter.note)
         pause("image")
     with contextlib.suppress(OSError):
         auto_prune(cache)

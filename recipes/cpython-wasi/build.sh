@@ -5,10 +5,17 @@
 #                             python3.X_X.Y.Z.orig.tar.*), optionally a zlib tarball (zlib*.tar.*).
 # Params (env):               PY_VERSION (e.g. 3.11.2; default: from the tarball name),
 #                             WITH_ZLIB (1/0; default 1 when a zlib tarball is in $SRC),
-#                             JOBS (default: nproc).
+#                             JOBS (default: nproc),
+#                             PREINIT (1/0): link $PREINIT_C (default $WORK/preinit.c, written
+#                             by the recipe's first step) as the main program and snapshot
+#                             the initialised interpreter with Wizer (wizer*.tgz in $SRC, the
+#                             npm package's tarball), importing PREINIT_IMPORTS (space-separated).
 # Outputs ($OUT):             python3.wasm (debug info stripped),
 #                             usr/local/lib/pythonXY.zip (the stdlib; deflated with zlib, stored
-#                             without: deflated entries need zlib to be read).
+#                             without: deflated entries need zlib to be read);
+#                             with PREINIT=1 also preinit/python3.wasm (the module before the
+#                             snapshot) and preinit/snapshot.sh (the Wizer step, to re-take it:
+#                             how the snapshot's reproducibility is checked without a rebuild).
 # Runs with network off. Follows CPython's Tools/wasm/README.md (manual steps: wasm_build.py
 # insists on the wasmtime CLI). See docs/notes: CFLAGS=-Wno-error=int-conversion because clang 16
 # makes int-conversion an error and wasi-libc's clockid_t is a pointer (Modules/timemodule.c).
@@ -35,6 +42,13 @@ fi
 case "$WITH_ZLIB" in 1|true|yes) WITH_ZLIB=1 ;; *) WITH_ZLIB=0 ;; esac
 if [ "$WITH_ZLIB" = 1 ] && [ -z "$zlib_tar" ]; then
     log "WITH_ZLIB=1 but no zlib*.tar.* in $SRC"; exit 2
+fi
+case "${PREINIT:-0}" in 1|true|yes) PREINIT=1 ;; *) PREINIT=0 ;; esac
+PREINIT_C=${PREINIT_C:-$WORK/preinit.c}
+if [ "$PREINIT" = 1 ]; then
+    wizer_tar=$(find "$SRC" -maxdepth 1 -type f -name '*wizer*.tgz' | sort | head -n 1)
+    [ -n "$wizer_tar" ] || { log "PREINIT=1 but no *wizer*.tgz (npm's wizer-linux-*) in $SRC"; exit 2; }
+    [ -f "${PREINIT_C:-}" ] || { log "PREINIT=1 but PREINIT_C (the main program) is not a file"; exit 2; }
 fi
 
 untar() {  # untar TARBALL DEST: strip the single top-level directory
@@ -74,6 +88,8 @@ fi
 
 # --- build Python --------------------------------------------------------------------------
 touch Modules/Setup.local
+# The pre-initialisable main program replaces Python's (it behaves the same until wizened).
+[ "$PREINIT" = 1 ] && cp "$PREINIT_C" Programs/python.c
 BUILD_PY=""
 if command -v "python$MAJMIN" >/dev/null 2>&1; then
     BUILD_PY=$(command -v "python$MAJMIN")
@@ -109,7 +125,14 @@ CFLAGS="-Wno-error=int-conversion" \
         "$@" >configure.log 2>&1 || { tail -n 40 configure.log >&2; exit 1; }
 log "configure done in $(( $(now) - T1 ))s"
 T2=$(now)
-make -j"$JOBS" >make.log 2>&1 || { grep -n -i -B2 -A2 'error' make.log | tail -n 40 >&2; exit 1; }
+if [ "$PREINIT" = 1 ]; then
+    # preinit.c's wrappers keep host file metadata out of the snapshot (see there). Only
+    # python.wasm is linked in a WASI build (target build_wasm), so the flags reach nothing else.
+    set -- LDFLAGS_NODIST="-Wl,--wrap=__wasi_path_filestat_get -Wl,--wrap=__wasi_fd_filestat_get -Wl,--wrap=__wasi_fd_readdir"
+else
+    set --
+fi
+make -j"$JOBS" "$@" >make.log 2>&1 || { grep -n -i -B2 -A2 'error' make.log | tail -n 40 >&2; exit 1; }
 log "make done in $(( $(now) - T2 ))s"
 [ -f python.wasm ] || { log "make produced no python.wasm"; exit 1; }
 
@@ -137,5 +160,40 @@ with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
         dst.writestr(info, src.read(old), compresslevel=9 if with_zlib else None)
 PY
 # The .pyc files inside embed source mtimes; the tarball's are fixed, so they are reproducible.
+
+# --- pre-initialisation (Wizer) -------------------------------------------------------------
+if [ "$PREINIT" = 1 ]; then
+    T3=$(now)
+    case "${PREINIT_IMPORTS:-}" in *[!A-Za-z0-9_.\ ]*)
+        log "PREINIT_IMPORTS must be module names separated by spaces: $PREINIT_IMPORTS"; exit 2 ;;
+    esac
+    mkdir -p "$WORK/wizer"
+    gzip -dc "$wizer_tar" | tar -x -C "$WORK/wizer" --strip-components=1 --no-same-owner package/wizer
+    # The Wizer step as a script of its own, shipped in the outputs (preinit/snapshot.sh), so
+    # that it can be re-run on the same inputs anywhere (a test compares the bytes).
+    # ROOT is the image's tree below / (python3.wasm, usr/local/lib/pythonXY.zip), preopened
+    # at / as the image's runner does, so the snapshot's preopen table and paths hold at run
+    # time. Only PYTHONHOME and the import list reach the module: the snapshot holds no host
+    # env, and it drops the env it read (see preinit.c).
+    # Std streams: the snapshot's sys.stdout/stderr are created on them, so they are the same
+    # kind of file on every build (a log file and /dev/null, not whatever the step's terminal
+    # is); resume re-checks isatty.
+    cat >"$WORK/snapshot.sh" <<EOF
+#!/bin/sh
+# snapshot.sh WIZER MODULE ROOT OUTPUT LOG: pre-initialise MODULE with ROOT preopened at /.
+set -eu
+exec env -i PYTHONHOME=/usr/local WASMBUILD_PREINIT_IMPORTS='${PREINIT_IMPORTS:-}' \\
+    "\$1" --allow-wasi --inherit-env=true --inherit-stdio=true \\
+    --init-func wizer.initialize --rename-func _start=wizer.resume \\
+    --mapdir "/::\$3" -o "\$4" "\$2" </dev/null >"\$5" 2>&1
+EOF
+    sh "$WORK/snapshot.sh" "$WORK/wizer/wizer" "$OUT/python3.wasm" "$OUT" "$WORK/python3.preinit.wasm" \
+        "$WORK/wizer.log" || { tail -n 40 "$WORK/wizer.log" >&2; log "wizer failed"; exit 1; }
+    mkdir -p "$OUT/preinit"
+    mv "$OUT/python3.wasm" "$OUT/preinit/python3.wasm"
+    cp "$WORK/snapshot.sh" "$OUT/preinit/snapshot.sh"
+    mv "$WORK/python3.preinit.wasm" "$OUT/python3.wasm"
+    log "pre-initialised with Wizer in $(( $(now) - T3 ))s (imports: ${PREINIT_IMPORTS:-none})"
+fi
 ls -l "$OUT/python3.wasm" "$ZIP" >&2
 log "total $(( $(now) - T0 ))s"

@@ -17,12 +17,12 @@ carry their own C library (see benchmarks/compression.md for the measurements an
   in #2327), whereas ``threads=0`` writes different bytes. No content size, checksum or
   dictionary id in the frame header: they would only vary with how the data was fed.
 
-Reading uses the standard library for gzip (inflate is fully specified) and ``zstandard``.
+Reading uses zlib-ng's inflate for gzip (inflate is fully specified: any correct one gives the
+same bytes; zlib-ng's is twice as fast as the standard library's) and ``zstandard``.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import os
@@ -104,6 +104,14 @@ def _zlib_ng() -> Any:
     except ImportError as exc:
         raise _missing(f"zlib-ng=={ZLIB_NG_WHEEL}", exc) from None
     return zlib_ng
+
+
+def _zlib_ng_gzip() -> Any:
+    try:
+        from zlib_ng import gzip_ng
+    except ImportError as exc:
+        raise _missing(f"zlib-ng=={ZLIB_NG_WHEEL}", exc) from None
+    return gzip_ng
 
 
 def _zstandard() -> Any:
@@ -227,8 +235,10 @@ def open_layer(path: Path, media_type: str) -> Iterator[BinaryIO]:
     """The uncompressed tar stream of a layer blob (for ``tarfile.open(mode="r|")``)."""
     with open(path, "rb") as raw:
         if media_type in (MEDIA_LAYER_GZIP, MEDIA_DOCKER_GZIP):
-            with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
-                yield gz  # type: ignore[misc]
+            # zlib-ng's inflate: twice the standard library's speed (a first `run` unpacks the
+            # layer), and the same bytes out, as inflate is fully specified.
+            with _zlib_ng_gzip().GzipNGFile(fileobj=raw, mode="rb") as gz:
+                yield gz
         elif media_type == MEDIA_LAYER_ZSTD:
             reader = _zstandard().ZstdDecompressor().stream_reader(raw, read_across_frames=True,
                                                                    closefd=False)
@@ -239,6 +249,14 @@ def open_layer(path: Path, media_type: str) -> Iterator[BinaryIO]:
         else:
             raise StoreError(f"unsupported layer media type {media_type!r} in {path.name}",
                              hint="wasmbuild reads tar, tar+gzip and tar+zstd layers")
+
+
+def decompress_errors() -> tuple[type[BaseException], ...]:
+    """What reading a damaged layer raises, besides ``OSError``/``EOFError``: every codec's own
+    error (zlib-ng's is not ``zlib.error``)."""
+    import zlib
+
+    return (zlib.error, _zlib_ng().error, _zstandard().ZstdError)
 
 
 def diff_id_of(path: Path, media_type: str) -> str:

@@ -67,6 +67,11 @@ def build_cmd(
         "--sbom", metavar="FORMAT", help="SBOM format to attach: spdx (default) or cyclonedx (repeatable).")] = [],  # noqa: B006
     no_sbom: Annotated[bool, typer.Option(
         "--no-sbom", help="Attach no SBOM and no provenance (both are on by default).")] = False,
+    precompile: Annotated[bool, typer.Option(
+        "--precompile", help="Attach wasmtime-precompiled code for this machine (docs/precompiled.md).")] = False,
+    precompile_target: Annotated[list[str], typer.Option(
+        "--precompile-target", metavar="TRIPLE", help="Attach precompiled code for this target, "
+        "repeatable: host, x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu.")] = [],  # noqa: B006
     json_out: Json = False,
     sandbox: Annotated[str, typer.Option(
         "--sandbox", metavar="on|off", envvar="WASMBUILD_SANDBOX",
@@ -84,6 +89,9 @@ def build_cmd(
     layers = AssembleOptions(compression=parse_compression(compression) if compression else None)
     path, ctx = _wasmfile(wasmfile, file)
     attest = AttestOptions.parse(sbom, not no_sbom)
+    from ..wasm.precompiled import HOST, resolve_targets
+
+    precompiled = resolve_targets(precompile_target or ([HOST] if precompile else []))
     opts = registry_options(plain_http, tls_verify, False, ca_file)
     targets = _targets(fmt, platform)
     sandboxed = sandbox_option(sandbox)
@@ -101,7 +109,7 @@ def build_cmd(
         plan=the_plan,
         options=BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage),
                              assemble=layers, targets=targets, include=tuple(include), registry=opts,
-                             attest=attest, sandbox=sandboxed),
+                             attest=attest, sandbox=sandboxed, precompile=precompiled),
         publishers=publishers(names=names, outputs=[] if target else output, push=pushes,
                               store=open_store(), opts=opts),
         cache_from=cache_from, cache_to=cache_to, registry=opts, export=export,

@@ -11,8 +11,11 @@ import typer
 from ..errors import ConfigError, ImageNotFound
 from ..ui import emit_json
 from .app import app
-from .options import CaFile, Json, NoTlsVerify, PlainHttp, Timeout, TlsVerify, parse_env, registry_options
+from .options import CaFile, Json, NoTlsVerify, PlainHttp, Timeout, TlsVerify, registry_options
 
+TrustPrecompiled = Annotated[bool, typer.Option(
+    "--trust-precompiled", help="Use (and pull) precompiled native code attached to the image even "
+    "when it is not from the local store: it runs outside the sandbox (docs/precompiled.md).")]
 ImageArg = Annotated[
     str, typer.Argument(help="Store name, sha256:DIGEST, oci:DIR[:TAG], oci-archive:FILE or REGISTRY/NAME[:TAG].")
 ]
@@ -26,38 +29,20 @@ def run_cmd(
     plain_http: PlainHttp = False,
     tls_verify: TlsVerify = "true",
     ca_file: CaFile = None,
+    trust_precompiled: TrustPrecompiled = False,
 ) -> None:
     """Run an image's entrypoint with wasmtime (exit code = the module's)."""
-    from .. import images
-    from ..runtime.run import run
+    # The same function as `python -m wasmbuild run ...`'s fast path (__main__.py).
+    from ..runtime.command import RunArgs, run_image
 
-    extra = parse_env(env)
-    rest = list(args or [])
-    if rest[:1] == ["--"]:  # `run IMAGE -- ARGS`: click keeps the separator after IMAGE
-        rest = rest[1:]
-    try:
-        with images.local(image) as found:
-            sys.stdout.flush()
-            code = run(found.layout, found.desc, rest, extra, on_pick=_say)
-    except ImageNotFound:
-        remote = images.registry_ref(image)
-        if remote is None:
-            raise
-        from ..registry.ops import pull
-        from ..store import normalize_tag, open_store
-
-        store = open_store()
-        with store.writing():
-            desc = pull(remote, store, registry_options(plain_http, tls_verify, False, ca_file),
-                        on_pick=_say)
-            store.tag(normalize_tag(remote), desc)
-        code = run(store, desc, rest, extra)
-    raise typer.Exit(code)
+    raise typer.Exit(run_image(RunArgs(image, list(args or []), list(env), plain_http, tls_verify, ca_file,
+                                       trust_precompiled)))
 
 
 def _say(line: str) -> None:
-    """One line on stderr (``run``'s and ``pull``'s choice of an index entry)."""
-    print(f"wasmbuild: {line}", file=sys.stderr, flush=True)
+    from ..runtime.command import say
+
+    say(line)
 
 
 @app.command("images")
@@ -131,7 +116,16 @@ def push_cmd(
     print(pushed)
     print(f"pushed {data['tag']}: {stats.blobs_uploaded} blob(s) uploaded "
           f"({stats.bytes_uploaded} bytes), {stats.blobs_skipped} already present"
-          + (f"; with {len(attached)} referrer(s) (SBOM, provenance)" if attached else ""), file=sys.stderr)
+          + (f"; with {len(attached)} referrer(s) ({_kinds(attached)})" if attached else ""), file=sys.stderr)
+
+
+def _kinds(referrers: list[Any]) -> str:
+    """What a push's referrers are, for its summary line."""
+    from ..oci.referrers import ARTIFACT_INTOTO, SBOM_TYPES
+    from ..wasm.precompiled import ARTIFACT_TYPE
+
+    names = {**dict.fromkeys(SBOM_TYPES, "SBOM"), ARTIFACT_INTOTO: "provenance", ARTIFACT_TYPE: "precompiled code"}
+    return ", ".join(dict.fromkeys(names.get(d.artifact_type or "", d.artifact_type or "?") for d in referrers))
 
 
 @app.command("pull")
@@ -144,6 +138,7 @@ def pull_cmd(
     no_tls_verify: NoTlsVerify = False,
     ca_file: CaFile = None,
     timeout: Timeout = None,
+    trust_precompiled: TrustPrecompiled = False,
     as_json: Json = False,
 ) -> None:
     """Pull an image into the local store (an index resolves to its Wasm entry)."""
@@ -158,14 +153,22 @@ def pull_cmd(
     store = open_store()
     with store.writing():
         desc = pull(text, store, opts, on_pick=None if as_json else _say)
+        extras = []
+        if trust_precompiled:  # native code for this engine, if the image has it
+            from ..runtime.precompiled import pull_extras
+
+            extras = pull_extras(text, desc, store, opts)
         store.tag(key, desc)
     data: dict[str, Any] = {"digest": desc.digest, "reference": key}
+    if trust_precompiled:
+        data["precompiled"] = [d.digest for d in extras]
     if extra is not None:
         data["output"] = extra.publish(store, desc)[0]
     if as_json:
         emit_json(data)
     else:
-        print(f"{key} {desc.digest}" + (f" -> {data['output']}" if extra else ""))
+        print(f"{key} {desc.digest}" + (f" -> {data['output']}" if extra else "")
+              + (" (with precompiled code for this engine)" if extras else ""))
 
 
 @app.command("inspect")

@@ -48,6 +48,12 @@ class Document:
     data: bytes
     title: str
     annotations: dict[str, str] = field(default_factory=dict)
+    #: The layer's media type (default: the artifact type, as for SBOMs; precompiled code says
+    #: how its blob is compressed).
+    media_type: str | None = None
+    #: Annotations of the artifact manifest itself: a referrers list repeats them, so a consumer
+    #: can choose a referrer without fetching it (precompiled code: target and engine key).
+    manifest_annotations: dict[str, str] = field(default_factory=dict)
 
 
 def fallback_tag(digest: str) -> str:
@@ -71,7 +77,7 @@ def artifact_manifest(subject: Descriptor, doc: Document, layer: Descriptor, cre
         "config": {"mediaType": MEDIA_EMPTY, "digest": EMPTY_DIGEST, "size": len(EMPTY)},
         "layers": [layer_json],
         "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": subject.size},
-        "annotations": {CREATED: created, KIND: doc.title},
+        "annotations": {CREATED: created, KIND: doc.title, **doc.manifest_annotations},
     }
 
 
@@ -110,7 +116,7 @@ def attach(layout: Layout, subject: Descriptor, docs: Sequence[Document], create
     layout.write_blob(EMPTY)
     out: list[Descriptor] = []
     for doc in docs:
-        blob = Descriptor(doc.artifact_type, layout.write_blob(doc.data), len(doc.data))
+        blob = Descriptor(doc.media_type or doc.artifact_type, layout.write_blob(doc.data), len(doc.data))
         manifest = artifact_manifest(subject, doc, blob, created)
         out.append(referrer_descriptor(layout.write_json(manifest, MEDIA_MANIFEST), manifest))
     add_referrers(layout, subject.digest, out)

@@ -13,15 +13,29 @@ nothing). The image's own manifest is never rewritten, so its digest cannot chan
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wasmbuild.errors import RegistryError
-from wasmbuild.oci import MEDIA_INDEX, Descriptor, canonical_json, sha256_digest
+from wasmbuild.oci import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, canonical_json, sha256_digest
 from wasmbuild.oci.graph import children
-from wasmbuild.oci.referrers import fallback_tag, merged, merged_index, subject_of
-from wasmbuild.registry.ops import MANIFEST_ACCEPT, PushStats, _fetch_manifest, _push_blobs, _resolve
+from wasmbuild.oci.referrers import (
+    add_referrers,
+    fallback_tag,
+    merged,
+    merged_index,
+    referrer_descriptor,
+    subject_of,
+)
+from wasmbuild.registry.ops import (
+    MANIFEST_ACCEPT,
+    PushStats,
+    _download_blob,
+    _fetch_manifest,
+    _push_blobs,
+    _resolve,
+)
 from wasmbuild.registry.transport import Client, RegistryOptions, client, parse_ref, repo_path
 
 if TYPE_CHECKING:
@@ -176,3 +190,30 @@ def fetch_documents(ref: str, opts: RegistryOptions | None = None,
                 raise RegistryError(f"{c.what}: document {blob.digest} from {c.registry} is damaged")
             out.append((d, body))
     return found, out
+
+
+def pull_referrers(ref: str, subject: str, layout: Layout,
+                   pick: Callable[[list[Descriptor]], list[Descriptor]],
+                   opts: RegistryOptions | None = None) -> list[Descriptor]:
+    """Download the referrers of manifest ``subject`` (in the repository ``ref`` names) that
+    ``pick`` chooses from their list -- manifests and blobs, every digest checked -- into
+    ``layout``, listed under the subject's fallback tag there (as a build lists its own). A
+    manifest whose ``subject`` is another image is skipped. The caller holds ``writing()``."""
+    opts = opts or RegistryOptions()
+    r = parse_ref(ref, "pull")
+    got: list[Descriptor] = []
+    with client(r.registry or "", opts, f"pull referrers of {r}") as c:
+        repo = repo_path(r)
+        listed = _api_list(c, repo, subject)
+        for d in pick(listed if listed is not None else _tag_list(c, repo, subject)):
+            data, _mtype, _digest = _fetch_manifest(c, repo, d.digest, d.digest)
+            doc = json.loads(data)
+            if subject_of(doc) != subject:
+                continue  # a list entry about another image: not this one's
+            for blob in children(d, doc):
+                _download_blob(c, repo, layout, blob)
+            layout.write_blob(data)  # after its blobs, as an image's manifest
+            # Its own annotations, not the list's: the list is only a hint of what it holds.
+            got.append(referrer_descriptor(Descriptor(MEDIA_MANIFEST, d.digest, len(data)), doc))
+    add_referrers(layout, subject, got)
+    return got

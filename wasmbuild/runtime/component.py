@@ -13,7 +13,7 @@ cached by component digest and wasmtime version, like modules in ``run.py``.
 from __future__ import annotations
 
 import hashlib
-from importlib.metadata import version
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +21,28 @@ from ..dirs import cache_area
 from ..errors import RunError
 from ..fsutil import atomic_write_bytes
 from ..wasm import binary
+from ..wasm.precompiled import wasmtime_version
 
 RUN_EXPORT = "wasi:cli/run@"
 
 
-def load_component(engine: Any, path: Path) -> Any:
-    """Compile the component at ``path``, or reuse the cached native code for it."""
+def load_component(engine: Any, path: Path, precompiled: Callable[[bytes, Path], Any] | None = None) -> Any:
+    """Compile the component at ``path``, or reuse native code for it: the cached one, else
+    ``precompiled``'s (see ``run.load_module``)."""
     from wasmtime.component import Component
 
     data = path.read_bytes()
-    key = hashlib.sha256(data + b"\0component\0" + version("wasmtime").encode()).hexdigest()
+    key = hashlib.sha256(data + b"\0component\0" + wasmtime_version().encode()).hexdigest()
     cached = cache_area("modules") / f"{key}.component.cwasm"
     if cached.is_file():
         try:
             return Component.deserialize_file(engine, str(cached))
         except Exception:  # stale or corrupt: compile again below
             cached.unlink(missing_ok=True)
+    if precompiled is not None:
+        shipped = precompiled(data, cached)
+        if shipped is not None:
+            return shipped
     component = Component(engine, data)
     atomic_write_bytes(cached, bytes(component.serialize()))
     return component
@@ -58,8 +64,10 @@ def _run_export(component: Any, engine: Any, name: str) -> str:
     )
 
 
-def run_component(path: Path, argv: list[str], env: dict[str, str], root_dir: Path, workdir: str = "/") -> int:
-    """Run the command component at ``path``; returns its exit code."""
+def run_component(path: Path, argv: list[str], env: dict[str, str], root_dir: Path, workdir: str = "/",
+                  precompiled: Callable[[Any], Callable[[bytes, Path], Any] | None] | None = None) -> int:
+    """Run the command component at ``path``; returns its exit code. ``precompiled``: given the
+    engine, a loader of trusted precompiled code (``precompiled.loader``)."""
     import wasmtime
     from wasmtime.component import Linker
 
@@ -68,7 +76,7 @@ def run_component(path: Path, argv: list[str], env: dict[str, str], root_dir: Pa
         raise RunError(f"{name} is a core module, not a component", hint="run it as a module")
     engine = wasmtime.Engine()
     try:
-        component = load_component(engine, path)
+        component = load_component(engine, path, precompiled(engine) if precompiled else None)
     except wasmtime.WasmtimeError as exc:
         raise RunError(f"cannot compile {name}: {_first_line(exc, 'error')}") from None
     export = _run_export(component, engine, name)
