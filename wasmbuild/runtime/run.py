@@ -96,11 +96,13 @@ def rootfs(layout: Layout, manifest: dict[str, Any], digest: str) -> Iterator[Pa
                 blob = layout.blob_path(layer["digest"])
                 if not blob.is_file():
                     raise ImageNotFound(f"layer {layer['digest']} is missing from {layout.path}")
+                damaged: tuple[type[BaseException], ...] = (tarfile.TarError, OSError, EOFError,
+                                                             *decompress_errors())
                 try:
                     with open_layer(blob, layer["mediaType"]) as fh, \
                             tarfile.open(fileobj=fh, mode="r|") as tar:
                         tarsafe.extractall(tar, tmp, "data")
-                except (tarfile.TarError, OSError, EOFError) + decompress_errors() as exc:
+                except damaged as exc:
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                     raise StoreError(f"layer {layer['digest']} in {layout.path} cannot be unpacked: "
                                      f"{first}", hint="pull or build the image again") from None
