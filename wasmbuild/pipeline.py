@@ -12,7 +12,7 @@ import dataclasses
 import fcntl
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,38 @@ def _work_dir() -> Any:
         os.close(fd)
 
 
+@dataclass
+class _Run:
+    """The stages of one build, run: their results, outputs and the build's scratch."""
+
+    root: Path
+    results: list[StageResult]
+    memo: DigestMemo
+
+    def outputs(self) -> dict[str, Path]:
+        return {r.name: self.root / r.name / "out" for r in self.results}
+
+
+@contextlib.contextmanager
+def _run_stages(the_plan: Plan, options: BuildOptions, reporter: Reporter) -> Iterator[_Run]:
+    """Run the planned stages (cached, in parallel, sandboxed unless turned off) in a scratch
+    directory that lives as long as the block; then trim the cache and save the digest memo."""
+    cache = options.cache if options.cache is not None else StageCache()
+    sweep_all(cache)
+    memo = DigestMemo(cache_area("digests") / "memo.json")
+    factory = options.executor_factory
+    if not options.sandbox and factory is executor_for:
+        factory = functools.partial(executor_for, sandbox=False)
+    execute = ExecuteOptions(jobs=options.jobs, no_cache=options.no_cache,
+                             no_cache_stages=options.no_cache_stages, executor_factory=factory)
+    with _work_dir() as root:
+        results = Scheduler(the_plan, execute, reporter, root, cache, memo).run_all()
+        yield _Run(root, results, memo)
+    with contextlib.suppress(OSError):
+        auto_prune(cache)
+        memo.save()
+
+
 def build(the_plan: Plan, options: BuildOptions | None = None,
           reporter: Reporter | None = None) -> BuiltImage:
     """Run the stages and assemble the image into the store. Nothing is tagged here: the caller
@@ -130,35 +162,22 @@ def build(the_plan: Plan, options: BuildOptions | None = None,
     options = options or BuildOptions()
     reporter = reporter or NullReporter()
     store = options.store or open_store()
-    cache = options.cache if options.cache is not None else StageCache()
-    sweep_all(cache)
     sweep(store.path / "blobs" / "sha256")
-    memo = DigestMemo(cache_area("digests") / "memo.json")
-    factory = options.executor_factory
-    if not options.sandbox and factory is executor_for:
-        factory = functools.partial(executor_for, sandbox=False)
-    execute = ExecuteOptions(jobs=options.jobs, no_cache=options.no_cache,
-                             no_cache_stages=options.no_cache_stages,
-                             executor_factory=factory)
-    with _work_dir() as root:
-        results = Scheduler(the_plan, execute, reporter, root, cache, memo).run_all()
-        outputs = {r.name: root / r.name / "out" for r in results}
+    with _run_stages(the_plan, options, reporter) as ran:
+        outputs = ran.outputs()
         how = options.assemble if options.uncached else options.assemble.cached()
         if how.note is None:
             how = dataclasses.replace(how, note=reporter.note)
         done = assemble(the_plan, outputs, store, how, targets=options.targets,
                         include=options.include, registry=options.registry, note=reporter.note)
-        referrers = attest(the_plan, results, outputs, store, done.manifest, options.attest, memo,
-                           how.valid_memo)
+        referrers = attest(the_plan, ran.results, outputs, store, done.manifest, options.attest,
+                           ran.memo, how.valid_memo)
         if options.precompile:
             from .assemble.precompile import precompile
 
             referrers += precompile(store, done.manifest, options.precompile, reporter.note)
         pause("image")
-    with contextlib.suppress(OSError):
-        auto_prune(cache)
-        memo.save()
-    return BuiltImage(store, done.manifest, tuple(results), done.size, done.layer_reused,
+    return BuiltImage(store, done.manifest, tuple(ran.results), done.size, done.layer_reused,
                       done.targets, referrers)
 
 
@@ -170,27 +189,23 @@ def build_stages(the_plan: Plan, options: BuildOptions | None = None, reporter: 
 
     options = options or BuildOptions()
     reporter = reporter or NullReporter()
-    cache = options.cache if options.cache is not None else StageCache()
-    sweep_all(cache)
-    memo = DigestMemo(cache_area("digests") / "memo.json")
-    execute = ExecuteOptions(jobs=options.jobs, no_cache=options.no_cache,
-                             no_cache_stages=options.no_cache_stages,
-                             executor_factory=options.executor_factory)
-    with _work_dir() as root:
-        results = Scheduler(the_plan, execute, reporter, root, cache, memo).run_all()
+    with _run_stages(the_plan, options, reporter) as ran:
         if export is not None and the_plan.target is not None:
-            export_dir(root / the_plan.target / "out", export)
+            export_dir(ran.root / the_plan.target / "out", export)
             reporter.note(f"exported the outputs of stage {the_plan.target} to {export}")
-    with contextlib.suppress(OSError):
-        auto_prune(cache)
-        memo.save()
-    return tuple(results)
+    return tuple(ran.results)
 
 
 def image_names(the_plan: Plan, tags: Sequence[str]) -> list[str]:
-    """The image's names: the Wasmfile's tags, then ``-t``; else the project directory's name."""
+    """The image's names: the Wasmfile's tags, then ``-t``; else the project directory's name,
+    made a valid reference (``My_Project`` -> ``my-project``, as docker compose does)."""
+    import re
+
     names = list(the_plan.project.model.image.tags) + list(tags)
-    return names or [the_plan.project.path.resolve().parent.name.lower() or "image"]
+    if names:
+        return names
+    raw = the_plan.project.path.resolve().parent.name.lower()
+    return [re.sub(r"[^a-z0-9]+", "-", raw).strip("-") or "image"]
 
 
 @dataclass

@@ -261,3 +261,23 @@ def test_the_sandbox_mounts(tmp_path: Path, home: Path, monkeypatch: pytest.Monk
     networked = StageJob(name="t", steps=(), env={}, src=tmp_path / "s", out=tmp_path / "o",
                          work=tmp_path / "w", network=True)
     assert "--share-net" in sandbox.argv("bwrap", networked, ["true"])
+
+
+def test_target_builds_are_sandboxed_too_and_honour_sandbox_off(wb: Runner) -> None:
+    """`--target STAGE` runs the same stages as a full build: in the sandbox, unless turned off."""
+    victim = Path(tempfile.mkdtemp(prefix="wb-victim-", dir="/var/tmp"))
+    tmp_path = Path(tempfile.mkdtemp(prefix="wb-project-", dir="/var/tmp"))
+    try:
+        wasmfile = stage_wasmfile(tmp_path, ['echo start > "$OUT/report.txt"',
+                                             f"echo pwned > {victim}/pwned || true"])
+        out = tmp_path / "exported"
+        proc = wb("build", str(wasmfile), "--target", "probe", "-o", f"local:{out}")
+        assert proc.returncode == 0, proc.stderr
+        assert (out / "report.txt").read_text() == "start\n" and list(victim.iterdir()) == []
+        loose = wb("build", str(wasmfile), "--target", "probe", "--sandbox=off", "--no-cache")
+        assert loose.returncode == 0, loose.stderr
+        assert "warning: --sandbox=off" in loose.stderr
+        assert (victim / "pwned").read_text() == "pwned\n"  # unconfined: it could
+    finally:
+        shutil.rmtree(victim, ignore_errors=True)
+        shutil.rmtree(tmp_path, ignore_errors=True)

@@ -77,3 +77,18 @@ def test_injected_executor_runs_each_stage_once_then_the_cache_answers(tmp_path:
     assert second.digest == first.digest
     manifest = store.read_json(first.digest)
     assert store.has_blob(manifest["layers"][0]["digest"])
+
+
+def test_the_default_image_name_is_the_directory_made_a_valid_reference(tmp_path: Path) -> None:
+    from wasmbuild.pipeline import image_names
+    from wasmbuild.reference import parse
+
+    for dirname, expected in (("My_Project", "my-project"), ("wb-project-_x7", "wb-project-x7"),
+                              ("__", "image"), ("hello", "hello")):
+        project = tmp_path / dirname
+        project.mkdir()
+        shutil.copy(GOLDEN, project / "hello.wasm")
+        (project / "Wasmfile").write_text(
+            "wasmfile: 1\nimage:\n  files: [{src: hello.wasm, dest: /hello.wasm}]\n  entrypoint: [hello.wasm]\n")
+        [name] = image_names(prepare(project), [])
+        assert name == expected and str(parse(name)) == f"{expected}:latest"
