@@ -104,3 +104,19 @@ def test_component_recipes_render() -> None:
     # cargo reads the crate's .cargo/config.toml from its cwd; $SRC is read-only: build a copy
     assert str(crate["steps"]).startswith(
         "['cp -R \"$SRC\" \"$WORK/src\" && cd \"$WORK/src\"/vendored-hello && ")
+
+
+def test_the_component_toolchain_shows_this_package_to_the_sandbox(tmp_path: Path) -> None:
+    """`$WASMBUILD_PYTHON -m wasmbuild.wasm.component` runs inside bubblewrap: the package's own
+    directory is named by a toolchain variable, so the sandbox binds it where a tmpfs hid it
+    (a checkout under /tmp, an editable install under a home)."""
+    import wasmbuild
+    from wasmbuild.execute.executors import StageJob
+    from wasmbuild.execute.executors.sandbox import toolchain_dirs
+
+    tc = toolchains.component()
+    package = Path(wasmbuild.__file__).resolve().parent
+    assert tc.env["WASMBUILD_PACKAGE"] == str(package)
+    job = StageJob(name="s", steps=(), env={}, src=tmp_path, out=tmp_path, work=tmp_path, toolchain=tc)
+    assert str(package) in toolchain_dirs(job)
+    assert "/tmp" not in tc.identity and str(package) not in tc.identity  # not in the cache key

@@ -20,7 +20,7 @@ from typing import Any
 from ..dirs import cache_area
 from ..fsutil import atomic_write_bytes
 
-MEMO_VERSION = 2
+MEMO_VERSION = 3  # 3: the component toolchain names its package directory
 
 
 def _sig(path: str) -> str:

@@ -347,7 +347,11 @@ def component() -> Toolchain:
     ids = [tools.wasm_tools_version(),
            f"componentize-py={tools.componentize_py_version()}", f"wasi-assets={pins.pins().digest}",
            f"revision={TOOL_REVISION}"]
-    env = {"WASMBUILD_PYTHON": sys.executable, "WASM_TOOLS": tools.wasm_tools_path()}
+    # WASMBUILD_PACKAGE: this package's own directory, which the steps import. The sandbox shows
+    # the directories toolchain variables name: for an editable install (or any checkout) under
+    # a hidden root such as /tmp or a home, the venv alone would not bring the code along.
+    env = {"WASMBUILD_PYTHON": sys.executable, "WASM_TOOLS": tools.wasm_tools_path(),
+           "WASMBUILD_PACKAGE": str(Path(__file__).resolve().parents[1])}
     return Toolchain("component", env, (), ";".join(ids))
 
 
