@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -23,3 +23,16 @@ def missing(what: str) -> NoReturn:
 def require(tool: str) -> str:
     """The path of ``tool`` (scripts/bootstrap --test installs them all)."""
     return shutil.which(tool) or missing(f"{tool} is not installed (run scripts/bootstrap --test)")
+
+
+def validate_spdx(doc: dict[str, Any]) -> list[str]:
+    """Problems ``spdx-tools`` finds in ``doc`` (empty: valid SPDX 2.3)."""
+    from spdx_tools.spdx.parser.error import SPDXParsingError
+    from spdx_tools.spdx.parser.jsonlikedict.json_like_dict_parser import JsonLikeDictParser
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+    try:
+        document = JsonLikeDictParser().parse(doc)  # type: ignore[no-untyped-call]
+    except SPDXParsingError as exc:
+        return [str(m) for m in exc.get_messages()]  # type: ignore[no-untyped-call]
+    return [m.validation_message for m in validate_full_spdx_document(document)]

@@ -7,7 +7,7 @@ The cache (``WASMBUILD_CACHE``) is split into named areas, one sub-directory eac
 stages      stage outputs by stage key (``cache/stages.py``)
 downloads   ``url`` inputs by sha256 (``WASMBUILD_DOWNLOADS`` may put it elsewhere)
 layers      layer and gzip-segment memos (``assemble/layer.py``)
-wasm-valid  markers of entrypoint modules wasmtime (and SBOMs spdx-tools) validated
+wasm-valid  markers of entrypoint modules wasmtime validated
 optimized   modules after ``optimize:`` (wasm-opt), by content and settings
 toolchains  found toolchains (``cache/toolmemo.py``), their wrapper scripts, Debian owners of files
 zig         zig's compiled wasi-libc and libc++ (``WASMBUILD_ZIG_CACHE`` may put it elsewhere)

@@ -171,7 +171,7 @@ def build(the_plan: Plan, options: BuildOptions | None = None,
         done = assemble(the_plan, outputs, store, how, targets=options.targets,
                         include=options.include, registry=options.registry, note=reporter.note)
         referrers = attest(the_plan, ran.results, outputs, store, done.manifest, options.attest,
-                           ran.memo, how.valid_memo)
+                           ran.memo)
         if options.precompile:
             from .assemble.precompile import precompile
 

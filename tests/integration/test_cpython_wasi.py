@@ -212,7 +212,7 @@ def test_sbom_and_provenance_name_the_cpython_tarball_and_the_builder_image(
     URL + sha256, and the builder image by its id in the engine that ran the stage."""
     import docker
 
-    from wasmbuild.assemble.sbom import validate_spdx
+    from tests.support import validate_spdx
 
     proc = _cli("inspect", "wasm-cpython", "--sbom", "--json", env=built)
     assert proc.returncode == 0, proc.stderr

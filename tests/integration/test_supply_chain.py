@@ -28,8 +28,7 @@ import pytest
 from tests.conftest import REPO, Runner, copy_example
 from tests.integration.consumer_fixtures import Containerd
 from tests.integration.registry_fixtures import RegistryServer
-from tests.support import require
-from wasmbuild.assemble.sbom import validate_spdx
+from tests.support import require, validate_spdx
 
 pytestmark = pytest.mark.integration
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import validate_spdx
 from tests.unit.test_pipeline import GOLDEN, WASMFILE, FakeExecutor
 from wasmbuild.assemble.assemble import AssembleOptions
 from wasmbuild.assemble.attest import AttestOptions
 from wasmbuild.assemble.facts import tools_of
-from wasmbuild.assemble.sbom import validate_spdx
 from wasmbuild.errors import ConfigError
 from wasmbuild.oci import MEDIA_MANIFEST, Descriptor
 from wasmbuild.oci.layout import Layout
@@ -232,3 +233,65 @@ def test_every_image_entry_of_an_index_is_a_subject_never_an_attestation_entry(t
                                "manifests": [e.to_json() for e in entries]}, MEDIA_INDEX)
     assert [d.digest for d in image_manifests(index, layout.read_json)] == [wasi.digest, wasip2.digest]
     assert [d.digest for d in image_manifests(wasi, layout.read_json)] == [wasi.digest]
+
+
+def test_the_build_time_spdx_check_finds_what_spdx_tools_finds(tmp_path: Path) -> None:
+    """Builds check SBOMs with ``check_spdx`` (one pass; spdx-tools is quadratic in the elements):
+    it passes what spdx-tools passes, and each way of breaking a document below is caught by both."""
+    from wasmbuild.assemble.sbom import check_spdx
+
+    good = _documents(_build(tmp_path))[ARTIFACT_SPDX]
+    assert check_spdx(good) == [] and validate_spdx(good) == []
+    file_id = good["files"][0]["SPDXID"]
+
+    def broken(change: Any) -> dict[str, Any]:
+        doc = json.loads(json.dumps(good))
+        change(doc)
+        return doc
+
+    cases = {
+        "duplicate id": lambda d: d["files"].append(dict(d["files"][0])),
+        "dangling relationship": lambda d: d["relationships"].append(
+            {"spdxElementId": "SPDXRef-Image", "relationshipType": "CONTAINS", "relatedSpdxElement": "SPDXRef-Nope"}),
+        "malformed id": lambda d: d["files"][0].update(SPDXID="SPDXRef-a b"),
+        "file without SHA1": lambda d: d["files"][0].update(
+            checksums=[c for c in d["files"][0]["checksums"] if c["algorithm"] != "SHA1"]),
+        "short checksum": lambda d: d["files"][0]["checksums"][0].update(checksumValue="abc"),
+        "no download location": lambda d: d["packages"][0].pop("downloadLocation"),
+    }
+    for what, change in cases.items():
+        doc = broken(change)
+        assert check_spdx(doc), what
+        assert validate_spdx(doc), what
+    assert file_id  # the cases above changed a real element
+
+
+def test_a_many_file_image_gets_a_valid_sbom_without_spdx_tools_in_the_build(tmp_path: Path) -> None:
+    """736 context files made spdx-tools' check take 2 s of every cold build (P1b): the build
+    checks in one pass and never imports it; spdx-tools agrees the document is valid."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "p"
+    (root / "lib" / "pkg").mkdir(parents=True)
+    for i in range(300):
+        (root / "lib" / "pkg" / f"m{i:03}.py").write_text(f"X = {i}\n")
+    shutil.copy(GOLDEN, root / "hello.wasm")
+    (root / "Wasmfile").write_text("wasmfile: 1\nimage:\n  files:\n    - {src: hello.wasm, dest: /hello.wasm}\n"
+                                   "    - {src: lib, dest: /lib}\n  entrypoint: [/hello.wasm]\n  tags: [many:1]\n")
+    code = ("import sys; from pathlib import Path; "
+            "from wasmbuild.oci.layout import Layout; "
+            "from wasmbuild.pipeline import BuildOptions, build, prepare; "
+            f"store = Layout(Path({str(tmp_path / 'store')!r})).init(); "
+            f"b = build(prepare(Path({str(root)!r})), BuildOptions(store=store)); "
+            "print(b.digest, 'spdx_tools' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "WASMBUILD_CACHE": str(tmp_path / "cache")})
+    assert out.returncode == 0, out.stderr
+    digest, imported = out.stdout.split()
+    assert imported == "False"
+    layout = Layout(tmp_path / "store")
+    [spdx] = [d for d in referrers(layout, digest) if d.artifact_type == ARTIFACT_SPDX]
+    sbom = json.loads(document_bytes(layout.read_blob, layout.read_json(spdx.digest)))
+    assert len(sbom["files"]) >= 300
+    assert validate_spdx(sbom) == []

@@ -60,7 +60,7 @@ class AttestOptions:
 
 def documents(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Path],
               subjects: Sequence[Descriptor], options: AttestOptions,
-              memo: DigestMemo | None = None, valid_memo: Path | None = None) -> dict[str, list[Document]]:
+              memo: DigestMemo | None = None) -> dict[str, list[Document]]:
     """The documents of each subject (image manifest digest -> documents)."""
     from .facts import gather
 
@@ -71,7 +71,7 @@ def documents(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, 
         if "spdx" in options.sbom:
             from .sbom import spdx_bytes
 
-            docs.append(Document(ARTIFACT_SPDX, spdx_bytes(facts, subject, valid_memo), "sbom.spdx.json"))
+            docs.append(Document(ARTIFACT_SPDX, spdx_bytes(facts, subject), "sbom.spdx.json"))
         if "cyclonedx" in options.sbom:
             from .cyclonedx import cyclonedx_bytes
 
@@ -86,17 +86,15 @@ def documents(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, 
 
 
 def attest(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Path], layout: Layout,
-           top: Descriptor, options: AttestOptions, memo: DigestMemo | None = None,
-           valid_memo: Path | None = None) -> tuple[Descriptor, ...]:
+           top: Descriptor, options: AttestOptions, memo: DigestMemo | None = None) -> tuple[Descriptor, ...]:
     """Attach the documents ``options`` asks for to every image manifest under ``top`` in
-    ``layout``; returns the referrer descriptors (artifact manifests), in a stable order.
-    ``valid_memo``: where to remember documents already validated (None: validate each)."""
+    ``layout``; returns the referrer descriptors (artifact manifests), in a stable order."""
     if not options.enabled:
         return ()
     from ..dirs import source_date_epoch
 
     subjects = image_manifests(top, layout.read_json)
-    docs = documents(plan, results, outputs, subjects, options, memo, valid_memo)
+    docs = documents(plan, results, outputs, subjects, options, memo)
     created = rfc3339(source_date_epoch())
     attached: list[Descriptor] = []
     for subject in subjects:
