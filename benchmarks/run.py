@@ -108,10 +108,9 @@ class Buildah:
 def layer_sizes(layout: Path, digest: str | None = None) -> tuple[int, int, str]:
     """(compressed bytes, uncompressed tar bytes, media type) of an image's single layer."""
     index = json.loads((layout / "index.json").read_text())
-    if digest is None:  # the image, not its referrers (SBOM, provenance) listed beside it
-        images = [m["digest"] for m in index["manifests"]
-                  if m.get("annotations", {}).get("org.opencontainers.image.ref.name")]
-        digest = (images or [index["manifests"][0]["digest"]])[0]
+    if digest is None:  # the image, not the list of its referrers (SBOM, provenance) beside it
+        digest = next(m["digest"] for m in index["manifests"]
+                      if m["mediaType"] == "application/vnd.oci.image.manifest.v1+json")
     manifest = json.loads((layout / "blobs" / "sha256" / digest.split(":")[1]).read_text())
     [layer] = manifest["layers"]
     blob = layout / "blobs" / "sha256" / layer["digest"].split(":")[1]

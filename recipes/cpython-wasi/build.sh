@@ -9,7 +9,9 @@
 #                             PREINIT (1/0): link $PREINIT_C (default $WORK/preinit.c, written
 #                             by the recipe's first step) as the main program and snapshot
 #                             the initialised interpreter with Wizer (wizer*.tgz in $SRC, the
-#                             npm package's tarball), importing PREINIT_IMPORTS (space-separated).
+#                             npm package's tarball), importing PREINIT_IMPORTS (space-separated),
+#                             STDLIB (space-separated module names; empty: CPython's whole
+#                             WASI selection): the stdlib zip keeps these and what they import.
 # Outputs ($OUT):             python3.wasm (debug info stripped),
 #                             usr/local/lib/pythonXY.zip (the stdlib; deflated with zlib, stored
 #                             without: deflated entries need zlib to be read);
@@ -68,6 +70,12 @@ PY_VERSION=${PY_VERSION:-$SRC_VERSION}
 MAJMIN=$(echo "$PY_VERSION" | cut -d. -f1,2)
 NODOT=$(echo "$MAJMIN" | tr -d .)
 log "CPython $PY_VERSION from $(basename "$cpython_tar"), zlib=$WITH_ZLIB, jobs=$JOBS"
+for m in ${STDLIB:-}; do  # before compiling: a misspelt name fails in a second, not minutes
+    p=Lib/$(echo "$m" | tr . /)
+    [ -f "$p.py" ] || [ -f "$p/__init__.py" ] || {
+        log "stdlib: $m is not a module of CPython $PY_VERSION's Lib (builtin modules such as sys need not be listed)"
+        exit 2; }
+done
 
 # --- zlib for wasm32-wasi (optional) -----------------------------------------------------------
 if [ "$WITH_ZLIB" = 1 ]; then
@@ -144,20 +152,61 @@ ZIP="$OUT/usr/local/lib/python$NODOT.zip"
 make wasm_stdlib >>make.log 2>&1 || { tail -n 30 make.log >&2; exit 1; }
 # Repack it: ZIP_STORED without zlib (deflated entries cannot be read: "zlib not available"),
 # and fixed entry times from SOURCE_DATE_EPOCH (clamped to the zip format's 1980 floor).
-"$BUILD_PY" - "usr/local/lib/python$NODOT.zip" "$ZIP" "$WITH_ZLIB" <<'PY'
-import os, sys, time, zipfile
+# With STDLIB (module names), only those modules, what importing them imports (modulefinder over
+# the stdlib's sources, run by the build Python of the same version, not entering function
+# bodies), `encodings` (the interpreter needs it to start; codecs are looked up by name) and
+# PREINIT_IMPORTS are kept.
+case "${STDLIB:-}${PREINIT_IMPORTS:-}" in *[!A-Za-z0-9_.\ ]*)
+    log "STDLIB and PREINIT_IMPORTS must be module names separated by spaces"; exit 2 ;;
+esac
+"$BUILD_PY" - "usr/local/lib/python$NODOT.zip" "$ZIP" "$WITH_ZLIB" "$WORK/cpython/Lib" \
+    "${STDLIB:-}" "${PREINIT_IMPORTS:-}" <<'PY'
+import modulefinder, os, sys, time, zipfile
 
-source, target, with_zlib = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+source, target, with_zlib, lib, wanted, preinit = sys.argv[1:7]
 epoch = max(int(os.environ.get("SOURCE_DATE_EPOCH", "0")), 315532800)
 date_time = time.gmtime(epoch)[:6]
-method = zipfile.ZIP_DEFLATED if with_zlib else zipfile.ZIP_STORED
+method = zipfile.ZIP_DEFLATED if with_zlib == "1" else zipfile.ZIP_STORED
+
+
+def module_of(entry):  # "json/__init__.pyc" -> "json", "os.pyc" -> "os", "a/b.txt" -> "a"
+    if not entry.endswith(".pyc"):
+        return os.path.dirname(entry).replace("/", ".") or None
+    name = entry[:-4].replace("/", ".")
+    return name[: -len(".__init__")] if name.endswith(".__init__") else name
+
+
+keep = None
+if wanted.split():
+    with zipfile.ZipFile(source) as src:
+        present = {module_of(n) for n in src.namelist() if n.endswith(".pyc")}
+    unknown = sorted(m for m in wanted.split() if m not in present)
+    if unknown:
+        sys.exit(f"cpython-wasi: stdlib: {', '.join(unknown)} not in CPython's stdlib for WASI "
+                 f"(builtin modules such as sys need not be listed)")
+    class ImportTime(modulefinder.ModuleFinder):
+        """What importing a module imports: module and class bodies, not function bodies (a
+        lazy import inside a function runs only if the function does: os.popen's subprocess)."""
+
+        def scan_code(self, co, m):
+            if not co.co_flags & 0x1:  # CO_OPTIMIZED: a function's code
+                super().scan_code(co, m)
+
+    finder = ImportTime(path=[lib])
+    for name in sorted({*wanted.split(), *preinit.split(), "encodings"}):
+        finder.import_hook(name)
+    keep = {m for m in finder.modules if m in present}
+    keep |= {m for m in present if m.startswith("encodings.")}
+    print(f"cpython-wasi: stdlib: {len(keep)} of {len(present)} modules kept", file=sys.stderr)
 with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
     for old in src.infolist():  # wasm_assets.py already writes them in sorted order
+        if keep is not None and module_of(old.filename) not in keep:
+            continue
         info = zipfile.ZipInfo(old.filename, date_time)
         info.compress_type = method
         info.external_attr = 0o644 << 16
         info.create_system = 3
-        dst.writestr(info, src.read(old), compresslevel=9 if with_zlib else None)
+        dst.writestr(info, src.read(old), compresslevel=9 if method == zipfile.ZIP_DEFLATED else None)
 PY
 # The .pyc files inside embed source mtimes; the tarball's are fixed, so they are reproducible.
 
