@@ -1,4 +1,5 @@
-"""Read an image's supply-chain documents (SBOM, provenance) back: ``wasmbuild inspect --sbom``.
+"""Read an image's supply-chain documents (SBOM, provenance) back: ``wasmbuild inspect --sbom``,
+and bring them along when ``wasmbuild pull`` copies an image into the store.
 
 The image is named as every command names one (store, ``oci:DIR``, ``oci-archive:``, registry,
 see :mod:`wasmbuild.images`); an index resolves to its Wasm entry, whose referrers are listed
@@ -12,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .errors import ImageNotFound
+from .errors import ImageNotFound, RegistryError
 from .oci.referrers import ARTIFACT_INTOTO, SBOM_TYPES, document_bytes, referrers
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def find_documents(ref: str, kinds: Sequence[str], opts: RegistryOptions | None 
                 local = _result(found.name or ref, found.source, subject.digest, "tag", pairs)
             if pairs or remote is None:
                 return local
-            # pulled without its documents (``pull`` copies the image only): ask the registry
+            # pulled without its documents (``pull --no-referrers``, or before pull took them)
         except ImageNotFound:
             if remote is None:
                 raise
@@ -51,6 +52,24 @@ def find_documents(ref: str, kinds: Sequence[str], opts: RegistryOptions | None 
 
     listed, pairs = fetch_documents(remote, opts, types)
     return _result(remote, "registry", listed.subject.digest, listed.via, pairs)
+
+
+def pull_documents(ref: str, subject: str, store: Layout, opts: RegistryOptions | None = None) -> list[Any]:
+    """Download the SBOM and provenance of image manifest ``subject`` (on the registry ``ref``
+    names) into ``store``, listed there as a build lists its own; returns their descriptors. The
+    image is already in: a registry that fails here costs the documents, not the pull (one
+    warning line). The caller holds ``store.writing()``."""
+    import sys
+
+    from .registry.referrers import pull_referrers
+
+    wanted = {t for types in KINDS.values() for t in types}
+    try:
+        return pull_referrers(ref, subject, store, lambda listed: [d for d in listed if d.artifact_type in wanted],
+                              opts)
+    except (RegistryError, ImageNotFound) as exc:
+        print(f"warning: pulled {ref} without its SBOM and provenance: {exc}", file=sys.stderr)
+        return []
 
 
 def _result(ref: str, source: str, subject: str, via: str, pairs: Sequence[tuple[Any, bytes]]) -> dict[str, Any]:

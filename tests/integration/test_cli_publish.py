@@ -98,7 +98,7 @@ def test_login_push_inspect_pull_logout_never_leak_the_password(
 
     pulled = run("pull", f"{host}/hello:1", "--plain-http", "--json")
     assert pulled.returncode == 0, pulled.stderr
-    assert json.loads(pulled.stdout) == {"digest": desc.digest, "reference": f"{host}/hello:1"}
+    assert json.loads(pulled.stdout) == {"digest": desc.digest, "reference": f"{host}/hello:1", "referrers": []}
     local = run("inspect", f"{host}/hello:1", "--json")
     assert json.loads(local.stdout)["source"] == "store"
 

@@ -29,6 +29,8 @@ from tests.conftest import REPO, Runner, copy_example
 from tests.integration.consumer_fixtures import Containerd
 from tests.integration.registry_fixtures import RegistryServer
 from tests.support import require, validate_spdx
+from wasmbuild.oci.layout import Layout
+from wasmbuild.oci.referrers import referrers
 
 pytestmark = pytest.mark.integration
 
@@ -326,11 +328,28 @@ def test_push_uses_the_fallback_tag_on_docker_registry_and_repushes_nothing(
     assert writes == [("PUT", "/v2/demo/hello/manifests/1")]  # the tag only, as every push does
     status, headers, _ = request("HEAD", f"http://{registry.host}/v2/demo/hello/manifests/1")
     assert status == 200 and headers["Docker-Content-Digest"] == digest
-    # pulled into a store (the image only), the name still leads to the documents on the registry
-    pulled = {"WASMBUILD_STORE": str(tmp_path / "pulled-store")}
-    assert wb("pull", ref, "--plain-http", env=pulled).returncode == 0
-    sbom = _inspect(wb, ref, "--sbom", "--plain-http", env=pulled)
+    # pulled without its documents, the name still leads to them on the registry
+    bare = {"WASMBUILD_STORE": str(tmp_path / "bare-store")}
+    proc = wb("pull", ref, "--plain-http", "--no-referrers", "--json", env=bare)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["referrers"] == []
+    assert referrers(Layout(tmp_path / "bare-store"), digest) == []
+    sbom = _inspect(wb, ref, "--sbom", "--plain-http", env=bare)
     assert sbom["packages"][0]["versionInfo"] == digest
+    # a plain pull brings them into the store and into -o oci:DIR, each digest as pushed
+    pulled = {"WASMBUILD_STORE": str(tmp_path / "pulled-store")}
+    proc = wb("pull", ref, "--plain-http", "--json", "-o", f"oci:{tmp_path / 'pulled-oci'}:1", env=pulled)
+    assert proc.returncode == 0, proc.stderr
+    want = sorted(r["digest"] for r in result["referrers"])
+    assert sorted(json.loads(proc.stdout)["referrers"]) == want
+    for where in ("pulled-store", "pulled-oci"):
+        assert sorted(d.digest for d in referrers(Layout(tmp_path / where), digest)) == want
+    assert _inspect(wb, digest, "--sbom", env=pulled) == sbom  # from the store: no registry asked
+    # and a push of the pulled image to a mirror repository carries them along
+    mirror = f"{registry.host}/mirror/hello:1"
+    proc = wb("push", ref, mirror, "--plain-http", "--json", env=pulled)
+    assert proc.returncode == 0, proc.stderr
+    _via, listed = spec_referrers(registry.host, "mirror/hello", digest)
+    assert sorted(d["digest"] for d in listed) == want
 
 
 def test_push_uses_the_referrers_api_where_the_registry_has_it(
@@ -349,6 +368,24 @@ def test_push_uses_the_referrers_api_where_the_registry_has_it(
     assert again.returncode == 0, again.stderr
     writes = [(m, p) for m, p in referrers_api.requests[mark:] if m in ("PUT", "POST", "PATCH")]
     assert writes == [("PUT", "/v2/demo/hello/manifests/1")]
+    # a pull takes them through the API too, skipping a listed referrer the registry lost
+    listed = referrers_api.listed[("demo/hello", digest)]
+    want = sorted(d["digest"] for d in listed)
+    listed.append({**listed[0], "digest": "sha256:" + "0" * 64})
+    store = tmp_path / "pulled-store"
+    pulled = wb("pull", ref, "--plain-http", "--json", env={"WASMBUILD_STORE": str(store)})
+    assert pulled.returncode == 0, pulled.stderr
+    assert sorted(json.loads(pulled.stdout)["referrers"]) == want
+    assert sorted(d.digest for d in referrers(Layout(store), digest)) == want
+    # a registry answering the API with garbage costs the documents, not the pull: one warning
+    listed.append({"mediaType": 7})
+    store = tmp_path / "garbage-store"
+    pulled = wb("pull", ref, "--plain-http", "--json", env={"WASMBUILD_STORE": str(store)})
+    assert pulled.returncode == 0, pulled.stderr
+    assert json.loads(pulled.stdout) == {"digest": digest, "reference": ref, "referrers": []}
+    [warning] = [line for line in pulled.stderr.splitlines() if line.strip()]
+    assert warning.startswith(f"warning: pulled {ref} without its SBOM and provenance: ")
+    assert "Traceback" not in pulled.stderr
 
 
 def test_pulls_by_platform_with_skopeo_and_containerd_after_attaching(

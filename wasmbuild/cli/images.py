@@ -139,9 +139,12 @@ def pull_cmd(
     ca_file: CaFile = None,
     timeout: Timeout = None,
     trust_precompiled: TrustPrecompiled = False,
+    no_referrers: Annotated[bool, typer.Option(
+        "--no-referrers", help="Do not bring the image's SBOM and provenance (OCI referrers) along.")] = False,
     as_json: Json = False,
 ) -> None:
-    """Pull an image into the local store (an index resolves to its Wasm entry)."""
+    """Pull an image into the local store (an index resolves to its Wasm entry), with its SBOM
+    and provenance."""
     from ..publish import output_publisher
     from ..registry.ops import pull
     from ..store import normalize_tag, open_store
@@ -158,17 +161,26 @@ def pull_cmd(
             from ..runtime.precompiled import pull_extras
 
             extras = pull_extras(text, desc, store, opts)
+        documents = []
+        if not no_referrers:
+            from ..supply import pull_documents
+
+            documents = pull_documents(text, desc.digest, store, opts)
         store.tag(key, desc)
-    data: dict[str, Any] = {"digest": desc.digest, "reference": key}
+    data: dict[str, Any] = {"digest": desc.digest, "reference": key, "referrers": [d.digest for d in documents]}
     if trust_precompiled:
         data["precompiled"] = [d.digest for d in extras]
     if extra is not None:
         data["output"] = extra.publish(store, desc)[0]
+        from ..publish import MultiPublisher
+        from ..publish.referrers import publish_referrers
+
+        publish_referrers(MultiPublisher([extra]), store, [*documents, *extras])
     if as_json:
         emit_json(data)
     else:
         print(f"{key} {desc.digest}" + (f" -> {data['output']}" if extra else "")
-              + (" (with precompiled code for this engine)" if extras else ""))
+              + (f" (with {_kinds([*documents, *extras])})" if documents or extras else ""))
 
 
 @app.command("inspect")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from wasmbuild.errors import RegistryError
+from wasmbuild.errors import ImageNotFound, RegistryError, StoreError
 from wasmbuild.oci import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, canonical_json, sha256_digest
 from wasmbuild.oci.graph import children
 from wasmbuild.oci.referrers import (
@@ -64,7 +64,7 @@ def _api_list(c: Client, repo: str, subject: str) -> list[Descriptor] | None:
     try:
         doc = json.loads(body)
         return [Descriptor.from_json(m) for m in doc.get("manifests") or []]
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, StoreError):
         raise RegistryError(f"{c.what}: {c.registry} answered the referrers API with something "
                             "that is not an image index") from None
 
@@ -80,8 +80,12 @@ def _tag_list(c: Client, repo: str, subject: str) -> list[Descriptor]:
     if not c.retry(f"checking tag {tag[:19]}", exists):
         return []
     data, _mtype, _digest = _fetch_manifest(c, repo, tag, None)
-    doc = json.loads(data)
-    return [Descriptor.from_json(m) for m in doc.get("manifests") or []]
+    try:
+        doc = json.loads(data)
+        return [Descriptor.from_json(m) for m in doc.get("manifests") or []]
+    except (ValueError, KeyError, TypeError, AttributeError, StoreError):
+        raise RegistryError(f"{c.what}: tag {tag[:19]}... on {c.registry} is not an image index of referrers",
+                            hint="delete that tag, or push the image again to rewrite it") from None
 
 
 def _manifest_exists(c: Client, repo: str, digest: str) -> bool:
@@ -198,7 +202,8 @@ def pull_referrers(ref: str, subject: str, layout: Layout,
     """Download the referrers of manifest ``subject`` (in the repository ``ref`` names) that
     ``pick`` chooses from their list -- manifests and blobs, every digest checked -- into
     ``layout``, listed under the subject's fallback tag there (as a build lists its own). A
-    manifest whose ``subject`` is another image is skipped. The caller holds ``writing()``."""
+    manifest whose ``subject`` is another image, or that the registry no longer has, is skipped.
+    The caller holds ``writing()``."""
     opts = opts or RegistryOptions()
     r = parse_ref(ref, "pull")
     got: list[Descriptor] = []
@@ -206,11 +211,19 @@ def pull_referrers(ref: str, subject: str, layout: Layout,
         repo = repo_path(r)
         listed = _api_list(c, repo, subject)
         for d in pick(listed if listed is not None else _tag_list(c, repo, subject)):
-            data, _mtype, _digest = _fetch_manifest(c, repo, d.digest, d.digest)
-            doc = json.loads(data)
-            if subject_of(doc) != subject:
-                continue  # a list entry about another image: not this one's
-            for blob in children(d, doc):
+            try:
+                data, _mtype, _digest = _fetch_manifest(c, repo, d.digest, d.digest)
+            except ImageNotFound:
+                continue  # a stale entry (fallback-tag lists are kept by clients): nothing to take
+            try:
+                doc = json.loads(data)
+                if subject_of(doc) != subject:
+                    continue  # a list entry about another image: not this one's
+                blobs = children(d, doc)
+            except (ValueError, KeyError, TypeError, AttributeError, StoreError):
+                raise RegistryError(f"{c.what}: referrer {d.digest[:19]} on {c.registry} is not an OCI "
+                                    "manifest") from None
+            for blob in blobs:
                 _download_blob(c, repo, layout, blob)
             layout.write_blob(data)  # after its blobs, as an image's manifest
             # Its own annotations, not the list's: the list is only a hint of what it holds.
