@@ -62,6 +62,31 @@ def download_dir() -> Path:
     return Path(env) if env else cache_dir() / "downloads" / "sha256"
 
 
+def store_dir() -> Path:
+    """The local image store: ``WASMBUILD_STORE``, else the user's data dir (not created here)."""
+    env = os.environ.get("WASMBUILD_STORE")
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("wasmbuild")) / "store"
+
+
+def state_dirs() -> list[Path]:
+    """Every directory wasmbuild writes its state to (cache, store, downloads, zig's cache), as
+    configured; none is created here. A build context never takes them in (``ignore.py``)."""
+    env = os.environ.get("WASMBUILD_CACHE")
+    if env:
+        cache = Path(env)
+    else:
+        from platformdirs import user_cache_dir
+
+        cache = Path(user_cache_dir("wasmbuild"))
+    found = [cache, store_dir()]
+    found += [Path(os.environ[k]) for k in ("WASMBUILD_DOWNLOADS", "WASMBUILD_ZIG_CACHE") if os.environ.get(k)]
+    return found
+
+
 def source_date_epoch() -> int:
     """The only clock a build reads: ``SOURCE_DATE_EPOCH`` or 0."""
     raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()

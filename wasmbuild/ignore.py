@@ -3,7 +3,10 @@
 Ignored paths are neither hashed for a cache key nor copied into a stage or an image, so a
 ``target/`` or ``node_modules/`` folder next to the sources costs nothing and leaks nowhere. It
 applies to what the context gives (``src:`` inputs and image files that are directories), never
-to a stage's outputs.
+to a stage's outputs. wasmbuild's own state directories (``WASMBUILD_CACHE``,
+``WASMBUILD_STORE``, ``WASMBUILD_DOWNLOADS``, ``WASMBUILD_ZIG_CACHE`` or their defaults) are
+ignored too when they lie inside the context: a cache under the project folder would otherwise be
+copied into itself, and a store there would change every cache key after each build.
 
 The rules are Docker's (docs.docker.com, "dockerignore"; moby/patternmatcher): one pattern per
 line, ``#`` starts a comment line, patterns are relative to the context root whatever their
@@ -21,7 +24,7 @@ import fnmatch
 import os
 import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,10 +63,12 @@ class ContextIgnore:
     root: Path
     lines: tuple[str, ...]
     source: Path
-    spec: pathspec.PathSpec[Any] = field(repr=False, compare=False)
+    spec: pathspec.PathSpec[Any] | None = field(repr=False, compare=False)
     has_exceptions: bool = False
     #: The ``!`` patterns, split into path components (to know which ignored folders to enter).
     exceptions: tuple[tuple[str, ...], ...] = ()
+    #: wasmbuild's state directories inside the context (relative POSIX paths): always ignored.
+    own: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, root: Path, text: str, source: Path) -> ContextIgnore:
@@ -83,7 +88,10 @@ class ContextIgnore:
 
     def excluded(self, rel: str) -> bool:
         """Whether the context path ``rel`` (POSIX, relative) is ignored."""
-        return bool(self.spec.match_file(rel))
+        return self._own(rel) or (self.spec is not None and bool(self.spec.match_file(rel)))
+
+    def _own(self, rel: str) -> bool:
+        return any(rel == o or rel.startswith(o + "/") for o in self.own)
 
     def _rel(self, path: Path) -> str:
         return Path(os.path.relpath(path, self.root)).as_posix()
@@ -107,7 +115,9 @@ class ContextIgnore:
         rel = self._rel(path)
         if not self.excluded(rel):
             return True
-        if not self.has_exceptions or path.is_symlink() or not path.is_dir() or not self._may_reinclude(rel):
+        if self._own(rel) or not self.has_exceptions or path.is_symlink() or not path.is_dir():
+            return False
+        if not self._may_reinclude(rel):
             return False
         return any(self._kept(child) for child in path.iterdir())
 
@@ -123,18 +133,36 @@ class ContextIgnore:
         """A path the Wasmfile names must not be ignored (Docker: "not found in build context")."""
         if rel in ("", ".") or self._kept(self.root / rel):
             return
+        if self._own(rel):
+            raise ConfigError(f"{what} {rel!r} is inside wasmbuild's own cache or store", where=where,
+                              hint="point WASMBUILD_CACHE / WASMBUILD_STORE outside the project")
         raise ConfigError(f"{what} {rel!r} is excluded by {self.source}", where=where,
                           hint=f"remove its pattern from {IGNORE_FILE}, or add the line `!{rel}`")
 
 
 def load_ignore(context: Path) -> ContextIgnore | None:
-    """The context's ``.wasmignore``, or None when it has none (read once per version)."""
+    """The context's ``.wasmignore`` and wasmbuild's state directories inside it, or None when
+    there is neither (the file is read once per version)."""
     source = context / IGNORE_FILE
+    own = _own_dirs(context)
     try:
         st = source.stat()
     except FileNotFoundError:
-        return None
-    return _load(source, st.st_mtime_ns, st.st_size, st.st_ino)
+        return ContextIgnore(context, (), source, None, own=own) if own else None
+    found = _load(source, st.st_mtime_ns, st.st_size, st.st_ino)
+    return replace(found, own=own) if own else found
+
+
+def _own_dirs(context: Path) -> tuple[str, ...]:
+    from .dirs import state_dirs
+
+    root = Path(os.path.realpath(context))
+    found = []
+    for d in state_dirs():
+        real = Path(os.path.realpath(d))
+        if real != root and real.is_relative_to(root):
+            found.append(real.relative_to(root).as_posix())
+    return tuple(sorted(set(found)))
 
 
 @lru_cache(maxsize=16)

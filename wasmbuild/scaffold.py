@@ -244,6 +244,8 @@ def wasmfile_text(det: Detected) -> str:
         _c("  env: {}", "the module's whole environment"),
         _c(f"  tags: [{tag}]", "names in the local store (-t adds more)"),
     ]
+    if det.kind == "python":  # a component: crun's handler runs core modules only (docs/targets.md)
+        lines.append(_c("  targets: [runwasi]", "a WASI 0.2 component: runwasi (containerd) runs it"))
     return "\n".join(lines) + "\n"
 
 

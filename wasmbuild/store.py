@@ -6,7 +6,6 @@ overrides the location (tests and CI use it to isolate runs).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from wasmbuild import reference
@@ -15,12 +14,9 @@ from wasmbuild.oci.layout import Layout
 
 
 def store_path() -> Path:
-    env = os.environ.get("WASMBUILD_STORE")
-    if env:
-        return Path(env)
-    from platformdirs import user_data_dir
+    from wasmbuild.dirs import store_dir
 
-    return Path(user_data_dir("wasmbuild")) / "store"
+    return store_dir()
 
 
 def open_store(path: Path | None = None) -> Layout:

@@ -302,3 +302,12 @@ def test_component_on_a_stage_wraps_its_modules_and_run_runs_it(wb: Runner, tmp_
     again = wb("build", str(tmp_path), "--json")  # cached, same bytes
     assert json.loads(again.stdout)["digest"] == json.loads(built.stdout)["digest"]
     assert [s["cached"] for s in json.loads(again.stdout)["stages"]] == [True]
+    # every image shape that can carry a component runs it: runwasi's Wasm layer (the target a
+    # component wants) and the Wasm OCI artifact (wkg, Spin, wasmCloud; no files, no env)
+    for fmt in ("runwasi", "artifact"):
+        out = tmp_path / f"oci-{fmt}"
+        shaped = wb("build", str(tmp_path), "--format", fmt, "-o", f"oci:{out}:1", "--json")
+        assert shaped.returncode == 0, shaped.stderr
+        assert [s["cached"] for s in json.loads(shaped.stdout)["stages"]] == [True]
+        run = wb("run", f"oci:{out}:1")
+        assert run.returncode == 0 and run.stdout == "Hello Wasm\n", (fmt, run.stderr)

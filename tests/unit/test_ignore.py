@@ -121,7 +121,8 @@ def test_naming_an_ignored_path_is_an_error(tmp_path: Path) -> None:
 
 
 def test_no_ignore_file(tmp_path: Path) -> None:
-    assert load_ignore(tmp_path) is None
+    (tmp_path / "p").mkdir()  # (tmp_path itself holds the tests' cache and store)
+    assert load_ignore(tmp_path / "p") is None
 
 
 def test_ignore_file_is_reread_when_it_changes(tmp_path: Path) -> None:
@@ -154,3 +155,43 @@ def test_unreadable_ignore_file_is_one_line(tmp_path: Path) -> None:
 def test_an_ignored_folder_is_entered_only_if_an_exception_may_match_inside(
         exception: str, folder: str, entered: bool) -> None:
     assert spec("node_modules", exception)._may_reinclude(folder) is entered
+
+
+def test_wasmbuilds_own_cache_and_store_inside_the_context_are_never_taken(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """WASMBUILD_CACHE / WASMBUILD_STORE under the project folder (a CI job caching `.wasmbuild/`):
+    a stage taking the whole context used to copy the cache into itself until the path was too
+    long, and the store (which changes with every build) would change every cache key."""
+    import json
+    import shutil
+    import tarfile
+
+    from tests.unit.test_pipeline import GOLDEN, FakeExecutor
+    from wasmbuild.oci.layout import Layout
+    from wasmbuild.pipeline import BuildOptions, build, prepare
+
+    ctx = tmp_path / "p"
+    ctx.mkdir()
+    shutil.copy(GOLDEN, ctx / "hello.wasm")
+    (ctx / "Wasmfile").write_text(
+        "wasmfile: 1\nstages:\n  first:\n    inputs: [.]\n    steps: [\"copy hello.wasm\"]\n"
+        "    outputs: [hello.wasm]\nimage:\n  files:\n    - {from: first, path: hello.wasm, dest: /app.wasm}\n"
+        "    - {src: ., dest: /ctx}\n  entrypoint: [app.wasm]\n")
+    monkeypatch.setenv("WASMBUILD_CACHE", str(ctx / ".wasmbuild" / "cache"))
+    monkeypatch.setenv("WASMBUILD_STORE", str(ctx / ".wasmbuild" / "store"))
+    ignore = load_ignore(ctx)
+    assert ignore is not None and ignore.own == (".wasmbuild/cache", ".wasmbuild/store")
+    assert ignore.excluded(".wasmbuild/cache/stages/x") and not ignore.excluded(".wasmbuild")
+    fake = FakeExecutor()
+    store = Layout(ctx / ".wasmbuild" / "store").init()
+    first = build(prepare(ctx), BuildOptions(store=store, executor_factory=lambda spec: fake))
+    second = build(prepare(ctx), BuildOptions(store=store, executor_factory=lambda spec: fake))
+    assert [s.cached for s in first.stages] == [False] and [s.cached for s in second.stages] == [True]
+    assert second.digest == first.digest
+    manifest = store.read_json(first.digest)
+    with tarfile.open(store.blob_path(manifest["layers"][0]["digest"])) as layer:
+        names = sorted(m.name for m in layer.getmembers())
+    assert names == ["app.wasm", "ctx", "ctx/.wasmbuild", "ctx/Wasmfile", "ctx/hello.wasm"], names
+    with pytest.raises(ConfigError, match=r"inside wasmbuild's own cache or store"):
+        ignore.check_named(".wasmbuild/store", "image file")
+    assert json.loads((ctx / ".wasmbuild" / "store" / "index.json").read_text())["manifests"]

@@ -164,6 +164,10 @@ def load(path: Path | str, *, context: Path | str | None = None,
             path = path / "Wasmfile"
         text = path.read_text()
     except FileNotFoundError:
+        folder = path.parent.resolve() if path.name == "Wasmfile" else None
+        if folder is not None and folder.is_dir():
+            raise ConfigError(f"no Wasmfile in {folder}",
+                              hint="pass a Wasmfile's path, or write one with `wasmbuild init`") from None
         raise ConfigError(f"no Wasmfile at {path}", hint="pass the path of a Wasmfile") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None

@@ -64,14 +64,16 @@ def _run_export(component: Any, engine: Any, name: str) -> str:
     )
 
 
-def run_component(path: Path, argv: list[str], env: dict[str, str], root_dir: Path, workdir: str = "/",
-                  precompiled: Callable[[Any], Callable[[bytes, Path], Any] | None] | None = None) -> int:
-    """Run the command component at ``path``; returns its exit code. ``precompiled``: given the
-    engine, a loader of trusted precompiled code (``precompiled.loader``)."""
+def run_component(path: Path, argv: list[str], env: dict[str, str], root_dir: Path | None, workdir: str = "/",
+                  precompiled: Callable[[Any], Callable[[bytes, Path], Any] | None] | None = None,
+                  name: str | None = None) -> int:
+    """Run the command component at ``path`` (named ``name`` in messages); returns its exit code.
+    ``root_dir`` None: no files (a Wasm OCI artifact). ``precompiled``: given the engine, a loader
+    of trusted precompiled code (``precompiled.loader``)."""
     import wasmtime
     from wasmtime.component import Linker
 
-    name = path.name
+    name = name or path.name
     if binary.kind_of_file(path) != "component":
         raise RunError(f"{name} is a core module, not a component", hint="run it as a module")
     engine = wasmtime.Engine()
@@ -86,9 +88,10 @@ def run_component(path: Path, argv: list[str], env: dict[str, str], root_dir: Pa
     wasi = wasmtime.WasiConfig()
     wasi.argv = list(argv)
     wasi.env = list(env.items())
-    wasi.preopen_dir(str(root_dir), "/", fs_mutable=False)
-    if workdir.strip("/"):
-        wasi.preopen_dir(str(root_dir / workdir.strip("/")), ".", fs_mutable=False)
+    if root_dir is not None:
+        wasi.preopen_dir(str(root_dir), "/", fs_mutable=False)
+        if workdir.strip("/"):
+            wasi.preopen_dir(str(root_dir / workdir.strip("/")), ".", fs_mutable=False)
     wasi.inherit_stdin()
     wasi.inherit_stdout()
     wasi.inherit_stderr()

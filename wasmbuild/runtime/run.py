@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..dirs import cache_area
-from ..errors import ConfigError, ImageNotFound, RunError, StoreError
+from ..errors import BuildError, ConfigError, ImageNotFound, RunError, StoreError
 from ..fsutil import atomic_write_bytes, staged_dir
 from ..oci import Descriptor
 from ..oci.graph import platform_text
@@ -176,23 +176,33 @@ def run(
         assert wasm_layer is not None
         title = (wasm_layer.get("annotations") or {}).get(TITLE) or "module.wasm"
         spec = RunSpec([title, *(args or [])], dict(extra_env or {}), "/", "/" + title)
-        return _run_module(None, _blob(layout, wasm_layer["digest"]), spec, extras, wasm_layer["digest"])
+        return _run_wasm(None, _blob(layout, wasm_layer["digest"]), spec, extras, wasm_layer["digest"])
     spec = run_spec(config, list(args or []), dict(extra_env or {}))
     with rootfs(layout, manifest, desc.digest) as root:
         if wasm_layer is not None:  # runwasi's Wasm-layer image: the layer is the module
-            return _run_module(root, _blob(layout, wasm_layer["digest"]), spec, extras, wasm_layer["digest"])
+            return _run_wasm(root, _blob(layout, wasm_layer["digest"]), spec, extras, wasm_layer["digest"])
         module_path = root / spec.module.lstrip("/")
         if not module_path.is_file():
             raise ConfigError(f"the image has no file {spec.module} to run",
                               hint="check image.entrypoint and image.files")
-        from ..wasm import binary
+        return _run_wasm(root, module_path, spec, extras, f"{desc.digest}:{spec.module}")
 
-        if binary.kind_of_file(module_path) == "component":  # WASI 0.2: wasmtime's component API
-            from .component import run_component
 
-            return run_component(module_path, spec.argv, spec.env, root, spec.workdir,
-                                 precompiled=extras.component if extras else None)
-        return _run_module(root, module_path, spec, extras, f"{desc.digest}:{spec.module}")
+def _run_wasm(root: Path | None, path: Path, spec: RunSpec, extras: _Extras | None, identity: str) -> int:
+    """Run a core module (WASI preview 1) or a component (WASI 0.2: wasmtime's component API),
+    whichever ``path`` holds, whatever shape of image it came in."""
+    from ..wasm import binary
+
+    try:
+        kind = binary.kind_of_file(path)
+    except BuildError as exc:  # a damaged or foreign image: its module is not Wasm at all
+        raise RunError(f"cannot run {spec.module}: {exc.message}", hint=exc.hint) from None
+    if kind == "component":
+        from .component import run_component
+
+        return run_component(path, spec.argv, spec.env, root, spec.workdir,
+                             precompiled=extras.component if extras else None, name=spec.module)
+    return _run_module(root, path, spec, extras, identity)
 
 
 class _Extras:
