@@ -58,6 +58,16 @@ class BuildError(WasmbuildError):
     exit_code = 3
 
 
+def step_title(step: str) -> str:
+    """How messages name a step: a one-line step as written; a script (a recipe's build.sh is
+    one step of 200 lines) by its first line that is not a comment, and its length."""
+    lines = step.strip().splitlines()
+    if len(lines) <= 1:
+        return step
+    first = next((x.strip() for x in lines if x.strip() and not x.lstrip().startswith("#")), lines[0])
+    return f"{first} ... ({len(lines)} lines)"
+
+
 class StepFailed(BuildError):
     """A stage's step exited non-zero: the same shape whatever ran it (host or container)."""
 
@@ -69,7 +79,7 @@ class StepFailed(BuildError):
         self.step_exit_code = exit_code
         self.output_tail = list(tail)
         last = next((line.strip() for line in reversed(self.output_tail) if line.strip()), "no output")
-        summary = " ".join(step.split())
+        summary = " ".join(step_title(step).split())
         summary = summary if len(summary) <= 60 else summary[:57] + "..."
         super().__init__(
             f"stage {stage!r}: step {index}/{total} `{summary}` exited with code {exit_code}: {last}",

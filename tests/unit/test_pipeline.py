@@ -92,3 +92,16 @@ def test_the_default_image_name_is_the_directory_made_a_valid_reference(tmp_path
             "wasmfile: 1\nimage:\n  files: [{src: hello.wasm, dest: /hello.wasm}]\n  entrypoint: [hello.wasm]\n")
         [name] = image_names(prepare(project), [])
         assert name == expected and str(parse(name)) == f"{expected}:latest"
+
+
+def test_a_script_step_is_named_by_its_first_command_in_logs_and_errors() -> None:
+    """A recipe's build.sh is one step of ~250 lines: the log and a failure name it by its first
+    command and length, not by its comment header (a one-line step stays as written)."""
+    from wasmbuild.errors import StepFailed, step_title
+
+    script = "#!/bin/sh\n# Build things.\n#\nset -eu\nmake all\nmake install\n"
+    assert step_title(script) == "set -eu ... (6 lines)"
+    assert step_title("echo hi > $OUT/x") == "echo hi > $OUT/x"
+    failed = StepFailed(stage="py", index=1, total=1, step=script, exit_code=2, tail=["make: *** [all] Error 1"])
+    assert failed.message == ("stage 'py': step 1/1 `set -eu ... (6 lines)` exited with code 2: "
+                              "make: *** [all] Error 1")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ...errors import BuildError, StepFailed
+from ...errors import BuildError, StepFailed, step_title
 from ...load.model import RESERVED_ENV
 from ...render.project import StageSpec
 from ..limits import describe, max_output, tree_size
@@ -119,7 +119,7 @@ def run_job(executor: Executor, job: StageJob, log: Log) -> None:
     with executor.session(job) as session:
         session.copy_in(job.src)
         for index, step in enumerate(job.steps, 1):
-            log(f"[{job.name}] step {index}/{total}: {step}")
+            log(f"[{job.name}] step {index}/{total}: {step_title(step)}")
             tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
 
             def line(text: str, tail: collections.deque[str] = tail) -> None:
