@@ -148,6 +148,9 @@ def test_every_target_round_trips_through_a_registry(hello: Built, registry: Reg
         assert json.loads(pulled.stdout)["digest"] == digest
         ran = hello.cli("run", f"{name}@{digest}", store=store)
         assert (ran.returncode, ran.stdout, ran.stderr) == (0, "Hello Wasm\n", ""), target
+        plat = json.loads(raw.stdout)["manifests"][list(hello.targets).index(target)]["platform"]
+        listed = hello.cli("images", store=store).stdout.split()
+        assert listed[-1] == f"{plat['os']}/{plat['architecture']}", (target, listed)  # OS first
     # The tag names the index: pull and run pick its Wasm entry and say which.
     store = tmp_path / "store-index"
     pulled = hello.cli("pull", ref, "--plain-http", store=store)

@@ -52,16 +52,38 @@ def images_cmd(json_out: Json = False) -> None:
     from ..store import open_store
 
     store = open_store()
-    data: list[dict[str, Any]] = [
-        {"tag": t, "digest": d.digest, "platform": d.platform} for t, d in sorted(store.tags().items())
-        if not is_fallback_tag(t)  # an image's referrers list, not an image
-    ]
+    listed = [(t, d) for t, d in sorted(store.tags().items())
+              if not is_fallback_tag(t)]  # not an image's referrers list
+    data: list[dict[str, Any]] = [{"tag": t, "digest": d.digest, "platform": d.platform} for t, d in listed]
     if json_out:
         emit_json(data)
         return
-    for row in data:
-        plat = "/".join((row["platform"] or {}).values()) if row["platform"] else ""
-        print(f"{row['tag']:40} {row['digest'][:19]}  {plat}")
+    for tag, desc in listed:
+        print(f"{tag:40} {desc.digest[:19]}  {_platform(store, desc)}")
+
+
+def _platform(store: Any, desc: Any) -> str:
+    """OS/ARCH of a store entry: its descriptor's platform, else its config's (an image pulled
+    by digest), or "index" for an index without one; "?" for what cannot be read."""
+    import dataclasses
+
+    from ..errors import WasmbuildError
+    from ..oci.graph import is_index, platform_text
+    from ..oci.targets import target_of
+
+    if desc.platform:
+        return platform_text(desc)
+    try:
+        doc = store.read_json(desc.digest)
+        if is_index(desc, doc):
+            return "index"
+        config = store.read_json(doc["config"]["digest"])
+        if not isinstance(config, dict) or not config.get("os"):  # a Wasm artifact's config
+            return target_of(doc)
+        found = {k: config[k] for k in ("os", "architecture", "variant") if isinstance(config.get(k), str)}
+        return platform_text(dataclasses.replace(desc, platform=found))
+    except (WasmbuildError, KeyError, TypeError, ValueError):
+        return "?"
 
 
 @app.command("push")
