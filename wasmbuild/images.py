@@ -4,6 +4,8 @@
 * ``NAME[:TAG]`` or ``sha256:...``   the local store
 * ``oci:DIR[:TAG]``                   an OCI image layout directory
 * ``oci-archive:FILE[:NAME]``         a tar of an OCI layout (as ``-o oci-archive:`` writes)
+* ``docker-archive:FILE[:NAME]``      a ``docker save`` tar that is an OCI layout too (what
+                                      ``-o docker-archive:`` and Docker 25+ write)
 * ``docker://REF`` or ``HOST/NAME``   a registry (when the name is not in the store)
 """
 
@@ -20,7 +22,7 @@ from .oci.layout import Layout
 from .reference import parse, split_path_name
 from .store import normalize_tag, open_store
 
-LOCAL_TRANSPORTS = ("oci:", "oci-archive:")
+LOCAL_TRANSPORTS = ("oci:", "oci-archive:", "docker-archive:")
 
 
 @dataclass(frozen=True)
@@ -53,13 +55,14 @@ def local(text: str, store: Layout | None = None) -> Iterator[Located]:
         layout = Layout(path)
         yield Located(layout, layout.resolve(tag), "oci", tag or "")
         return
-    if text.startswith("oci-archive:"):
-        path, name = split_path_name(text.removeprefix("oci-archive:"))
+    if text.startswith(("oci-archive:", "docker-archive:")):
+        kind, rest = text.split(":", 1)
+        path, name = split_path_name(rest)
         import tempfile  # here: `run IMAGE`'s start does not pay for it
 
         with tempfile.TemporaryDirectory(prefix="wasmbuild-archive-") as tmp:
-            layout = _unpack_archive(Path(path), Path(tmp))
-            yield Located(layout, layout.resolve(name), "oci-archive", name or "")
+            layout = _unpack_archive(Path(path), Path(tmp), kind)
+            yield Located(layout, layout.resolve(name), kind, name or "")
         return
     store = store or open_store()
     if text.startswith("sha256:"):
@@ -75,7 +78,7 @@ def local(text: str, store: Layout | None = None) -> Iterator[Located]:
         ) from None
 
 
-def _unpack_archive(path: Path, dest: Path) -> Layout:
+def _unpack_archive(path: Path, dest: Path, kind: str = "oci-archive") -> Layout:
     import tarfile
     import zlib
 
@@ -86,7 +89,7 @@ def _unpack_archive(path: Path, dest: Path) -> Layout:
     except OSError:  # e.g. a name too long
         found = False
     if not found:
-        raise ImageNotFound(f"no archive at {path}", hint="give the path of a .tar written by -o oci-archive:")
+        raise ImageNotFound(f"no archive at {path}", hint=f"give the path of a .tar written by -o {kind}:")
     try:
         with tarfile.open(path) as tar:
             tarsafe.extractall(tar, dest, "data")
@@ -95,5 +98,8 @@ def _unpack_archive(path: Path, dest: Path) -> Layout:
         raise ImageNotFound(f"{path} is not a readable OCI archive: {first}") from None
     layout = Layout(dest)
     if not layout.exists():
+        if kind == "docker-archive" and (dest / "manifest.json").is_file():
+            raise ImageNotFound(f"{path} is a `docker save` archive without an OCI layout (Docker before 25)",
+                                hint=f"convert it: skopeo copy docker-archive:{path} oci-archive:OUT.tar")
         raise ImageNotFound(f"{path} holds no OCI image layout (no oci-layout/index.json)")
     return layout

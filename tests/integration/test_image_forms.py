@@ -1,5 +1,5 @@
 """Every command that takes an IMAGE takes every form of it (store name, sha256:, oci:DIR[:TAG],
-oci-archive:FILE, registry reference), and ``pull -o`` writes every output, local:DIR included."""
+oci-archive:FILE, docker-archive:FILE, registry reference), and ``pull -o`` writes every output, local:DIR included."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.conftest import Runner
 from tests.integration.images import hello_files, make_image
 from tests.integration.registry_fixtures import RegistryServer
 from wasmbuild.oci.layout import Layout
-from wasmbuild.publish.archive import write_oci_archive
+from wasmbuild.publish.archive import write_docker_archive, write_oci_archive
 from wasmbuild.store import normalize_tag
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("isolated_env")]
@@ -26,8 +26,9 @@ def test_push_and_inspect_take_every_image_form(wb: Runner, tmp_path: Path, regi
     layout.copy_from(store, desc)
     layout.tag("v1", desc)
     archive = write_oci_archive(tmp_path / "image.tar", store, desc, tag="forms:1")
+    saved = write_docker_archive(tmp_path / "saved.tar", store, desc, repo_tags=["forms:1"])
     forms = {"store": "forms:1", "digest": desc.digest, "oci": f"oci:{layout.path}:v1",
-             "oci-archive": f"oci-archive:{archive}"}
+             "oci-archive": f"oci-archive:{archive}", "docker-archive": f"docker-archive:{saved}"}
     for i, (kind, image) in enumerate(forms.items()):
         ref = f"{registry.host}/forms-{i}:1"
         proc = wb("push", image, ref, "--plain-http", "--json")
@@ -51,10 +52,19 @@ def test_push_and_inspect_take_every_image_form(wb: Runner, tmp_path: Path, regi
 
 
 def test_a_missing_image_is_image_not_found_in_every_form(wb: Runner, tmp_path: Path) -> None:
-    for image in ("nothing:1", f"oci:{tmp_path / 'none'}", f"oci-archive:{tmp_path / 'none.tar'}"):
+    import tarfile
+
+    old_save = tmp_path / "old-docker-save.tar"  # Docker < 25: manifest.json and layer folders only
+    with tarfile.open(old_save, "w") as tar:
+        (tmp_path / "manifest.json").write_text('[{"Config": "c.json", "RepoTags": ["x:1"], "Layers": []}]')
+        tar.add(tmp_path / "manifest.json", "manifest.json")
+    for image in ("nothing:1", f"oci:{tmp_path / 'none'}", f"oci-archive:{tmp_path / 'none.tar'}",
+                  f"docker-archive:{tmp_path / 'none.tar'}", f"docker-archive:{old_save}"):
         proc = wb("push", image, "localhost:1/x:1", "--plain-http")
         assert proc.returncode == 6, (image, proc.stderr)
         assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
+    proc = wb("run", f"docker-archive:{old_save}")
+    assert "without an OCI layout (Docker before 25)" in proc.stderr and "skopeo copy" in proc.stderr
 
 
 def test_run_takes_every_local_image_form(wb: Runner, tmp_path: Path) -> None:
@@ -66,8 +76,10 @@ def test_run_takes_every_local_image_form(wb: Runner, tmp_path: Path) -> None:
         "  tags: [golden:1]\n")
     built = wb("build", str(tmp_path / "ctx"), "--json")
     digest = json.loads(built.stdout)["digest"]
-    for output in (f"oci:{tmp_path / 'oci'}:v2", f"oci-archive:{tmp_path / 'golden.tar'}"):
+    outputs = (f"oci:{tmp_path / 'oci'}:v2", f"oci-archive:{tmp_path / 'golden.tar'}",
+               f"docker-archive:{tmp_path / 'saved.tar'}")
+    for output in outputs:
         assert wb("build", str(tmp_path / "ctx"), "-o", output).returncode == 0
-    for image in ("golden:1", digest, f"oci:{tmp_path / 'oci'}:v2", f"oci-archive:{tmp_path / 'golden.tar'}"):
+    for image in ("golden:1", digest, *outputs):
         proc = wb("run", image)
         assert (proc.returncode, proc.stdout) == (0, "Hello Wasm\n"), (image, proc.stderr)

@@ -86,3 +86,29 @@ def test_gc_waits_for_writers_and_then_takes_untagged_layers(tmp_path: Path) -> 
     assert layout.gc() > 0 and not blob.exists()  # no writer, no tag: garbage
     again = cached_layer(_entries(tmp_path), 0, layout, memo)
     assert again[2] is False and layout.blob_path(again[0].digest).exists()  # memo noticed
+
+
+def test_gc_says_it_waits_only_when_a_writer_holds_the_store(tmp_path: Path) -> None:
+    import threading
+
+    layout = Layout(tmp_path / "store").init()
+    waits: list[str] = []
+    layout.gc(on_wait=lambda: waits.append("free?"))
+    assert waits == []  # nobody writing: no "waiting" line
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with layout.writing():
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert holding.wait(10)
+    def on_wait() -> None:
+        waits.append("waiting")
+        release.set()  # the writer finishes once gc has said it waits
+
+    layout.gc(on_wait=on_wait)
+    thread.join(10)
+    assert waits == ["waiting"]

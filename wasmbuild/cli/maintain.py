@@ -87,8 +87,10 @@ def gc_cmd(json_out: Json = False) -> None:
 
     store = open_store()
     before = store.blobs_size()
-    print("gc: waiting for builds and pulls writing to the store...", file=sys.stderr) if not json_out else None
-    freed = store.gc()
+    def waiting() -> None:
+        print("gc: waiting for builds and pulls writing to the store...", file=sys.stderr)
+
+    freed = store.gc(on_wait=waiting)
     after = store.blobs_size()
     result = {"store": str(store.path), "before": before, "after": after, "freed": freed}
     if json_out:

@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -82,15 +82,22 @@ class Layout:
             yield
 
     @contextmanager
-    def writing(self, exclusive: bool = False) -> Iterator[None]:
+    def writing(self, exclusive: bool = False, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
         """Held by writers (shared) from their first blob to their tag, and by :meth:`gc`
-        (exclusive). A flock: the kernel drops it when a holder dies."""
+        (exclusive). A flock: the kernel drops it when a holder dies. ``on_wait`` is called
+        once if the lock is not free at once (before waiting for it)."""
         import fcntl
 
         self.path.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path / ".wasmbuild.gc", os.O_RDWR | os.O_CREAT, 0o644)
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait()
+                fcntl.flock(fd, mode)
             yield
         finally:
             os.close(fd)
@@ -308,14 +315,15 @@ class Layout:
         blob_dir = self.path / "blobs" / "sha256"
         return sum(p.stat().st_size for p in blob_dir.iterdir() if p.is_file()) if blob_dir.is_dir() else 0
 
-    def gc(self) -> int:
+    def gc(self, on_wait: Callable[[], None] | None = None) -> int:
         """Delete unreferenced blobs and leftovers of killed writers; returns bytes freed.
 
-        Waits for writers in progress (builds and pulls hold :meth:`writing`), so a blob written
-        for an image that is not tagged yet is never taken.
+        Waits for writers in progress (builds and pulls hold :meth:`writing`; ``on_wait`` is
+        called if there are any), so a blob written for an image that is not tagged yet is never
+        taken.
         """
         freed = 0
-        with self.writing(exclusive=True), self.locked():
+        with self.writing(exclusive=True, on_wait=on_wait), self.locked():
             reachable = self.referenced()
             self._drop_orphan_referrers(reachable)
             keep = {d.split(":", 1)[1] for d in reachable}
