@@ -78,6 +78,11 @@ def test_login_push_inspect_pull_logout_never_leak_the_password(
     )
     assert ok.returncode == 0, ok.stderr
     assert "Login succeeded" in ok.stdout
+    again = run("login", host, "-u", USERNAME, "--password-stdin", "--plain-http", "--json",
+                stdin=PASSWORD + "\n")
+    assert again.returncode == 0, again.stderr
+    said = json.loads(again.stdout)
+    assert (said["registry"], said["username"]) == (host, USERNAME) and PASSWORD not in again.stdout
 
     pushed = run("push", "hello:1", f"{host}/hello:1", "--plain-http", "--json")
     assert pushed.returncode == 0, pushed.stderr
@@ -102,7 +107,10 @@ def test_login_push_inspect_pull_logout_never_leak_the_password(
     local = run("inspect", f"{host}/hello:1", "--json")
     assert json.loads(local.stdout)["source"] == "store"
 
-    assert run("logout", host).returncode == 0
+    out = run("logout", host, "--json")
+    assert out.returncode == 0 and json.loads(out.stdout) == {"registry": host, "removed": True}
+    again = run("logout", host, "--json")
+    assert json.loads(again.stdout) == {"registry": host, "removed": False}
     after = run("push", "hello:1", f"{host}/hello:2", "--plain-http")
     assert after.returncode == 5 and "wasmbuild login" in after.stderr
 

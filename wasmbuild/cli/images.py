@@ -165,8 +165,7 @@ def pull_cmd(
         "--no-referrers", help="Do not bring the image's SBOM and provenance (OCI referrers) along.")] = False,
     as_json: Json = False,
 ) -> None:
-    """Pull an image into the local store (an index resolves to its Wasm entry), with its SBOM
-    and provenance."""
+    """Pull an image, with its SBOM and provenance, into the local store (an index: its Wasm entry)."""
     from ..publish import output_publisher
     from ..registry.ops import pull
     from ..store import normalize_tag, open_store

@@ -110,6 +110,7 @@ def login_cmd(
     no_tls_verify: NoTlsVerify = False,
     ca_file: CaFile = None,
     timeout: Timeout = None,
+    json_out: Json = False,
 ) -> None:
     """Check credentials against a registry and store them (Docker's config.json or credsStore)."""
     from ..registry.ops import login
@@ -122,16 +123,25 @@ def login_cmd(
         raise ConfigError("login needs a password",
                           hint=f"pipe it in: `wasmbuild login {registry} -u {username} --password-stdin`")
     opts = registry_options(plain_http, tls_verify, no_tls_verify, ca_file, timeout)
-    where = login(registry.removeprefix("https://").rstrip("/"), username, password, opts)
-    print(f"Login succeeded (credentials stored in {where})")
+    host = registry.removeprefix("https://").rstrip("/")
+    where = login(host, username, password, opts)
+    if json_out:
+        emit_json({"registry": host, "username": username, "stored_in": str(where)})
+    else:
+        print(f"Login succeeded (credentials stored in {where})")
 
 
 @app.command("logout")
-def logout_cmd(registry: Annotated[str, typer.Argument(help="Registry host[:port]")]) -> None:
+def logout_cmd(registry: Annotated[str, typer.Argument(help="Registry host[:port]")],
+               json_out: Json = False) -> None:
     """Remove stored credentials for a registry."""
     from ..registry.auth import logout
 
-    if logout(registry.removeprefix("https://").rstrip("/")):
+    host = registry.removeprefix("https://").rstrip("/")
+    removed = logout(host)
+    if json_out:
+        emit_json({"registry": host, "removed": removed})
+    elif removed:
         print(f"Removed credentials for {registry}")
     else:
         print(f"Not logged in to {registry}")
