@@ -38,11 +38,18 @@ PREVIEW1 = "wasi_snapshot_preview1"
 _INTERFACE = re.compile(r"^(\[export\])?[a-z][\w-]*:[\w-]+/[\w-]+(@[\w.+-]+)?$")
 
 
+Signature = tuple[tuple[str, ...], tuple[str, ...]]  # (params, results)
+_VALTYPES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128",
+             0x70: "funcref", 0x6F: "externref"}
+
+
 @dataclass(frozen=True)
 class Import:
     module: str
     name: str
     kind: str  # func, table, memory, global or tag
+    #: (params, results) of a function import, when its type could be read.
+    signature: Signature | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,8 @@ class _Reader:
 
     def byte(self) -> int:
         if self.pos >= self.end:
-            raise BuildError(f"{self.name} is truncated or malformed (at byte {self.pos})", hint=NOT_WASM_HINT)
+            raise BuildError(f"{self.name} is truncated or malformed: a read runs past byte {self.end}",
+                             hint=NOT_WASM_HINT)
         value = self.data[self.pos]
         self.pos += 1
         return value
@@ -93,11 +101,24 @@ class _Reader:
             shift += 7
             if not b & 0x80:
                 return result
+            if shift > 63:
+                raise BuildError(f"{self.name} has a LEB128 number too long (at byte {self.pos})",
+                                 hint=NOT_WASM_HINT)
 
     def skip(self, n: int) -> None:
         if self.pos + n > self.end:
-            raise BuildError(f"{self.name} is truncated or malformed (at byte {self.pos})", hint=NOT_WASM_HINT)
+            raise BuildError(f"{self.name} is truncated or malformed: a read runs past byte {self.end}",
+                             hint=NOT_WASM_HINT)
         self.pos += n
+
+    def valtype(self) -> str:
+        code = self.byte()
+        if code in _VALTYPES:
+            return _VALTYPES[code]
+        if code in (0x63, 0x64):  # (ref null? heaptype): typed references
+            self.uleb()
+            return "ref"
+        raise BuildError(f"{self.name} has an unknown value type 0x{code:02x}", hint=NOT_WASM_HINT)
 
     def name_str(self) -> str:
         n = self.uleb()
@@ -129,18 +150,35 @@ def _sections(data: bytes, name: str) -> dict[int, tuple[int, int]]:
     return found
 
 
+def _types(r: _Reader) -> list[Signature | None]:
+    """The type section's function types (None past a GC-proposal type this reader stops at)."""
+    types: list[Signature | None] = []
+    for _ in range(r.uleb()):
+        if r.byte() != 0x60:  # a GC proposal type (struct, array, rec group): stop reading types
+            types.append(None)
+            break
+        params = tuple(r.valtype() for _ in range(r.uleb()))
+        results = tuple(r.valtype() for _ in range(r.uleb()))
+        types.append((params, results))
+    return types
+
+
 def imports(data: bytes, name: str = "the module") -> list[Import]:
-    """A core module's imports, in order."""
-    span = _sections(data, name).get(2)
+    """A core module's imports, in order, each function's with its signature."""
+    sections = _sections(data, name)
+    span = sections.get(2)
     if span is None:
         return []
+    types = _types(_Reader(data, *sections[1], name)) if 1 in sections else []
     r = _Reader(data, span[0], span[1], name)
     result: list[Import] = []
     for _ in range(r.uleb()):
         module, field = r.name_str(), r.name_str()
         k = r.byte()
+        signature = None
         if k == 0:
-            r.uleb()
+            index = r.uleb()
+            signature = types[index] if index < len(types) else None
         elif k == 1:
             r.reftype()
             r.limits()
@@ -154,7 +192,7 @@ def imports(data: bytes, name: str = "the module") -> list[Import]:
             r.uleb()
         else:
             raise BuildError(f"{name} has an import of unknown kind {k} ({module}.{field})", hint=NOT_WASM_HINT)
-        result.append(Import(module, field, _KINDS[k]))
+        result.append(Import(module, field, _KINDS[k], signature))
     return result
 
 
@@ -282,91 +320,63 @@ def is_wasm(data: bytes) -> bool:
     return data[:4] == MAGIC
 
 
-class _ComponentReader:
-    def __init__(self, data: bytes, pos: int = 0, end: int | None = None):
-        self.data, self.pos, self.end = data, pos, len(data) if end is None else end
-
-    def byte(self) -> int:
-        if self.pos >= self.end:
-            raise ValueError("truncated component")
-        b = self.data[self.pos]
-        self.pos += 1
-        return b
-
-    def u32(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return result
-            shift += 7
-            if shift > 35:
-                raise ValueError("malformed LEB128 integer")
-
-    def name(self) -> str:
-        n = self.u32()
-        if self.pos + n > self.end:
-            raise ValueError("truncated name")
-        text = self.data[self.pos:self.pos + n].decode("utf-8")
-        self.pos += n
-        return text
+class _ComponentReader(_Reader):
+    """:class:`_Reader` plus the component model's extern names and descriptors."""
 
     def extern_name(self) -> str:
         # importname'/exportname': 0x00 name, or 0x01 name (a versioned/"interface" form in the
         # binary format drafts); both carry the plain name first.
         tag = self.byte()
         if tag not in (0x00, 0x01):
-            raise ValueError(f"unknown extern name form 0x{tag:02x}")
-        return self.name()
+            raise BuildError(f"{self.name} has an unknown extern name form 0x{tag:02x}", hint=NOT_WASM_HINT)
+        return self.name_str()
 
     def externdesc(self) -> None:
         sort = self.byte()
         if sort == 0x00:  # core module: 0x11 typeidx
             self.byte()
-            self.u32()
+            self.uleb()
         elif sort in (0x01, 0x04, 0x05):  # func, component, instance: typeidx
-            self.u32()
+            self.uleb()
         elif sort == 0x02:  # value: valuebound (0x00 valueidx | 0x01 valtype)
             self.byte()
-            self.u32()
+            self.uleb()
         elif sort == 0x03:  # type: typebound (0x00 typeidx | 0x01 sub resource)
             if self.byte() == 0x00:
-                self.u32()
+                self.uleb()
         else:
-            raise ValueError(f"unknown externdesc sort 0x{sort:02x}")
+            raise BuildError(f"{self.name} has an unknown externdesc sort 0x{sort:02x}", hint=NOT_WASM_HINT)
 
     def sortidx(self) -> None:
         if self.byte() == 0x00:  # core sort byte follows
             self.byte()
-        self.u32()
+        self.uleb()
 
 
-def component_names(data: bytes) -> tuple[list[str], list[str]]:
+def component_names(data: bytes, name: str = "the component") -> tuple[list[str], list[str]]:
     """(imports, exports): the names a component imports and exports at its top level, such as
-    ``wasi:cli/environment@0.2.0`` (what ``wit-component`` reports as the component's world)."""
+    ``wasi:cli/environment@0.2.0`` (what ``wit-component`` reports as the component's world).
+    ValueError for bytes that are not a component; BuildError for a malformed one."""
     if data[:4] != MAGIC or data[6:8] != b"\x01\x00":
         raise ValueError("not a component")
     imports: list[str] = []
     exports: list[str] = []
-    r = _ComponentReader(data, 8)
-    while r.pos < len(data):
+    r = _ComponentReader(data, 8, len(data), name)
+    while r.pos < r.end:
         section = r.byte()
-        size = r.u32()
+        size = r.uleb()
         start, end = r.pos, r.pos + size
-        if end > len(data):
-            raise ValueError("truncated section")
+        r.skip(size)
         if section in (_COMPONENT_IMPORT_SECTION, _COMPONENT_EXPORT_SECTION):
-            body = _ComponentReader(data, start, end)
-            for _ in range(body.u32()):
-                name = body.extern_name()
+            body = _ComponentReader(data, start, end, name)
+            for _ in range(body.uleb()):
+                item = body.extern_name()
                 if section == _COMPONENT_IMPORT_SECTION:
                     body.externdesc()
-                    imports.append(name)
+                    imports.append(item)
                 else:
                     body.sortidx()
                     if body.byte() == 0x01:  # optional ascribed type
                         body.externdesc()
-                    exports.append(name)
-        r.pos = end
+                    exports.append(item)
     return imports, exports
