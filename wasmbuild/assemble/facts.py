@@ -106,20 +106,15 @@ class Facts:
         return tuple(s for s in self.stages if s.name in names)
 
 
-_HASHED: dict[tuple[str, int, int, int], tuple[str, str, int, bytes]] = {}
-
-
 def _hashes(path: Path) -> tuple[str, str, int, bytes]:
     """(sha256, sha1, size, first 8 bytes) in one read. SPDX 2.3 requires SHA1 for files. A
     context file copied into the image is both a source and an image file: it is read once."""
     st = os.stat(path)
-    key = (os.fspath(path), st.st_ino, st.st_size, st.st_mtime_ns)
-    if key not in _HASHED:
-        _HASHED[key] = _read_hashes(path)
-    return _HASHED[key]
+    return _read_hashes(os.fspath(path), st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _read_hashes(path: Path) -> tuple[str, str, int, bytes]:
+@functools.lru_cache(maxsize=8192)
+def _read_hashes(path: str, _ino: int, _size: int, _mtime: int) -> tuple[str, str, int, bytes]:
     h256, h1 = hashlib.sha256(), hashlib.sha1(usedforsecurity=False)
     size, head = 0, b""
     with open(path, "rb") as fh:

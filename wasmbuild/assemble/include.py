@@ -44,17 +44,7 @@ def _fetch(text: str, layout: Layout, opts: RegistryOptions | None) -> Descripto
 def _platform(layout: Layout, entry: dict[str, Any]) -> dict[str, str] | None:
     if entry.get("platform"):
         return dict(entry["platform"])
-    manifest = layout.read_json(entry["digest"])
-    cfg_desc = manifest.get("config") or {}
-    if not layout.has_blob(cfg_desc.get("digest", "sha256:" + "0" * 64)):
-        return None
-    config = layout.read_json(cfg_desc["digest"])
-    if not isinstance(config, dict) or not config.get("os") or not config.get("architecture"):
-        return None
-    plat = {"architecture": str(config["architecture"]), "os": str(config["os"])}
-    if config.get("variant"):
-        plat["variant"] = str(config["variant"])
-    return plat
+    return layout.config_platform(entry["digest"])
 
 
 def resolve(texts: Sequence[str], layout: Layout, taken: dict[str, str], *,

@@ -64,26 +64,21 @@ def images_cmd(json_out: Json = False) -> None:
 
 def _platform(store: Any, desc: Any) -> str:
     """OS/ARCH of a store entry: its descriptor's platform, else its config's (an image pulled
-    by digest), or "index" for an index without one; "?" for what cannot be read."""
+    by digest), or "index" for an index; "?" for what cannot be read."""
     import dataclasses
 
     from ..errors import WasmbuildError
     from ..oci.graph import is_index, platform_text
-    from ..oci.targets import target_of
 
     if desc.platform:
         return platform_text(desc)
     try:
-        doc = store.read_json(desc.digest)
-        if is_index(desc, doc):
+        if is_index(desc, store.read_json(desc.digest)):
             return "index"
-        config = store.read_json(doc["config"]["digest"])
-        if not isinstance(config, dict) or not config.get("os"):  # a Wasm artifact's config
-            return target_of(doc)
-        found = {k: config[k] for k in ("os", "architecture", "variant") if isinstance(config.get(k), str)}
-        return platform_text(dataclasses.replace(desc, platform=found))
-    except (WasmbuildError, KeyError, TypeError, ValueError):
+        found = store.config_platform(desc.digest)
+    except WasmbuildError:
         return "?"
+    return platform_text(dataclasses.replace(desc, platform=found)) if found else "?"
 
 
 @app.command("push")

@@ -260,6 +260,22 @@ class Layout:
             raise ImageNotFound(f"index {desc.digest} in {self.path} has no Wasm entry (has: {found})")
         return self.image(chosen)
 
+    def config_platform(self, manifest_digest: str) -> dict[str, str] | None:
+        """The platform (os, architecture, variant) an image's config states, or None when the
+        manifest has no readable config saying both (an artifact's, a missing blob)."""
+        manifest = self.read_json(manifest_digest)
+        cfg_desc = manifest.get("config") if isinstance(manifest, dict) else None
+        digest = cfg_desc.get("digest") if isinstance(cfg_desc, dict) else None
+        if not isinstance(digest, str) or not self.has_blob(digest):
+            return None
+        config = self.read_json(digest)
+        if not isinstance(config, dict) or not config.get("os") or not config.get("architecture"):
+            return None
+        plat = {"architecture": str(config["architecture"]), "os": str(config["os"])}
+        if config.get("variant"):
+            plat["variant"] = str(config["variant"])
+        return plat
+
     def copy_from(self, src: Layout, desc: Descriptor) -> None:
         """Copy ``desc`` and everything under it from ``src`` (blobs only; nothing is tagged)."""
         for d in walk(desc, src.read_json):
