@@ -157,9 +157,9 @@ def format_inspect(info: dict[str, Any]) -> str:
         lines.append(f"Index:        {info['indexDigest']}")
         for m in info.get("manifests") or []:
             p = m.get("platform") or {}
-            plat = f"{p.get('os', '?')}/{p.get('architecture', '?')}"
+            where = f"{p.get('os', '?')}/{p.get('architecture', '?')}"
             shape = f" ({m['target']})" if m.get("target") else ""
-            lines.append(f"  {plat:<14}{m['digest']}{shape}")
+            lines.append(f"  {where:<14}{m['digest']}{shape}")
     lines.append(f"Platform:     {plat.get('os')}/{plat.get('architecture')}")
     lines.append(f"Target:       {info.get('target')}")
     if info.get("created"):

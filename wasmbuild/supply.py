@@ -73,11 +73,21 @@ def pull_documents(ref: str, subject: str, store: Layout, opts: RegistryOptions 
 
 
 def _result(ref: str, source: str, subject: str, via: str, pairs: Sequence[tuple[Any, bytes]]) -> dict[str, Any]:
+    import sys
+
     docs = []
     for desc, data in pairs:
         kind = "provenance" if desc.artifact_type == ARTIFACT_INTOTO else "sbom"
+        try:
+            document = json.loads(data)
+        except (ValueError, RecursionError):
+            document = None
+        if not isinstance(document, dict):  # another tool's (SPDX tag-value, say): not shown
+            print(f"warning: referrer {desc.digest} ({desc.artifact_type}) is not a JSON document: skipped",
+                  file=sys.stderr)
+            continue
         docs.append({"kind": kind, "artifactType": desc.artifact_type, "digest": desc.digest,
-                     "document": json.loads(data)})
+                     "document": document})
     return {"reference": ref, "source": source, "subject": subject, "via": via, "documents": docs}
 
 

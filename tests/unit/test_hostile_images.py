@@ -59,7 +59,66 @@ def layout_with(tmp_path: Path, index: object) -> Path:
 def test_malformed_index(wb: Cli, tmp_path: Path, index: object, command: str) -> None:
     root = layout_with(tmp_path, index)
     args = [command, f"oci:{root}"] + (["127.0.0.1:1/x:1"] if command == "push" else [])
-    one_line(wb(*args), 7, f"{root}/index.json", "restore or delete the layout")
+    proc = wb(*args)
+    one_line(proc, 7, f"{root}/index.json", "restore or delete the layout")
+    assert proc.stderr.count(f"{root}/index.json") == 1  # named once, not "X: X is not ..."
+
+
+@pytest.mark.parametrize("command", ["run", "inspect", "push"])
+def test_a_tagged_index_whose_manifests_are_not_a_list(wb: Cli, tmp_path: Path, command: str) -> None:
+    from wasmbuild.oci import MEDIA_INDEX
+
+    layout = Layout(tmp_path / "img").init()
+    layout.tag("latest", layout.write_json({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": 7},
+                                           MEDIA_INDEX))
+    args = [command, f"oci:{layout.path}:latest"] + (["127.0.0.1:1/x:1"] if command == "push" else [])
+    one_line(wb(*args), 7, "not a JSON object")
+
+
+def test_an_artifact_without_a_wasm_layer_cannot_run(wb: Cli, tmp_path: Path) -> None:
+    from wasmbuild.oci.targets import MEDIA_WASM_CONFIG
+
+    layout = Layout(tmp_path / "img").init()
+    cfg = layout.write_json({"architecture": "wasm", "os": "wasip1", "layerDigests": []}, MEDIA_WASM_CONFIG)
+    manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "artifactType": MEDIA_WASM_CONFIG,
+                "config": cfg.to_json(), "layers": []}
+    layout.tag("latest", layout.write_json(manifest, MEDIA_MANIFEST))
+    one_line(wb("run", f"oci:{layout.path}:latest"), 8, "has no application/wasm layer to run")
+
+
+def test_a_missing_working_directory_is_one_run_error_for_modules_and_components(tmp_path: Path) -> None:
+    """Both runners set WASI up through one function: a WorkingDir the image lacks is a RunError
+    (it was a wasmtime traceback for a component)."""
+    from wasmbuild.errors import RunError
+    from wasmbuild.runtime.wasi import wasi_config
+
+    with pytest.raises(RunError, match=r"cannot run /c\.wasm: failed to add preopen dir"):
+        wasi_config(["c.wasm"], {}, tmp_path, "/nowhere", "/c.wasm")
+    assert wasi_config(["c.wasm"], {"A": "b"}, tmp_path, "/", "/c.wasm") is not None
+
+
+def test_inspect_text_of_an_index_and_local_output_of_every_layer_shape(wb: Cli, tmp_path: Path) -> None:
+    """`inspect` printed a traceback for any index (multi-target image); `-o local:` could not
+    read zstd layers and took runwasi's raw Wasm layer for a tar."""
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "hello.wasm").write_bytes(GOLDEN)
+    (tmp_path / "ctx" / "Wasmfile").write_text(
+        "wasmfile: 1\nimage:\n  files: [{src: hello.wasm, dest: /hello.wasm}]\n  entrypoint: [hello.wasm]\n")
+    ctx = str(tmp_path / "ctx")
+    built = wb("build", ctx, "--format", "compat", "--format", "docker", "-o", f"oci:{tmp_path / 'multi'}")
+    assert built.returncode == 0, built.stderr
+    text = wb("inspect", f"oci:{tmp_path / 'multi'}")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert any(line.startswith("Index:") for line in lines)
+    assert [line.split()[0] for line in lines if line.startswith("  wasi/")] == ["wasi/wasm32", "wasi/wasm"]
+    assert "Platform:     wasi/wasm32" in lines
+    for args in (["--compression", "zstd"], ["--format", "runwasi"], []):
+        out = tmp_path / f"local{len(args)}{args[-1] if args else ''}"
+        proc = wb("build", ctx, *args, "-o", f"local:{out}")
+        assert proc.returncode == 0, (args, proc.stderr)
+        # runwasi keeps the module in its own Wasm layer: the root filesystem is the tar layer's
+        assert sorted(p.name for p in out.iterdir()) == ([] if "runwasi" in args else ["hello.wasm"]), args
 
 
 def manifest_layout(tmp_path: Path, manifest: object, config: object = None) -> Path:
@@ -78,6 +137,7 @@ def manifest_layout(tmp_path: Path, manifest: object, config: object = None) -> 
     {"schemaVersion": 2, "config": {"digest": 7}, "layers": []},
     {"schemaVersion": 2, "config": "CONFIG", "layers": [{"mediaType": "x", "digest": "md5:1", "size": 1}]},
     {"schemaVersion": 2, "config": "CONFIG", "layers": "everything"},
+    {"schemaVersion": 2, "config": "CONFIG", "layers": [], "annotations": ["not", "a", "mapping"]},
     [1, 2, 3],
 ])
 def test_malformed_manifest(wb: Cli, tmp_path: Path, manifest: object) -> None:
@@ -203,3 +263,17 @@ def test_a_malformed_manifest_from_a_registry_is_a_registry_error(doc: bytes) ->
     desc = Descriptor(MEDIA_MANIFEST, "sha256:" + "1" * 64, len(doc))
     with pytest.raises(RegistryError, match=r"pull r.example/x:1: r.example sent a malformed manifest"):
         _children(client, desc, doc)  # type: ignore[arg-type]
+
+
+def test_a_foreign_sbom_is_skipped_with_a_warning_not_a_traceback(wb: Cli, tmp_path: Path) -> None:
+    """Another tool's SPDX tag-value document attached as application/spdx+json: `inspect --sbom`
+    shows the JSON ones and says which one it skipped."""
+    from wasmbuild.oci.referrers import ARTIFACT_SPDX, Document, attach
+
+    layout = Layout(tmp_path / "img").init()
+    desc = make_image(layout, [{"app.wasm": GOLDEN}], tag="latest")
+    [foreign] = attach(layout, desc, [Document(ARTIFACT_SPDX, b"SPDXVersion: SPDX-2.3\n", "sbom.spdx")],
+                       "1970-01-01T00:00:00Z")
+    proc = wb("inspect", f"oci:{layout.path}:latest", "--sbom")
+    one_line(proc, 6, "has no sbom attached")
+    assert f"warning: referrer {foreign.digest} (application/spdx+json) is not a JSON document" in proc.stderr

@@ -259,6 +259,32 @@ def decompress_errors() -> tuple[type[BaseException], ...]:
     return (zlib.error, _zlib_ng().error, _zstandard().ZstdError)
 
 
+def unpack_layers(layout: Any, manifest: dict[str, Any], apply: Any) -> None:
+    """Call ``apply(tar)`` with each tar layer of ``manifest`` (in ``layout``) opened as a tar
+    stream, whatever its compression; a runwasi image's raw Wasm layer is skipped (it is the
+    module, not files). A missing layer is :class:`ImageNotFound`, a damaged one one
+    :class:`StoreError` line."""
+    import tarfile
+
+    from ..errors import ImageNotFound
+    from ..oci.targets import is_tar_layer
+
+    damaged: tuple[type[BaseException], ...] = (tarfile.TarError, OSError, EOFError, *decompress_errors())
+    for layer in manifest.get("layers") or []:
+        if not is_tar_layer(layer["mediaType"]):
+            continue
+        blob = layout.blob_path(layer["digest"])
+        if not blob.is_file():
+            raise ImageNotFound(f"layer {layer['digest']} is missing from {layout.path}")
+        try:
+            with open_layer(blob, layer["mediaType"]) as fh, tarfile.open(fileobj=fh, mode="r|") as tar:
+                apply(tar)
+        except damaged as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(":")
+            raise StoreError(f"layer {layer['digest']} in {layout.path} cannot be unpacked: {first}",
+                             hint="pull or build the image again") from None
+
+
 def diff_id_of(path: Path, media_type: str) -> str:
     """sha256 of the layer's uncompressed tar (what the image config's ``diff_ids`` lists)."""
     h = hashlib.sha256()

@@ -39,6 +39,18 @@ def children(desc: Descriptor, doc: Any) -> list[Descriptor]:
     return [Descriptor.from_json(d) for d in found]
 
 
+def image_children(desc: Descriptor, doc: Any) -> list[Descriptor]:
+    """:func:`children` of a document read from a store or a registry, which must be an index,
+    or a manifest with a config; its annotations, if any, a mapping. StoreError otherwise (the
+    caller says where the document came from)."""
+    below = children(desc, doc)
+    if not is_index(desc, doc) and not isinstance(doc.get("config"), dict):
+        raise StoreError("it has no config")
+    if not isinstance(doc.get("annotations") or {}, dict):
+        raise StoreError("its annotations are not a mapping")
+    return below
+
+
 def is_document(desc: Descriptor) -> bool:
     """Whether ``desc`` is a manifest or an index (JSON with children), not a blob."""
     return "manifest" in desc.media_type or "index" in desc.media_type

@@ -24,7 +24,7 @@ from typing import Any
 from wasmbuild.errors import ConfigError, ImageNotFound, StoreError
 from wasmbuild.fsutil import atomic_write_bytes, remove, sweep, temp_path
 from wasmbuild.oci import MEDIA_INDEX, MEDIA_MANIFEST, REF_NAME, Descriptor, canonical_json, sha256_digest
-from wasmbuild.oci.graph import children, is_index, pick_wasi, platform_text, walk
+from wasmbuild.oci.graph import image_children, is_index, pick_wasi, platform_text, walk
 
 _CHUNK = 1 << 20
 #: A referrers list's tag (``sha256-<hex>``, see ``oci/referrers.py``): not an image of its own.
@@ -190,8 +190,9 @@ class Layout:
         atomic_write_bytes(self.path / "index.json", json.dumps(index, indent=2).encode() + b"\n")
 
     def manifests(self) -> list[Descriptor]:
+        entries = self._read_index().get("manifests", [])  # its own errors name index.json
         try:
-            return [Descriptor.from_json(m) for m in self._read_index().get("manifests", [])]
+            return [Descriptor.from_json(m) for m in entries]
         except StoreError as exc:
             raise StoreError(f"{self.path / 'index.json'}: {exc.message}",
                              hint="restore or delete the layout") from None
@@ -246,9 +247,7 @@ class Layout:
         """``desc`` itself, or for an index its Wasm entry, with the parsed manifest."""
         doc = self.read_json(desc.digest)
         try:
-            entries = children(desc, doc)
-            if not is_index(desc, doc) and not isinstance(doc.get("config"), dict):
-                raise StoreError("it has no config")
+            entries = image_children(desc, doc)
         except StoreError as exc:
             raise StoreError(f"manifest {desc.digest} in {self.path} is malformed: {exc.message}",
                              hint="the image is damaged or not an OCI image; build or pull it again") from None

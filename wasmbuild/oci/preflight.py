@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BuildError
 from . import Descriptor
-from .graph import WASI_OSES, is_index, platform_text
+from .graph import WASI_OSES, children, is_index, platform_text
 from .targets import target_of
 
 if TYPE_CHECKING:
@@ -85,8 +85,11 @@ def for_image(layout: Layout, desc: Descriptor) -> list[Finding]:
     """What an image about to be pushed will meet (an index: each of its entries too)."""
     doc = layout.read_json(desc.digest)
     if not is_index(desc, doc):
-        return _for_manifest(doc, None)
-    entries = [Descriptor.from_json(m) for m in doc.get("manifests") or []]
+        # A single manifest: nothing to say at push time. (The compat target's reliance on its
+        # annotation is `wasmbuild check`'s to tell: repeated on every push of the default
+        # target, it would be noise that teaches users to skip warnings.)
+        return []
+    entries = children(desc, doc)
     unknown = [e for e in entries if platform_text(e) in ("unknown/unknown", "?/?")]
     found: list[Finding] = []
     if unknown:
@@ -101,13 +104,6 @@ def for_image(layout: Layout, desc: Descriptor) -> list[Finding]:
     if "artifact" in shapes and len(entries) > 1:
         found.append(Finding("warning", ARTIFACT_IN_INDEX))
     return found
-
-
-def _for_manifest(manifest: dict[str, Any], platform: dict[str, str] | None) -> list[Finding]:
-    """A single manifest: nothing to say at push time. (The compat target's reliance on its
-    annotation is ``wasmbuild check``'s to tell: repeated on every push of the default target,
-    it would be noise that teaches users to skip warnings.)"""
-    return []
 
 
 def warn(findings: Sequence[Finding]) -> None:

@@ -50,13 +50,17 @@ def is_tar_layer(media_type: str) -> bool:
 def target_of(manifest: dict[str, Any], platform: dict[str, Any] | None = None) -> str:
     """Which target shape ``manifest`` has (``"compat"``, ``"docker"``, ``"runwasi"``,
     ``"artifact"``), or ``"image"`` for anything else (a Linux image, say)."""
-    config = manifest.get("config") or {}
-    if config.get("mediaType") == MEDIA_WASM_CONFIG:
+    def mapping(value: Any) -> dict[str, Any]:  # a foreign manifest may hold anything
+        return value if isinstance(value, dict) else {}
+
+    layers = manifest.get("layers")
+    layers = layers if isinstance(layers, list) else []
+    if mapping(manifest.get("config")).get("mediaType") == MEDIA_WASM_CONFIG:
         return "artifact"
-    if any(layer.get("mediaType") in WASM_LAYER_TYPES for layer in manifest.get("layers") or []):
+    if any(mapping(layer).get("mediaType") in WASM_LAYER_TYPES for layer in layers):
         return "runwasi"
     plat = platform or {}
-    if (manifest.get("annotations") or {}).get(VARIANT_ANNOTATION):
+    if mapping(manifest.get("annotations")).get(VARIANT_ANNOTATION):
         return "compat"
     if plat.get("os") == "wasi" and plat.get("architecture") == "wasm":
         return "docker"

@@ -135,11 +135,7 @@ class LocalPublisher:
         _, manifest = layout.image(desc)
         self.path.mkdir(parents=True, exist_ok=True)
         root = self.path.resolve()
-        for layer in manifest.get("layers", []):
-            blob = layout.blob_path(layer["digest"])
-            try:
-                with tarfile.open(blob, mode="r|*") as tar:
-                    _apply_layer(tar, root)
-            except (tarfile.TarError, EOFError, OSError) as exc:
-                raise StoreError(f"cannot unpack layer {layer['digest']} into {self.path}: {exc}") from None
+        from ..assemble.compress import unpack_layers
+
+        unpack_layers(layout, manifest, lambda tar: _apply_layer(tar, root))
         return [f"local:{self.path}"]

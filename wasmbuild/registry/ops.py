@@ -25,6 +25,7 @@ from wasmbuild.oci.graph import (
     DOCKER_MANIFEST,
     INDEX_TYPES,
     children,
+    image_children,
     is_index,
     pick_wasi,
     platform_text,
@@ -220,12 +221,8 @@ def _fetch_manifest(
 
 def _children(c: Client, desc: Descriptor, data: bytes) -> list[Descriptor]:
     """``children`` of a document the registry sent (checked by :func:`_fetch_manifest`)."""
-    doc = json.loads(data)
     try:
-        below = children(desc, doc)
-        if not is_index(desc, doc) and not isinstance(doc.get("config"), dict):
-            raise StoreError("it has no config")
-        return below
+        return image_children(desc, json.loads(data))
     except StoreError as exc:
         raise RegistryError(f"{c.what}: {c.registry} sent a malformed manifest {desc.digest}: "
                             f"{exc.message}", hint="push the image to the registry again") from None
@@ -240,8 +237,8 @@ def _resolve(
     data, mtype, digest = _fetch_manifest(c, repo, target, r.digest)
     if mtype in INDEX_TYPES:
         index_desc = Descriptor(mtype, digest, len(data))
-        raw = list(json.loads(data).get("manifests") or [])
         entries = _children(c, index_desc, data)
+        raw = [e.to_json() for e in entries]
         chosen = pick_wasi(entries)
         if chosen is None:
             found = ", ".join(platform_text(d) for d in entries) or "none"

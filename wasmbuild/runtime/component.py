@@ -22,6 +22,7 @@ from ..errors import RunError
 from ..fsutil import atomic_write_bytes
 from ..wasm import binary
 from ..wasm.precompiled import wasmtime_version
+from .wasi import first_line, wasi_config
 
 RUN_EXPORT = "wasi:cli/run@"
 
@@ -46,11 +47,6 @@ def load_component(engine: Any, path: Path, precompiled: Callable[[bytes, Path],
     component = Component(engine, data)
     atomic_write_bytes(cached, bytes(component.serialize()))
     return component
-
-
-def _first_line(exc: BaseException, default: str) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else default
 
 
 def _run_export(component: Any, engine: Any, name: str) -> str:
@@ -80,22 +76,12 @@ def run_component(path: Path, argv: list[str], env: dict[str, str], root_dir: Pa
     try:
         component = load_component(engine, path, precompiled(engine) if precompiled else None)
     except wasmtime.WasmtimeError as exc:
-        raise RunError(f"cannot compile {name}: {_first_line(exc, 'error')}") from None
+        raise RunError(f"cannot compile {name}: {first_line(exc, 'error')}") from None
     export = _run_export(component, engine, name)
     linker = Linker(engine)
     linker.add_wasip2()
     store = wasmtime.Store(engine)
-    wasi = wasmtime.WasiConfig()
-    wasi.argv = list(argv)
-    wasi.env = list(env.items())
-    if root_dir is not None:
-        wasi.preopen_dir(str(root_dir), "/", fs_mutable=False)
-        if workdir.strip("/"):
-            wasi.preopen_dir(str(root_dir / workdir.strip("/")), ".", fs_mutable=False)
-    wasi.inherit_stdin()
-    wasi.inherit_stdout()
-    wasi.inherit_stderr()
-    store.set_wasi(wasi)
+    store.set_wasi(wasi_config(argv, env, root_dir, workdir, name))
     try:
         instance = linker.instantiate(store, component)
         index = instance.get_export_index(store, export)
@@ -107,8 +93,8 @@ def run_component(path: Path, argv: list[str], env: dict[str, str], root_dir: Pa
     except wasmtime.ExitTrap as exc:
         return int(exc.code)
     except wasmtime.Trap as exc:
-        raise RunError(f"the component trapped: {_first_line(exc, 'trap')}") from None
+        raise RunError(f"the component trapped: {first_line(exc, 'trap')}") from None
     except wasmtime.WasmtimeError as exc:
-        raise RunError(f"cannot run {name}: {_first_line(exc, 'error')}") from None
+        raise RunError(f"cannot run {name}: {first_line(exc, 'error')}") from None
     # run: func() -> result: Variant(tag="ok"|"err"); wasmtime-py may also give None for ok.
     return 1 if getattr(result, "tag", "ok") == "err" else 0

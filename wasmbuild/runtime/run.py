@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from ..dirs import cache_area
-from ..errors import BuildError, ConfigError, ImageNotFound, RunError, StoreError
+from ..errors import BuildError, ConfigError, ImageNotFound, RunError
 from ..fsutil import atomic_write_bytes, staged_dir
 from ..oci import Descriptor
 from ..oci.graph import platform_text
 from ..oci.layout import Layout
-from ..oci.targets import TITLE, WASM_LAYER_TYPES, is_tar_layer, target_of
+from ..oci.targets import TITLE, WASM_LAYER_TYPES, target_of
 from ..paths import PathEscape, clean_image_path
 from .precompiled import Loader, loader
+from .wasi import first_line, wasi_config
 
 
 @dataclass(frozen=True)
@@ -84,28 +85,11 @@ def rootfs(layout: Layout, manifest: dict[str, Any], digest: str) -> Iterator[Pa
     """
     final = cache_area("rootfs") / digest.split(":", 1)[1]
     if not final.is_dir():  # imported here: a warm start does not pay for them
-        import tarfile
-
         from .. import tarsafe
-        from ..assemble.compress import decompress_errors, open_layer
+        from ..assemble.compress import unpack_layers
 
         with staged_dir(final) as tmp:
-            for layer in manifest.get("layers", []):
-                if not is_tar_layer(layer["mediaType"]):
-                    continue  # a runwasi image's raw Wasm layer is the module, not files
-                blob = layout.blob_path(layer["digest"])
-                if not blob.is_file():
-                    raise ImageNotFound(f"layer {layer['digest']} is missing from {layout.path}")
-                damaged: tuple[type[BaseException], ...] = (tarfile.TarError, OSError, EOFError,
-                                                             *decompress_errors())
-                try:
-                    with open_layer(blob, layer["mediaType"]) as fh, \
-                            tarfile.open(fileobj=fh, mode="r|") as tar:
-                        tarsafe.extractall(tar, tmp, "data")
-                except damaged as exc:
-                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                    raise StoreError(f"layer {layer['digest']} in {layout.path} cannot be unpacked: "
-                                     f"{first}", hint="pull or build the image again") from None
+            unpack_layers(layout, manifest, lambda tar: tarsafe.extractall(tar, tmp, "data"))
     fd = os.open(final, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
@@ -173,7 +157,9 @@ def run(
     wasm_layer = next((layer for layer in manifest.get("layers") or []
                        if layer.get("mediaType") in WASM_LAYER_TYPES), None)
     if target_of(manifest) == "artifact":
-        assert wasm_layer is not None
+        if wasm_layer is None:
+            raise RunError(f"the Wasm artifact {desc.digest} has no application/wasm layer to run",
+                           hint="build or pull it again: a Wasm OCI artifact holds one Wasm layer")
         title = (wasm_layer.get("annotations") or {}).get(TITLE) or "module.wasm"
         spec = RunSpec([title, *(args or [])], dict(extra_env or {}), "/", "/" + title)
         return _run_wasm(None, _blob(layout, wasm_layer["digest"]), spec, extras, wasm_layer["digest"])
@@ -244,23 +230,12 @@ def _run_module(root: Path | None, module_path: Path, spec: RunSpec, extras: _Ex
     engine = wasmtime.Engine()
     try:
         module = load_module(engine, module_path, extras.module(engine) if extras else None, identity)
-        linker = wasmtime.Linker(engine)
-        linker.define_wasi()
-        store = wasmtime.Store(engine)
-        wasi = wasmtime.WasiConfig()
-        wasi.argv = spec.argv
-        wasi.env = list(spec.env.items())
-        if root is not None:  # an artifact has no files: nothing to preopen
-            wasi.preopen_dir(str(root), "/", fs_mutable=False)
-            if spec.workdir != "/":
-                wasi.preopen_dir(str(root / spec.workdir.lstrip("/")), ".", fs_mutable=False)
-        wasi.inherit_stdin()
-        wasi.inherit_stdout()
-        wasi.inherit_stderr()
-        store.set_wasi(wasi)
-    except (wasmtime.WasmtimeError, ValueError) as exc:  # not a module; a NUL in argv or env
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RunError(f"cannot run {spec.module}: {message}") from None
+    except wasmtime.WasmtimeError as exc:  # not a module
+        raise RunError(f"cannot run {spec.module}: {first_line(exc)}") from None
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    store = wasmtime.Store(engine)
+    store.set_wasi(wasi_config(spec.argv, spec.env, root, spec.workdir, spec.module))
     try:
         instance = linker.instantiate(store, module)
         start = instance.exports(store).get("_start")
