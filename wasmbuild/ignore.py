@@ -23,6 +23,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import posixpath
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -76,10 +77,15 @@ class ContextIgnore:
 
         patterns: list[str] = []
         exceptions: list[tuple[str, ...]] = []
-        for line in text.splitlines():
+        for lineno, line in enumerate(text.splitlines(), 1):
             cleaned = _clean(line)
             if cleaned is not None:
                 pattern, negate = cleaned
+                try:  # each line alone, so a bad one is named (pathspec raises a ValueError)
+                    pathspec.PathSpec.from_lines("gitignore", [pattern])
+                except ValueError:
+                    raise ConfigError(f"{source}:{lineno}: {line.strip()!r} is not a valid pattern",
+                                      hint="a trailing \\ escapes nothing: drop it") from None
                 if negate:
                     exceptions.append(tuple(pattern.strip("/").split("/")))
                 patterns.append(("!" if negate else "") + pattern)
@@ -149,6 +155,8 @@ def load_ignore(context: Path) -> ContextIgnore | None:
         st = source.stat()
     except FileNotFoundError:
         return ContextIgnore(context, (), source, None, own=own) if own else None
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read forever
+        raise ConfigError(f"{source} is not a regular file", hint=f"make {IGNORE_FILE} a text file, or remove it")
     found = _load(source, st.st_mtime_ns, st.st_size, st.st_ino)
     return replace(found, own=own) if own else found
 

@@ -37,6 +37,13 @@ def clean_image_path(text: str) -> str:
     return "/" + "/".join(parts)
 
 
+def _resolved(path: Path, what: str, rel: str) -> Path:
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # a symlink loop (RuntimeError before Python 3.13)
+        raise PathEscape(f"{what} {rel!r} holds a symlink loop at {path}") from None
+
+
 def within(root: Path, rel: str, what: str = "path",
            ignored: Callable[[Path], bool] | None = None) -> Path:
     """``root/rel`` after checking that it, and every symlink under it, stays inside ``root``.
@@ -45,7 +52,7 @@ def within(root: Path, rel: str, what: str = "path",
     norm = clean_relative(rel, what)
     root_real = root.resolve()
     full = root / norm
-    real = full.resolve()
+    real = _resolved(full, what, rel)
     if real != root_real and root_real not in real.parents:
         raise PathEscape(f"{what} {rel!r} resolves to {real}, outside the build context (symlink?)")
     if full.is_dir() and not full.is_symlink():
@@ -56,7 +63,7 @@ def within(root: Path, rel: str, what: str = "path",
             for name in dirnames + filenames:
                 entry = Path(dirpath) / name
                 if entry.is_symlink():
-                    target = entry.resolve()
+                    target = _resolved(entry, what, rel)
                     if target != root_real and root_real not in target.parents:
                         raise PathEscape(
                             f"{what} {rel!r} holds a symlink {entry.relative_to(root)} "

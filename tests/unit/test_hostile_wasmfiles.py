@@ -156,3 +156,43 @@ def test_debug_shows_the_traceback(wb: Runner, tmp_path: Path) -> None:
     assert debug.stderr.strip().splitlines()[-1] == plain.stderr.strip()
     env = wb("plan", str(wasmfile), env={"WASMBUILD_DEBUG": "1"})
     assert "Traceback" in env.stderr
+
+
+GOLDEN_WASM = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "hello.wasm"
+
+
+def _context(tmp_path: Path) -> Path:
+    ctx = tmp_path / "ctx"
+    (ctx / "d").mkdir(parents=True)
+    (ctx / "hello.wasm").write_bytes(GOLDEN_WASM.read_bytes())
+    (ctx / "Wasmfile").write_text("wasmfile: 1\nimage:\n  files: [{src: hello.wasm, dest: /hello.wasm},"
+                                  " {src: d, dest: /d}]\n  entrypoint: [hello.wasm]\n")
+    return ctx
+
+
+def test_special_files_never_hang_and_never_trace_back(wb: Runner, tmp_path: Path) -> None:
+    """A FIFO read blocks forever and a symlink loop raised RuntimeError: each is one line."""
+    import os
+
+    ctx = _context(tmp_path)
+    os.symlink("loop", ctx / "d" / "loop")
+    one_line(timed(wb, "check", str(ctx))[0], 2, "Wasmfile:3:", "image file 'd' holds a symlink loop")
+    (ctx / "d" / "loop").unlink()
+    os.mkfifo(ctx / "d" / "pipe")
+    one_line(timed(wb, "build", str(ctx))[0], 3, "pipe is a FIFO, socket or device")
+    (ctx / "d" / "pipe").unlink()
+    os.mkfifo(ctx / ".wasmignore")
+    one_line(timed(wb, "check", str(ctx))[0], 2, ".wasmignore is not a regular file")
+    (ctx / ".wasmignore").unlink()
+    os.mkfifo(tmp_path / "Wasmfile")
+    one_line(timed(wb, "check", str(tmp_path / "Wasmfile"))[0], 2, "Wasmfile is not a regular file")
+
+
+def test_ignore_file_mistakes_are_named_at_check_time(wb: Runner, tmp_path: Path) -> None:
+    ctx = _context(tmp_path)
+    (ctx / ".wasmignore").write_text("# fine\nfoo\\\n")
+    one_line(wb("check", str(ctx)), 2, ".wasmignore:2:", "is not a valid pattern", "trailing \\ escapes nothing")
+    (ctx / ".wasmignore").write_text("d\n")
+    # named by the Wasmfile but ignored: refused by check and plan, not after the stages ran
+    for command in ("check", "plan"):
+        one_line(wb(command, str(ctx)), 2, "Wasmfile:3:", "image file 'd' is excluded by")

@@ -26,8 +26,10 @@ from pathlib import Path
 from wasmbuild.assemble.compress import Compression, LayerWriter, ZstdWriter
 from wasmbuild.assemble.gzchunks import ChunkedGzipWriter, ChunkMemo, cut_before
 from wasmbuild.cache.digests import file_sha256
+from wasmbuild.errors import BuildError
 from wasmbuild.failpoints import pause
 from wasmbuild.fsutil import atomic_write_bytes, temp_path
+from wasmbuild.ignore import IGNORE_FILE
 from wasmbuild.oci import Descriptor
 from wasmbuild.oci.layout import Layout
 
@@ -84,8 +86,11 @@ def collect(files: list[tuple[str, Path, int | None]],
             entries[rel] = Entry(rel, "dir", mode if mode is not None else DIR_MODE)
             for child in lister(src) if lister else sorted(src.iterdir()):
                 add(f"{rel}/{child.name}", child, None, lister)
-        else:
+        elif src.is_file():
             entries[rel] = Entry(rel, "file", normal_mode(src, mode), source=src)
+        else:  # reading a FIFO would block forever; a socket or a device is no content either
+            raise BuildError(f"{src} is a FIFO, socket or device: an image layer holds files, folders and "
+                             "symlinks only", hint=f"remove it, or list it in {IGNORE_FILE} if it is in the context")
         if max_entries is not None and len(entries) > max_entries:
             raise TooManyEntries(rel)
 

@@ -162,6 +162,8 @@ def load(path: Path | str, *, context: Path | str | None = None,
     try:
         if path.is_dir():
             path = path / "Wasmfile"
+        if path.exists() and not path.is_file():  # a FIFO would block the read forever
+            raise ConfigError(f"{path} is not a regular file", hint="pass the path of a Wasmfile")
         text = path.read_text()
     except FileNotFoundError:
         folder = path.parent.resolve() if path.name == "Wasmfile" else None
@@ -212,6 +214,11 @@ def _check_image(model: Wasmfile, ctx: Path, pos: yamlpos.Positions, problems: P
                 if not full.exists():
                     problems.add(f"image file {f.src!r} does not exist in the build context ({ctx})",
                                  where, "fix the path or create the file")
+                elif ignore is not None:  # refused here, not after the stages have run
+                    try:
+                        ignore.check_named(clean_relative(f.src), "image file", where)
+                    except ConfigError as exc:
+                        problems.add(exc.message, where, exc.hint)
             else:
                 clean_relative(f.path or "", "image file path")
         except PathEscape as exc:

@@ -81,6 +81,11 @@ def _check_input(inp: Input, stage: str, where: str, ctx: Path, names: set[str],
             if not full.exists():
                 problems.add(f"stage {stage!r}: input {inp.src!r} does not exist in the build "
                              f"context ({ctx})", where, "fix the path or create the file")
+            elif ignore is not None:  # refused here, not when the stage is about to run
+                try:
+                    ignore.check_named(clean_relative(inp.src), f"stage {stage!r}: input", where)
+                except ConfigError as exc:
+                    problems.add(exc.message, where, exc.hint)
         if inp.from_ is not None:
             if inp.from_ not in names:
                 close = difflib.get_close_matches(inp.from_, sorted(names), n=1)
