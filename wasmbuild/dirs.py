@@ -28,14 +28,18 @@ AREAS = ("stages", "downloads", "layers", "wasm-valid", "optimized", "toolchains
          "rootfs", "modules", "precompiled", "builds")
 
 
-def cache_dir() -> Path:
+def _cache_path() -> Path:
     env = os.environ.get("WASMBUILD_CACHE")
     if env:
-        path = Path(env)
-    else:
-        from platformdirs import user_cache_dir
+        return Path(env)
+    from platformdirs import user_cache_dir
 
-        path = Path(user_cache_dir("wasmbuild"))
+    return Path(user_cache_dir("wasmbuild"))
+
+
+def cache_dir() -> Path:
+    """The cache root (``WASMBUILD_CACHE``, else the user's cache dir), created if need be."""
+    path = _cache_path()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -75,14 +79,7 @@ def store_dir() -> Path:
 def state_dirs() -> list[Path]:
     """Every directory wasmbuild writes its state to (cache, store, downloads, zig's cache), as
     configured; none is created here. A build context never takes them in (``ignore.py``)."""
-    env = os.environ.get("WASMBUILD_CACHE")
-    if env:
-        cache = Path(env)
-    else:
-        from platformdirs import user_cache_dir
-
-        cache = Path(user_cache_dir("wasmbuild"))
-    found = [cache, store_dir()]
+    found = [_cache_path(), store_dir()]
     found += [Path(os.environ[k]) for k in ("WASMBUILD_DOWNLOADS", "WASMBUILD_ZIG_CACHE") if os.environ.get(k)]
     return found
 

@@ -68,6 +68,12 @@ def step_title(step: str) -> str:
     return f"{first} ... ({len(lines)} lines)"
 
 
+def step_summary(step: str) -> str:
+    """:func:`step_title` on one line, cut to 60 characters: how an error line names a step."""
+    summary = " ".join(step_title(step).split())
+    return summary if len(summary) <= 60 else summary[:57] + "..."
+
+
 class StepFailed(BuildError):
     """A stage's step exited non-zero: the same shape whatever ran it (host or container)."""
 
@@ -79,8 +85,7 @@ class StepFailed(BuildError):
         self.step_exit_code = exit_code
         self.output_tail = list(tail)
         last = next((line.strip() for line in reversed(self.output_tail) if line.strip()), "no output")
-        summary = " ".join(step_title(step).split())
-        summary = summary if len(summary) <= 60 else summary[:57] + "..."
+        summary = step_summary(step)
         super().__init__(
             f"stage {stage!r}: step {index}/{total} `{summary}` exited with code {exit_code}: {last}",
             where=where,

@@ -97,19 +97,28 @@ def remove(path: Path) -> None:
             path.unlink()
 
 
-def tree_size(path: Path) -> int:
-    """Bytes used by a file or a directory tree (symlinks count as nothing)."""
+def tree_size(path: Path, limit: int | None = None) -> int:
+    """Bytes of the regular files at or under ``path`` (symlinks count as nothing, and are not
+    followed). With ``limit``, counting stops once past it: a runaway stage output is not walked
+    in full to learn that it is too big."""
     try:
         if path.is_symlink() or not path.is_dir():
-            return path.lstat().st_size if not path.is_symlink() else 0
+            return path.lstat().st_size if path.is_file() and not path.is_symlink() else 0
     except OSError:
         return 0
     total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
+    stack = [path]
+    while stack and (limit is None or total <= limit):
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
             with contextlib.suppress(OSError):
-                st = os.lstat(os.path.join(root, name))
-                total += st.st_size
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
     return total
 
 

@@ -33,6 +33,7 @@ from .oci import Descriptor
 from .oci.layout import Layout
 from .plan import Plan, plan
 from .publish import MultiPublisher
+from .reference import name_from_folder
 from .render.project import StageSpec
 from .render.render import render
 from .ui import NullReporter, Reporter
@@ -97,10 +98,7 @@ class BuiltImage:
             "platform": self.descriptor.platform,
             "targets": [{"target": t, "digest": d.digest, "platform": d.platform}
                         for t, d in self.targets],
-            "stages": [
-                {"name": s.name, "cached": s.cached, "seconds": round(s.seconds, 3), "key": s.key}
-                for s in self.stages
-            ],
+            "stages": [stage_json(s) for s in self.stages],
             "referrers": [{"digest": r.digest, "artifactType": r.artifact_type} for r in self.referrers],
         }
 
@@ -199,13 +197,11 @@ def build_stages(the_plan: Plan, options: BuildOptions | None = None, reporter: 
 def image_names(the_plan: Plan, tags: Sequence[str]) -> list[str]:
     """The image's names: the Wasmfile's tags, then ``-t``; else the project directory's name,
     made a valid reference (``My_Project`` -> ``my-project``, as docker compose does)."""
-    import re
 
     names = list(the_plan.project.model.image.tags) + list(tags)
     if names:
         return names
-    raw = the_plan.project.path.resolve().parent.name.lower()
-    return [re.sub(r"[^a-z0-9]+", "-", raw).strip("-") or "image"]
+    return [name_from_folder(the_plan.project.path.resolve().parent, "image")]
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from wasmbuild.errors import ConfigError
 
@@ -74,3 +75,10 @@ def split_path_name(rest: str) -> tuple[str, str | None]:
     """``PATH[:NAME]`` split at the first colon, as skopeo does for oci:/oci-archive:/docker-archive:."""
     path, sep, name = rest.partition(":")
     return path, (name if sep and name else None)
+
+
+def name_from_folder(folder: Path, default: str) -> str:
+    """An image name made from a folder's name (``My_Project`` -> ``my-project``): lowercase,
+    every run of other characters one ``-``, always a valid repository name."""
+    name = re.sub(r"[^a-z0-9]+", "-", folder.resolve().name.lower()).strip("-")
+    return name or default

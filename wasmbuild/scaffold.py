@@ -28,6 +28,7 @@ from typing import Any
 from .errors import ConfigError
 from .fsutil import atomic_write_bytes
 from .ignore import IGNORE_FILE
+from .reference import name_from_folder
 
 RUNNER_MODULE = "wasmbuild_run"
 _CXX = (".cpp", ".cc", ".cxx")
@@ -98,8 +99,7 @@ class Detected:
 
 
 def image_name(folder: Path) -> str:
-    name = re.sub(r"[^a-z0-9._-]+", "-", folder.resolve().name.lower()).strip("-._")
-    return name or "app"
+    return name_from_folder(folder, "app")
 
 
 def _rust(folder: Path) -> Detected:
@@ -239,8 +239,8 @@ def wasmfile_text(det: Detected) -> str:
         "",
         _c("image:", "FROM scratch: only these files, env and args"),
         "  files:",
-        f"    - {{from: app, path: {det.output}, dest: /{det.output}}}",
-        _c(f"  entrypoint: [/{det.output}]", "the Wasm module to run (default args: cmd)"),
+        f"    - {{from: app, path: {_yaml(det.output)}, dest: {_yaml('/' + det.output)}}}",
+        _c(f"  entrypoint: [{_yaml('/' + det.output)}]", "the Wasm module to run (default args: cmd)"),
         _c("  env: {}", "the module's whole environment"),
         _c(f"  tags: [{tag}]", "names in the local store (-t adds more)"),
     ]

@@ -11,11 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wasmbuild import images, reference
-from wasmbuild.cli.options import parse_env, registry_options, sandbox_option
+from wasmbuild.cli.options import registry_options, sandbox_option
 from wasmbuild.errors import WasmbuildError
 from wasmbuild.oci.layout import Layout
 from wasmbuild.publish import publishers
 from wasmbuild.registry.transport import parse_ref
+from wasmbuild.runtime.command import parse_env
 
 EXAMPLES = int(os.environ.get("WASMBUILD_FUZZ_EXAMPLES", "800"))
 PIECES = ["localhost", ":5000", "/", "//", "@", "sha256:", "0" * 64, ":", "latest", "docker://",

@@ -196,3 +196,14 @@ def test_ignore_file_mistakes_are_named_at_check_time(wb: Runner, tmp_path: Path
     # named by the Wasmfile but ignored: refused by check and plan, not after the stages ran
     for command in ("check", "plan"):
         one_line(wb(command, str(ctx)), 2, "Wasmfile:3:", "image file 'd' is excluded by")
+
+
+def test_init_writes_a_wasmfile_it_can_read_whatever_the_binary_is_called(wb: Runner, tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.rs").write_text("fn main() {}\n")
+    (tmp_path / "Cargo.toml").write_text('[package]\nname = "weird"\nversion = "0.1.0"\nedition = "2021"\n\n'
+                                         '[[bin]]\nname = "we ird: #x"\npath = "src/main.rs"\n')
+    assert wb("init", str(tmp_path)).returncode == 0
+    checked = wb("check", str(tmp_path))
+    assert checked.returncode == 0, checked.stderr
+    assert 'entrypoint: ["/we ird: #x.wasm"]' in (tmp_path / "Wasmfile").read_text()

@@ -27,10 +27,10 @@ from typing import Any
 
 from ..dirs import cache_area
 from ..fsutil import atomic_write_bytes
-from ..oci import Descriptor, sha256_digest
+from ..oci import TITLE, Descriptor, sha256_digest
 from ..oci.layout import Layout
 from ..oci.referrers import Document, attach, image_manifests
-from ..oci.targets import TITLE, WASM_LAYER_TYPES, is_tar_layer
+from ..oci.targets import WASM_LAYER_TYPES, is_tar_layer
 from ..paths import PathEscape, clean_image_path
 from ..wasm import binary
 from ..wasm.precompiled import (

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import ConfigError
-from ..oci import MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, canonical_json
+from ..oci import MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST, TITLE, Descriptor, canonical_json
 from ..oci.graph import platform_text
 from ..oci.layout import Layout
 from ..oci.targets import (
@@ -24,7 +24,6 @@ from ..oci.targets import (
     MEDIA_WASM,
     MEDIA_WASM_CONFIG,
     RUNWASI_LAYERS_LABEL,
-    TITLE,
 )
 from ..wasm.binary import component_names, is_wasm, kind
 from .compress import Compression

@@ -39,13 +39,6 @@ def registry_options(plain_http: bool = False, tls_verify: str = "true", no_tls_
     return options(plain_http, tls_verify, no_tls_verify, ca_file, timeout)
 
 
-def parse_env(items: list[str]) -> dict[str, str]:
-    """``-e KEY=VALUE`` options as a dict (a bad one is a one-line error)."""
-    from ..runtime.command import parse_env as parse
-
-    return parse(items)
-
-
 def sandbox_option(value: str) -> bool:
     """``--sandbox on|off`` (or ``WASMBUILD_SANDBOX``) as a bool."""
     from ..errors import ConfigError

@@ -9,7 +9,6 @@ per-stage ``timeout:`` in the Wasmfile. Exceeding one is a :class:`BuildError` (
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ..errors import ConfigError
 from ..load.model import parse_duration
@@ -51,23 +50,6 @@ def max_layer_files() -> int:
         raise ConfigError(f"WASMBUILD_MAX_LAYER_FILES={raw!r} is not a positive number of files")
     return int(raw)
 
-
-def tree_size(root: Path, limit: int) -> int:
-    """Bytes of the regular files under ``root`` (symlinks not followed); stops counting once
-    past ``limit``, so a runaway output is not walked in full."""
-    total = 0
-    stack = [root]
-    while stack and total <= limit:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
-            elif entry.is_file(follow_symlinks=False):
-                total += entry.stat(follow_symlinks=False).st_size
-    return total
 
 
 def describe(seconds: float) -> str:

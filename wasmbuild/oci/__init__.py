@@ -16,6 +16,10 @@ MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 MEDIA_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 REF_NAME = "org.opencontainers.image.ref.name"
+TITLE = "org.opencontainers.image.title"
+#: The tag of an image's referrers list (``sha256-<hex of the image digest>``, the distribution
+#: spec's referrers tag schema; ``oci/referrers.py``): in a layout, not an image of its own.
+REFERRERS_TAG = re.compile(r"^sha256-([0-9a-f]{64})$")
 
 
 def canonical_json(obj: Any) -> bytes:

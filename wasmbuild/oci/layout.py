@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,12 +22,18 @@ from typing import Any
 
 from wasmbuild.errors import ConfigError, ImageNotFound, StoreError
 from wasmbuild.fsutil import atomic_write_bytes, remove, sweep, temp_path
-from wasmbuild.oci import MEDIA_INDEX, MEDIA_MANIFEST, REF_NAME, Descriptor, canonical_json, sha256_digest
+from wasmbuild.oci import (
+    MEDIA_INDEX,
+    MEDIA_MANIFEST,
+    REF_NAME,
+    REFERRERS_TAG,
+    Descriptor,
+    canonical_json,
+    sha256_digest,
+)
 from wasmbuild.oci.graph import image_children, is_index, pick_wasi, platform_text, walk
 
 _CHUNK = 1 << 20
-#: A referrers list's tag (``sha256-<hex>``, see ``oci/referrers.py``): not an image of its own.
-_REFERRERS_TAG = re.compile(r"^sha256-([0-9a-f]{64})$")
 
 
 def _split(digest: str) -> tuple[str, str]:
@@ -228,7 +233,7 @@ class Layout:
             raise ImageNotFound(f"{self.path} is not an OCI image layout (no oci-layout/index.json)")
         manifests = self.manifests()
         if name is None:
-            manifests = [d for d in manifests if not _REFERRERS_TAG.match(d.annotations.get(REF_NAME, ""))]
+            manifests = [d for d in manifests if not REFERRERS_TAG.match(d.annotations.get(REF_NAME, ""))]
             if len(manifests) == 1:
                 return manifests[0]
             raise ImageNotFound(
@@ -307,7 +312,7 @@ class Layout:
         seen: set[str] = set()
         lists: list[tuple[str, Descriptor]] = []
         for top in self.manifests():
-            m = _REFERRERS_TAG.match(top.annotations.get(REF_NAME, ""))
+            m = REFERRERS_TAG.match(top.annotations.get(REF_NAME, ""))
             if m:
                 lists.append((f"sha256:{m.group(1)}", top))
             else:
@@ -321,7 +326,7 @@ class Layout:
         """Untag referrers lists whose image is gone (their blobs are about to be deleted)."""
         entries = self._read_index().get("manifests", [])
         kept = [m for m in entries
-                if not _REFERRERS_TAG.match((m.get("annotations") or {}).get(REF_NAME, ""))
+                if not REFERRERS_TAG.match((m.get("annotations") or {}).get(REF_NAME, ""))
                 or m.get("digest") in keep]
         if len(kept) != len(entries):
             self._write_index(kept)

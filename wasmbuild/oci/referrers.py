@@ -14,12 +14,11 @@ from ``gc``) and ``-o oci:DIR`` outputs; a registry without the referrers API ge
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import MEDIA_INDEX, MEDIA_MANIFEST, REF_NAME, Descriptor
+from . import MEDIA_INDEX, MEDIA_MANIFEST, REF_NAME, REFERRERS_TAG, TITLE, Descriptor
 from .graph import INDEX_TYPES, children, is_index
 from .layout import Layout
 
@@ -31,13 +30,11 @@ MEDIA_EMPTY = "application/vnd.oci.empty.v1+json"
 EMPTY = b"{}"
 EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 CREATED = "org.opencontainers.image.created"
-TITLE = "org.opencontainers.image.title"
 #: buildx and cosign name an in-toto layer's predicate with this annotation.
 PREDICATE_TYPE = "in-toto.io/predicate-type"
 #: Marks the documents wasmbuild attaches: a newer one of the same artifact type replaces it in a
 #: referrers list wasmbuild keeps (layouts, fallback tags); documents of other tools stay.
 KIND = "dev.wasmbuild.document"
-_FALLBACK = re.compile(r"^sha256-[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -63,7 +60,7 @@ def fallback_tag(digest: str) -> str:
 
 
 def is_fallback_tag(name: str) -> bool:
-    return bool(_FALLBACK.match(name))
+    return bool(REFERRERS_TAG.match(name))
 
 
 def artifact_manifest(subject: Descriptor, doc: Document, layer: Descriptor, created: str) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 TARGETS = ("compat", "docker", "runwasi", "artifact")
-DEFAULT_TARGETS = ("compat",)
 
 #: runwasi's own image builder writes this layer type (crates/oci-tar-builder); its shim also
 #: takes ``application/wasm`` (crates/containerd-shim-wasm/src/container/engine.rs
@@ -27,7 +26,6 @@ MEDIA_WASM = "application/wasm"
 MEDIA_WASM_CONFIG = "application/vnd.wasm.config.v0+json"
 #: Raw-module layer types readers accept (the older wasm-to-oci/Spin type included).
 WASM_LAYER_TYPES = (MEDIA_RUNWASI_LAYER, MEDIA_WASM, "application/vnd.wasm.content.layer.v1+wasm")
-TITLE = "org.opencontainers.image.title"
 VARIANT_ANNOTATION = "module.wasm.image/variant"
 #: runwasi's builder labels its config with a hash of the Wasm layers, so that two images whose
 #: only difference is a non-rootfs layer do not share a config digest (image-spec PR 1173).

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, StoreError
+from ..fsutil import remove
 from ..oci import Descriptor
 from ..oci.layout import Layout
 from ..paths import PathEscape, clean_relative
@@ -82,13 +83,6 @@ def _target(root: Path, name: str) -> Path | None:
     return root / rel
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 def _apply_layer(tar: tarfile.TarFile, root: Path) -> None:
     for member in tar:
         target = _target(root, member.name)
@@ -97,30 +91,30 @@ def _apply_layer(tar: tarfile.TarFile, root: Path) -> None:
         base = target.name
         if base == ".wh..wh..opq":  # opaque directory: drop what lower layers put there
             for child in target.parent.iterdir() if target.parent.is_dir() else []:
-                _remove(child)
+                remove(child)
             continue
         if base.startswith(".wh."):
-            _remove(target.with_name(base.removeprefix(".wh.")))
+            remove(target.with_name(base.removeprefix(".wh.")))
             continue
         target.parent.mkdir(parents=True, exist_ok=True)  # a layer need not list parents
         if member.isdir():
             if target.exists() and not target.is_dir():
-                _remove(target)
+                remove(target)
             target.mkdir(exist_ok=True)
             target.chmod((member.mode & 0o755) | 0o700)
         elif member.isfile():
-            _remove(target)
+            remove(target)
             with tar.extractfile(member) as src, open(target, "xb") as out:  # type: ignore[union-attr]
                 shutil.copyfileobj(src, out)
             target.chmod(member.mode & 0o755 | 0o600)
         elif member.issym():
-            _remove(target)
+            remove(target)
             os.symlink(member.linkname, target)
         elif member.islnk():
             source = _target(root, member.linkname)
             if source is None or not source.is_file():
                 raise _unsafe(member.name, f"is a hard link to {member.linkname!r}, which is no file")
-            _remove(target)
+            remove(target)
             shutil.copy2(source, target)
         # devices, fifos: nothing a Wasm module's filesystem needs, never written
 

@@ -22,10 +22,10 @@ from typing import Any
 from ..dirs import cache_area
 from ..errors import BuildError, ConfigError, ImageNotFound, RunError
 from ..fsutil import atomic_write_bytes, staged_dir
-from ..oci import Descriptor
+from ..oci import TITLE, Descriptor
 from ..oci.graph import platform_text
 from ..oci.layout import Layout
-from ..oci.targets import TITLE, WASM_LAYER_TYPES, target_of
+from ..oci.targets import WASM_LAYER_TYPES, target_of
 from ..paths import PathEscape, clean_image_path
 from .precompiled import Loader, loader
 from .wasi import first_line, wasi_config

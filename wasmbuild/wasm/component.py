@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import get_args
 
+from ..cache.digests import file_sha256
 from ..errors import BuildError, WasmbuildError
 from . import binary, pins, tools
 from .pins import AdapterKind
@@ -33,7 +34,7 @@ def _checked_adapter(kind: AdapterKind, adapter: Path | None, adapter_sha256: st
                          hint="give its sha256, or leave the adapter out to use the vendored one")
     if not adapter.is_file():
         raise BuildError(f"the adapter {adapter} does not exist")
-    actual = pins.sha256_file(adapter)
+    actual = file_sha256(adapter)
     if actual != adapter_sha256.lower():
         raise BuildError(f"the adapter {adapter} has sha256 {actual}, but {adapter_sha256} is pinned",
                          hint="check where the adapter came from, then pin its real sha256")

@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from ..cache.digests import file_sha256
 from ..errors import ToolchainError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -27,14 +28,6 @@ class Pins:
     wasi_version: str  # the WIT snapshot, e.g. "0.2.12"
     files: dict[str, str]  # path under assets/ -> sha256
     digest: str  # sha256 of pins.json: names this set of assets in cache keys
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @cache
@@ -52,7 +45,7 @@ def asset(name: str) -> Path:
     path = ASSETS / name
     if expected is None or not path.is_file():
         raise ToolchainError(f"the vendored WASI asset {name} is missing", hint=UPDATE_HINT)
-    actual = sha256_file(path)
+    actual = file_sha256(path)
     if actual != expected:
         raise ToolchainError(
             f"the vendored WASI asset {path} has sha256 {actual}, pinned {expected}", hint=UPDATE_HINT

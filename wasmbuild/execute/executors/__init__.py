@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ...errors import BuildError, StepFailed, step_title
+from ...errors import BuildError, StepFailed, step_summary, step_title
+from ...fsutil import tree_size
 from ...load.model import RESERVED_ENV
 from ...render.project import StageSpec
-from ..limits import describe, max_output, tree_size
+from ..limits import describe, max_output
 from ..toolchains import Toolchain
 
 Log = Callable[[str], None]
@@ -201,8 +202,7 @@ class Watchdog:
 
     def check(self, step: str) -> None:
         if self.reason is not None:
-            summary = " ".join(step.split())
-            summary = summary if len(summary) <= 60 else summary[:57] + "..."
+            summary = step_summary(step)
             hint = ("raise `timeout:` on the stage in the Wasmfile (or WASMBUILD_STAGE_TIMEOUT)"
                     if "time" in self.reason else "write less, or raise WASMBUILD_MAX_OUTPUT")
             raise BuildError(f"stage {self.job.name!r} {self.reason}; step `{summary}` was killed",
