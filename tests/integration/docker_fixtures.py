@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.integration.registry_fixtures import require
+from tests.support import missing
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,7 @@ def _server_version(host: str) -> str | None:
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"CI: {reason}")
-    pytest.skip(reason)
+    missing(reason)
 
 
 @pytest.fixture(scope="session")

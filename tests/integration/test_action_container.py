@@ -4,8 +4,8 @@ venv and nothing else (no clang, no wasi-libc, no Rust), as a fresh GitHub runne
 One container run installs wasmbuild from this checkout with pip (like action.yml), then runs the
 action script several times, each like one CI job step: a project with a shell stage (outputs,
 summary, and the stage cache reused by the second run), a Rust project (no Rust there: one clear
-error, exit 4), and the C example, which builds with the zig that pip brought once the `c` recipe
-can fall back to it (the components work adds that; until then that part is skipped).
+error, exit 4), and the C example, which builds with the zig that pip brought (the `c` recipe's
+fallback when clang is missing).
 """
 
 from __future__ import annotations
@@ -94,13 +94,6 @@ fi
 """
 
 
-def _zig_fallback() -> bool:
-    """Whether the `c` recipe can use zig (from the ziglang wheel) when clang is missing."""
-    from wasmbuild.render.recipes import get_recipe
-
-    return "toolchain" in get_recipe("c").params
-
-
 def _engine_run(args: list[str], timeout: float = 1500) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False,
                           env=dict(os.environ))
@@ -152,7 +145,7 @@ def ran(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     (work / "driver.sh").write_text(DRIVER)
     ca = os.environ.get("PIP_CERT", "/etc/ssl/certs/ca-certificates.crt")
     proc = _engine_run(["run", "--rm", "--network", "host", "-v", f"{action}:/action:ro", "-v", f"{work}:/work",
-                        "-v", f"{ca}:/host-ca.crt:ro", "-e", f"WITH_C={'1' if _zig_fallback() else ''}",
+                        "-v", f"{ca}:/host-ca.crt:ro", "-e", "WITH_C=1",
                         image, "bash", "/work/driver.sh"])
     install = (work / "install.log").read_text() if (work / "install.log").exists() else ""
     assert proc.returncode == 0, f"{proc.stdout}{proc.stderr}\n{install}"
@@ -183,8 +176,6 @@ def test_a_missing_toolchain_is_one_clear_error(ran: Path) -> None:
     assert outputs(ran, "rust") == {}
 
 
-@pytest.mark.skipif(not _zig_fallback(), reason="the `c` recipe's zig fallback (the ziglang wheel, from the "
-                                                "components work) is not in this checkout yet")
 def test_the_c_example_builds_with_pip_only_toolchains(ran: Path) -> None:
     log = (ran / "c.log").read_text()
     assert (ran / "c.rc").read_text().strip() == "0", log

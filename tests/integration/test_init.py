@@ -15,12 +15,6 @@ pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "init"
 
 
-def _has_recipe(name: str) -> bool:
-    from wasmbuild.render.recipes import list_recipes
-
-    return any(r.name == name for r in list_recipes())
-
-
 def init_build_run(wb: Runner, folder: Path, *args: str) -> tuple[dict[str, object], str]:
     proc = wb("init", "--json", cwd=folder)
     assert proc.returncode == 0, proc.stderr
@@ -59,7 +53,6 @@ def test_init_a_c_folder(wb: Runner, tmp_path: Path) -> None:
     assert out == "HELLO FROM C, 1 arg(s)\n"
 
 
-@pytest.mark.skipif(not _has_recipe("cxx"), reason="the cxx recipe is not in this checkout yet")
 def test_init_a_cxx_folder(wb: Runner, tmp_path: Path) -> None:
     folder = tmp_path / "cxx"
     shutil.copytree(FIXTURES / "cxx-app", folder)
@@ -68,8 +61,6 @@ def test_init_a_cxx_folder(wb: Runner, tmp_path: Path) -> None:
     assert out == "hello from c++, 2 arg(s)\n"
 
 
-@pytest.mark.skipif(not _has_recipe("python-component"),
-                    reason="the python-component recipe (componentize-py) is not in this checkout yet")
 def test_init_a_python_app(wb: Runner, tmp_path: Path) -> None:
     folder = tmp_path / "py-app"
     shutil.copytree(FIXTURES / "python-app", folder)

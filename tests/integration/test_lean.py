@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Runner, require
+from tests.integration.consumer_fixtures import Podman
 from wasmbuild.assemble.compress import MEDIA_LAYER_ZSTD, diff_id_of
 from wasmbuild.assemble.optimize import optimize
 
@@ -111,3 +112,30 @@ def test_bad_compression_is_a_config_error_before_building(wb: Runner, tmp_path:
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         "error: --compression: zstd level 25 is out of range (zstd levels are 1 to 19)")
+
+
+def test_zstd_layers_are_read_by_real_peers(wb: Runner, tmp_path: Path, podman: Podman) -> None:
+    """Not only our own reader: the zstd CLI decompresses the layer to the diff_id the config
+    states, skopeo copies the image, and podman pulls it and runs it through crun."""
+    golden = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "hello.wasm"
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "hello.wasm").write_bytes(golden.read_bytes())
+    (tmp_path / "ctx" / "Wasmfile").write_text(
+        "wasmfile: 1\nimage:\n  files: [{src: hello.wasm, dest: /hello.wasm}]\n  entrypoint: [/hello.wasm]\n")
+    layout = tmp_path / "oci"
+    built = wb("build", str(tmp_path / "ctx"), "--compression", "zstd", "--no-sbom", "-o", f"oci:{layout}:latest",
+               "--json")
+    assert built.returncode == 0, built.stderr
+    digest = json.loads(built.stdout)["digest"]
+    manifest = json.loads((layout / "blobs" / "sha256" / digest[7:]).read_bytes())
+    config = json.loads((layout / "blobs" / "sha256" / manifest["config"]["digest"][7:]).read_bytes())
+    [layer] = manifest["layers"]
+    assert layer["mediaType"] == MEDIA_LAYER_ZSTD
+    plain = subprocess.run([require("zstd"), "-d", "-c", str(layout / "blobs" / "sha256" / layer["digest"][7:])],
+                           capture_output=True, check=True).stdout
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(plain).hexdigest()]
+    copied = subprocess.run([require("skopeo"), "copy", "-q", f"oci:{layout}:latest", f"oci:{tmp_path / 'copy'}:1"],
+                            capture_output=True, text=True)
+    assert copied.returncode == 0, copied.stderr
+    ran = podman.run_layout(layout)
+    assert (ran.returncode, ran.stdout) == (0, "Hello Wasm\n"), ran.stderr

@@ -5,14 +5,16 @@ the fallback tag, or the referrers API); ``pull``/``run`` fetch and use it only 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Runner
+from tests.conftest import Runner, require
 from tests.integration.registry_fixtures import RegistryServer
 from tests.integration.test_supply_chain import ReferrersAPI, spec_referrers
 from tests.unit.test_pipeline import GOLDEN
@@ -76,6 +78,13 @@ def test_extra_travels_with_the_image_and_is_used_only_when_trusted(
     digest = result["digest"]
     [extra] = [r for r in result["referrers"] if r["artifactType"] == fmt.ARTIFACT_TYPE]
     assert f"oci:{oci}" in result["attached"] and ref in result["attached"]
+    # a peer reads the extra on the registry: the artifact manifest, byte for byte, naming its subject
+    raw = subprocess.run([require("skopeo"), "inspect", "--tls-verify=false", "--raw",
+                          f"docker://{registry.host}/demo/pre@{extra['digest']}"], capture_output=True)
+    assert raw.returncode == 0, raw.stderr
+    assert "sha256:" + hashlib.sha256(raw.stdout).hexdigest() == extra["digest"]
+    peer = json.loads(raw.stdout)
+    assert peer["artifactType"] == fmt.ARTIFACT_TYPE and peer["subject"]["digest"] == digest
     cached = wb("build", str(project), "-t", "pre:1", "--precompile", env=_fresh(tmp_path, "a"))  # memoised
     assert f"precompiled /hello.wasm for {fmt.host_target()}:" in cached.stderr and "(memoised)" in cached.stderr
     code = _extra_code(tmp_path / "a" / "store", digest)

@@ -207,3 +207,13 @@ def test_init_writes_a_wasmfile_it_can_read_whatever_the_binary_is_called(wb: Ru
     checked = wb("check", str(tmp_path))
     assert checked.returncode == 0, checked.stderr
     assert 'entrypoint: ["/we ird: #x.wasm"]' in (tmp_path / "Wasmfile").read_text()
+
+
+@pytest.mark.parametrize("name", ["SRC", "OUT", "WORK", "HOME", "PATH", "LANG", "SOURCE_DATE_EPOCH"])
+def test_each_reserved_stage_env_name_is_refused_at_its_line(wb: Runner, tmp_path: Path, name: str) -> None:
+    """wasmbuild sets these for every stage (ours win): a Wasmfile may not, and `check` says where."""
+    (tmp_path / "Wasmfile").write_text(
+        "wasmfile: 1\nstages:\n  s:\n    steps: ['true']\n    outputs: [x]\n"
+        f"    env:\n      {name}: /elsewhere\n"
+        "image:\n  files: [{from: s, path: x, dest: /x.wasm}]\n  entrypoint: [x.wasm]\n")
+    one_line(wb("check", str(tmp_path)), 2, f"{tmp_path / 'Wasmfile'}:6: stages.s.env:", f"may not set {name}")
