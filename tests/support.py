@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from typing import Any, NoReturn
 
 import pytest
@@ -36,3 +37,14 @@ def validate_spdx(doc: dict[str, Any]) -> list[str]:
     except SPDXParsingError as exc:
         return [str(m) for m in exc.get_messages()]  # type: ignore[no-untyped-call]
     return [m.validation_message for m in validate_full_spdx_document(document)]
+
+
+def one_line(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
+    """The command failed with ``code`` and said so in exactly one ``error:`` line."""
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, proc.stderr
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    for needle in needles:
+        assert needle in errors[0], (needle, errors[0])
+    return errors[0]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_action import STAGED
 from tests.support import missing
 
 pytestmark = pytest.mark.integration
@@ -28,17 +29,6 @@ DOCKERFILE = """\
 FROM debian:bookworm-slim
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null \\
     && rm -rf /var/lib/apt/lists/*
-"""
-STAGED = """\
-wasmfile: 1
-stages:
-  app:
-    inputs: [app.wasm]
-    steps: ["cp $SRC/app.wasm $OUT/app.wasm"]
-    outputs: [app.wasm]
-image:
-  files: [{from: app, path: app.wasm, dest: /app.wasm}]
-  entrypoint: [/app.wasm]
 """
 RUST = """\
 wasmfile: 1

@@ -7,9 +7,7 @@ the failure shape (StepFailed with exit code and output tail), network off unles
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -100,34 +98,6 @@ def test_writing_src_never_reaches_the_inputs(run: Run, tmp_path: Path) -> None:
     # The host backend works on the build's private copy, the container on its own: either way
     # the stage's inputs as the build placed them are what the next run sees.
     assert (tmp_path / "src" / "input.txt").read_text() in ("hello from src\n", "changed\n")
-
-
-@pytest.fixture
-def listener() -> Iterator[int]:
-    """A TCP listener on 127.0.0.1: reachable with the network on, not with it off."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    stop = threading.Event()
-
-    def serve() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.sendall(b"pong\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        server.close()
 
 
 CONNECT = "exec 3<>/dev/tcp/127.0.0.1/{port} && head -n1 <&3"

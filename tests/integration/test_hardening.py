@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import REPO, Runner, copy_example
 from tests.integration.images import make_image, random_gzip_layer
 from tests.integration.registry_fixtures import CUT, FaultProxy, RegistryServer, require
-from tests.unit.test_hostile_wasmfiles import one_line
+from tests.support import one_line
 from wasmbuild.oci import Descriptor
 from wasmbuild.oci.layout import Layout
 from wasmbuild.registry import ops as reg

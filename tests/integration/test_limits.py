@@ -13,7 +13,7 @@ import wasmtime
 
 from tests.conftest import REPO, Runner
 from tests.integration.engine_fixtures import BASE_IMAGE, docker_engine, stage_containers
-from tests.unit.test_hostile_wasmfiles import one_line
+from tests.support import one_line
 from wasmbuild.errors import BuildError
 from wasmbuild.execute.executors import StageJob, run_job
 from wasmbuild.execute.executors.container import ContainerExecutor

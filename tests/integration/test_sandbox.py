@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO, Runner
 from tests.integration.registry_fixtures import require
-from tests.unit.test_hostile_wasmfiles import one_line
+from tests.support import one_line
 from wasmbuild.execute.executors import StageJob, run_job
 from wasmbuild.execute.executors.host import HostExecutor
 from wasmbuild.execute.toolchains import Toolchain
@@ -132,31 +130,6 @@ def test_a_host_stage_cannot_read_the_users_keys_or_credentials(
     loose = wb("build", str(wasmfile), "--sandbox=off", "--no-cache", "--json", env={"HOME": str(home)})
     assert loose.returncode == 0 and "warning: --sandbox=off: host stages run unconfined" in loose.stderr
     assert report(wb, wasmfile, "--sandbox=off", "--no-cache", env={"HOME": str(home)})["ssh"] == "yes"
-
-
-@pytest.fixture
-def listener() -> Iterator[int]:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    stop = threading.Event()
-
-    def serve() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.sendall(b"pong\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join(timeout=5)
-    server.close()
 
 
 def test_a_host_stage_reaches_no_network_unless_it_declares_it(

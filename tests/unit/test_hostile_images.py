@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.integration.images import make_image
-from tests.unit.test_hostile_wasmfiles import one_line
+from tests.support import one_line
 from wasmbuild.errors import StoreError
 from wasmbuild.oci import MEDIA_CONFIG, MEDIA_MANIFEST, Descriptor
 from wasmbuild.oci.layout import Layout

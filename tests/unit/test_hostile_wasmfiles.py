@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Runner
+from tests.support import one_line
 
 HELLO = """\
 wasmfile: 1
@@ -37,17 +38,6 @@ def timed(wb: Runner, *args: str, cwd: Path | None = None) -> tuple[subprocess.C
     start = time.monotonic()
     proc = wb(*args, cwd=cwd, timeout=60)
     return proc, time.monotonic() - start
-
-
-def one_line(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
-    """The command failed with ``code`` and said so in exactly one ``error:`` line."""
-    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, proc.stderr
-    assert proc.returncode == code, (proc.returncode, proc.stderr)
-    for needle in needles:
-        assert needle in errors[0], (needle, errors[0])
-    return errors[0]
 
 
 def write(tmp_path: Path, text: str) -> Path:
