@@ -48,3 +48,17 @@ def one_line(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -
     for needle in needles:
         assert needle in errors[0], (needle, errors[0])
     return errors[0]
+
+
+#: A one-stage Wasmfile (a shell step copies the context's app.wasm): what the Action tests build.
+STAGED = """\
+wasmfile: 1
+stages:
+  app:
+    inputs: [app.wasm]
+    steps: ["cp $SRC/app.wasm $OUT/app.wasm"]
+    outputs: [app.wasm]
+image:
+  files: [{from: app, path: app.wasm, dest: /app.wasm}]
+  entrypoint: ["/app.wasm"]
+"""

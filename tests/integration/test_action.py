@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.registry_fixtures import PASSWORD, USERNAME, RegistryServer, require
+from tests.support import STAGED
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "action-run.sh"
@@ -130,17 +131,6 @@ def test_action_script_with_real_build(tmp_path: Path, registry: RegistryServer)
     assert raw == outputs["digest"]
 
 
-STAGED = """\
-wasmfile: 1
-stages:
-  app:
-    inputs: [app.wasm]
-    steps: ["cp $SRC/app.wasm $OUT/app.wasm"]
-    outputs: [app.wasm]
-image:
-  files: [{from: app, path: app.wasm, dest: /app.wasm}]
-  entrypoint: ["/app.wasm"]
-"""
 
 
 @pytest.mark.integration

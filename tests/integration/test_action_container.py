@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_action import STAGED
-from tests.support import missing
+from tests.support import STAGED, missing
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
