@@ -170,6 +170,14 @@ def test_target_builds_up_to_a_stage_and_exports_its_outputs(wb: Runner, tmp_pat
         (["-o", "type=zip,dest=x"], "error: --output type=zip is not supported (use one of type=local, "
                                     "type=oci, type=docker, type=registry, type=image)"),
         (["-o", "type=local"], "error: --output 'type=local' has no dest= (e.g. type=local,dest=out)"),
+        (["--target", "first", "--format", "docker"], "error: --target first builds a stage, not an image: "
+                                                      "--format has no image to apply to (drop --format, or "
+                                                      "build the image without --target)"),
+        (["--target", "first", "--precompile"], "error: --target first builds a stage, not an image: "
+                                                "--precompile has no image to apply to (drop --precompile, or "
+                                                "build the image without --target)"),
+        (["--metadata-file", "/"], "error: --metadata-file / is a directory (name a file in a writable "
+                                   "directory)"),
     ],
 )
 def test_target_and_output_mistakes_are_one_line(wb: Runner, tmp_path: Path, args: list[str],

@@ -105,6 +105,17 @@ def build_cmd(
 
         raise ConfigError("--push needs at least one -t REGISTRY/NAME[:TAG]")
     export = _target_export(target, output, tag, push) if target else None
+    if target:
+        image_only = [flag for flag, given in (("--format", fmt), ("--platform", platform), ("--include", include),
+                                               ("--sbom", sbom), ("--no-sbom", no_sbom), ("--compression", compression),
+                                               ("--precompile", precompile or precompile_target)) if given]
+        if image_only:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"--target {target} builds a stage, not an image: {image_only[0]} has no image to "
+                              "apply to", hint=f"drop {image_only[0]}, or build the image without --target")
+    if metadata_file is not None:
+        _check_writable(metadata_file, "--metadata-file")
     req = Request(
         plan=the_plan,
         options=BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage),
@@ -171,6 +182,28 @@ def _target_export(target: str, outputs: list[str], tags: list[str], push: bool)
         raise ConfigError(f"--target {target} builds a stage, not an image: {what} has nothing to publish",
                           hint="export its outputs with one -o local:DIR, or -o type=local,dest=DIR")
     return Path(normal[0].removeprefix("local:")) if normal else None
+
+
+def _check_writable(path: Path, flag: str) -> None:
+    """Before any work: ``path`` can be written (not a directory; its folder exists or can be
+    made and is writable), so a build is not lost to a bad ``--metadata-file`` at its end."""
+    import os
+
+    from ..errors import ConfigError
+
+    folder = path.parent if str(path.parent) else Path(".")
+    problem = None
+    if path.is_dir():
+        problem = "is a directory"
+    elif folder.exists() and (not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK)):
+        problem = f"cannot be written ({folder} is not a writable directory)"
+    elif not folder.exists():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            problem = f"cannot be written ({folder}: {exc.strerror or exc})"
+    if problem:
+        raise ConfigError(f"{flag} {path} {problem}", hint="name a file in a writable directory")
 
 
 def _write_metadata(path: Path, result: dict[str, Any]) -> None:

@@ -36,6 +36,15 @@ def render(loaded: Loaded, problems: Problems | None = None) -> Project:
         for i, inp in enumerate(stage.inputs):
             at = pos.where(("stages", name, "inputs", i)) if raw.recipe is None else where
             _check_input(inp, name, at, ctx, names, problems)
+            ignore = load_ignore(ctx) if inp.src is not None else None
+            if ignore is not None:  # refused here, as the stage would refuse it, not after others ran
+                try:
+                    ignore.check_named(clean_relative(inp.src or ""), f"stage {name!r}: input", where)
+                except ConfigError as exc:
+                    problems.add(exc.message, where, exc.hint)
+                except PathEscape:
+                    pass  # _check_input reported it
+
         for out in stage.outputs:
             try:
                 clean_relative(out, "output")
@@ -81,11 +90,6 @@ def _check_input(inp: Input, stage: str, where: str, ctx: Path, names: set[str],
             if not full.exists():
                 problems.add(f"stage {stage!r}: input {inp.src!r} does not exist in the build "
                              f"context ({ctx})", where, "fix the path or create the file")
-            elif ignore is not None:  # refused here, not when the stage is about to run
-                try:
-                    ignore.check_named(clean_relative(inp.src), f"stage {stage!r}: input", where)
-                except ConfigError as exc:
-                    problems.add(exc.message, where, exc.hint)
         if inp.from_ is not None:
             if inp.from_ not in names:
                 close = difflib.get_close_matches(inp.from_, sorted(names), n=1)
