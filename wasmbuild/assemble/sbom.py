@@ -239,7 +239,8 @@ def check_spdx(doc: dict[str, Any]) -> list[str]:
     unique, every relationship and ``DESCRIBES`` naming an element of the document, files with a
     ``./`` name and a SHA1, checksums of the right length, a verification code where files were
     analysed). ``spdx-tools`` itself checks the same documents in the tests: it is quadratic in
-    the number of elements (2 s for a 736-file context), too slow for every build."""
+    the number of elements (0.73 s against 6 ms for the 1,476 elements of a 736-file context,
+    ``benchmarks/sbom_check.py``), too slow for every build."""
     problems: list[str] = []
     if doc.get("spdxVersion") != "SPDX-2.3" or doc.get("SPDXID") != "SPDXRef-DOCUMENT":
         problems.append("not an SPDX-2.3 document with SPDXID SPDXRef-DOCUMENT")
