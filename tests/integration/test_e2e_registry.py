@@ -53,6 +53,11 @@ def test_cache_to_and_cache_from_share_stages(wb: Runner, tmp_path: Path,
     assert first.returncode == 0, first.stderr
     built = json.loads(first.stdout)
     assert [s["cached"] for s in built["stages"]] == [False, False]
+    # a peer reads the exported cache as an ordinary OCI index and copies all of it
+    copied = subprocess.run([require("skopeo"), "copy", "-q", "--all", "--src-tls-verify=false",
+                             f"docker://{cache_ref}", f"oci:{tmp_path / 'cache-copy'}:main"],
+                            capture_output=True, text=True)
+    assert copied.returncode == 0, copied.stderr
 
     second = wb("build", str(wasmfile), "--cache-from", cache_ref, "--plain-http", "--json",
                 env={"WASMBUILD_CACHE": str(tmp_path / "cache-b"),

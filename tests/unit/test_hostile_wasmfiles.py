@@ -207,3 +207,15 @@ def test_each_reserved_stage_env_name_is_refused_at_its_line(wb: Runner, tmp_pat
         f"    env:\n      {name}: /elsewhere\n"
         "image:\n  files: [{from: s, path: x, dest: /x.wasm}]\n  entrypoint: [x.wasm]\n")
     one_line(wb("check", str(tmp_path)), 2, f"{tmp_path / 'Wasmfile'}:6: stages.s.env:", f"may not set {name}")
+
+
+@pytest.mark.parametrize(("name", "value"), [("WASMBUILD_STAGE_TIMEOUT", "abc"), ("WASMBUILD_MAX_OUTPUT", "lots"),
+                                             ("WASMBUILD_MAX_LAYER_FILES", "0")])
+def test_a_bad_limit_in_the_environment_is_refused_before_any_stage(
+        wb: Runner, tmp_path: Path, name: str, value: str) -> None:
+    (tmp_path / "Wasmfile").write_text(
+        "wasmfile: 1\nstages:\n  s:\n    steps: ['echo ran > $OUT/x']\n    outputs: [x]\n"
+        "image:\n  files: [{from: s, path: x, dest: /x.wasm}]\n  entrypoint: [x.wasm]\n")
+    proc = wb("build", str(tmp_path), "--progress", "plain", env={name: value})
+    one_line(proc, 2, name)
+    assert " start " not in proc.stderr  # no stage ran

@@ -95,6 +95,9 @@ def build_cmd(
     opts = registry_options(plain_http, tls_verify, False, ca_file)
     targets = _targets(fmt, platform)
     sandboxed = sandbox_option(sandbox)
+    from ..execute.limits import check_environment
+
+    check_environment()  # a bad WASMBUILD_STAGE_TIMEOUT/MAX_OUTPUT/MAX_LAYER_FILES, before any work
     rep = progress_reporter(progress, json_out, verbose)  # an unknown mode fails before any work
     the_plan = prepare(path, context or ctx, target)
     check_stage_names(the_plan, no_cache_stage, "--no-cache-stage")

@@ -52,6 +52,14 @@ def max_layer_files() -> int:
 
 
 
+def check_environment() -> None:
+    """Parse every limit's environment variable now: a bad value is refused before any stage runs,
+    not when the first stage that uses it starts."""
+    stage_timeout(None)
+    max_output()
+    max_layer_files()
+
+
 def describe(seconds: float) -> str:
     if seconds >= 3600 and seconds % 3600 == 0:
         return f"{int(seconds // 3600)}h"
