@@ -28,7 +28,7 @@ def main() -> int:
 
     import os
 
-    from wasmbuild.assemble.sbom import check_spdx
+    from wasmbuild.attest.sbom import check_spdx
     from wasmbuild.oci.layout import Layout
     from wasmbuild.oci.referrers import ARTIFACT_SPDX, document_bytes, referrers
     from wasmbuild.pipeline import BuildOptions, build, prepare

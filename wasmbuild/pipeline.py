@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .assemble.assemble import AssembleOptions, assemble
-from .assemble.attest import AttestOptions, attest
+from .attest import AttestOptions, attest
 from .cache.digests import DigestMemo
 from .cache.prune import auto_prune, sweep_all
 from .cache.stages import StageCache

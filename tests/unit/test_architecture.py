@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "wasmbuild"
 BASE = {"__init__", "errors", "dirs", "fsutil", "failpoints", "paths", "reference",
         "ui", "store", "images", "inspect", "oci", "registry", "wasm", "cache",
         "ignore", "progress", "tarsafe", "supply"}
-STEPS = ["load", "render", "plan", "execute", "assemble", "publish"]
+STEPS = ["load", "render", "plan", "execute", "assemble", "attest", "publish"]
 TOP = {"pipeline": 7, "runtime": 7, "check": 8, "scaffold": 8, "cli": 9, "__main__": 10}
 MAX_LINES = 450
 

@@ -13,7 +13,7 @@ import wasmtime
 
 from tests.unit.test_pipeline import GOLDEN, WASMFILE, FakeExecutor
 from wasmbuild.assemble import precompile as pc
-from wasmbuild.assemble.attest import AttestOptions
+from wasmbuild.attest import AttestOptions
 from wasmbuild.errors import ConfigError
 from wasmbuild.oci import MEDIA_MANIFEST, Descriptor, sha256_digest
 from wasmbuild.oci.layout import Layout

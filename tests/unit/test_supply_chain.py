@@ -15,8 +15,8 @@ import pytest
 from tests.support import validate_spdx
 from tests.unit.test_pipeline import GOLDEN, WASMFILE, FakeExecutor
 from wasmbuild.assemble.assemble import AssembleOptions
-from wasmbuild.assemble.attest import AttestOptions
-from wasmbuild.assemble.facts import tools_of
+from wasmbuild.attest import AttestOptions
+from wasmbuild.attest.facts import tools_of
 from wasmbuild.errors import ConfigError
 from wasmbuild.oci import MEDIA_MANIFEST, Descriptor
 from wasmbuild.oci.layout import Layout
@@ -238,7 +238,7 @@ def test_every_image_entry_of_an_index_is_a_subject_never_an_attestation_entry(t
 def test_the_build_time_spdx_check_finds_what_spdx_tools_finds(tmp_path: Path) -> None:
     """Builds check SBOMs with ``check_spdx`` (one pass; spdx-tools is quadratic in the elements):
     it passes what spdx-tools passes, and each way of breaking a document below is caught by both."""
-    from wasmbuild.assemble.sbom import check_spdx
+    from wasmbuild.attest.sbom import check_spdx
 
     good = _documents(_build(tmp_path))[ARTIFACT_SPDX]
     assert check_spdx(good) == [] and validate_spdx(good) == []

@@ -79,8 +79,8 @@ def build_cmd(
 ) -> None:
     """Build the image a Wasmfile describes (into the local store by default)."""
     from ..assemble.assemble import AssembleOptions
-    from ..assemble.attest import AttestOptions
     from ..assemble.compress import parse as parse_compression
+    from ..attest import AttestOptions
     from ..pipeline import BuildOptions, Request, build_and_publish, check_stage_names, image_names, prepare
     from ..progress import progress_reporter
     from ..publish import publishers

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from ..assemble.assemble import image_files
 from ..cache.digests import DigestMemo, file_sha256
 from ..execute.scheduler import StageResult
 from ..paths import clean_image_path, clean_relative
 from ..plan import Plan
-from .assemble import image_files
 
 WASM_MAGIC = b"\0asm"
 #: The version field after the magic: 1 for a core module; components use 0x0d with layer 1.

@@ -19,10 +19,10 @@ import json
 import re
 from typing import Any
 
+from ..assemble.image import rfc3339
 from ..errors import BuildError
 from ..oci import Descriptor, canonical_json
 from .facts import Facts, FileFact, Tool
-from .image import rfc3339
 
 NAMESPACE = "https://wasmbuild.dev/spdx"
 NOASSERTION = "NOASSERTION"

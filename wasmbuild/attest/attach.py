@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..assemble.image import rfc3339
 from ..cache.digests import DigestMemo
 from ..errors import ConfigError
 from ..execute.scheduler import StageResult
@@ -27,7 +28,6 @@ from ..oci.referrers import (
     image_manifests,
 )
 from ..plan import Plan
-from .image import rfc3339
 
 SBOM_FORMATS = ("spdx", "cyclonedx")
 

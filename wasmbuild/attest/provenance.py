@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..assemble.image import rfc3339
 from ..oci import Descriptor, canonical_json
 from .facts import Facts, Tool
-from .image import rfc3339
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_SLSA = "https://slsa.dev/provenance/v1"
