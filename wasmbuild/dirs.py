@@ -16,6 +16,7 @@ rootfs      image roots unpacked by ``wasmbuild run``
 modules     modules compiled by ``wasmbuild run``
 precompiled extras compiled by ``build --precompile`` (by module, target, wasmtime), engine keys
 builds      work directories of running builds
+caches      persistent stage caches (``caches:``, ``cache/mounts.py``): cargo's target dir...
 ========== ============================================================================
 """
 
@@ -25,7 +26,7 @@ import os
 from pathlib import Path
 
 AREAS = ("stages", "downloads", "layers", "wasm-valid", "optimized", "toolchains", "zig", "digests",
-         "rootfs", "modules", "precompiled", "builds")
+         "rootfs", "modules", "precompiled", "builds", "caches")
 
 
 def _cache_path() -> Path:

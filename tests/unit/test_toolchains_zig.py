@@ -103,7 +103,10 @@ def test_component_recipes_render() -> None:
     crate = _render("rust", crate="vendored-hello")
     # cargo reads the crate's .cargo/config.toml from its cwd; $SRC is read-only: build a copy
     assert str(crate["steps"]).startswith(
-        "['cp -R \"$SRC\" \"$WORK/src\" && cd \"$WORK/src\"/vendored-hello && ")
+        "['cp -Rp \"$SRC\" \"$WORK/src\" && cd \"$WORK/src\"/vendored-hello && ")
+    # cargo's state persists between builds (caches, never in the stage key)
+    assert crate["caches"] == [{"name": "target", "path": "target"}, {"name": "cargo-home", "path": "cargo-home"}]
+    assert "caches" not in _render("rust", crate="vendored-hello", cache=False)
 
 
 def test_the_component_toolchain_shows_this_package_to_the_sandbox(tmp_path: Path) -> None:

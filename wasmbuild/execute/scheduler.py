@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cache import mounts
 from ..cache.digests import DigestMemo
 from ..cache.stages import StageCache
 from ..dirs import source_date_epoch
@@ -94,7 +95,7 @@ class Scheduler:
             cached = use_cache and self.cache.restore(key, out)
             if not cached:
                 stage_inputs.place(found, src, spec, self.memo)
-                self._execute(spec, key, executor, src, out, work)
+                self._execute(spec, key, executor, src, out, work, runner, use_cache)
         with self.lock:
             self.outputs[name] = out
         elapsed = time.monotonic() - start
@@ -102,7 +103,25 @@ class Scheduler:
         return StageResult(name, key, cached, elapsed, runner, tuple(found))
 
     def _execute(self, spec: StageSpec, key: str, executor: Executor, src: Path, out: Path,
-                 work: Path) -> None:
+                 work: Path, runner: str = "", use_cache: bool = True) -> None:
+        name = spec.name
+        if not (use_cache and spec.caches) or spec.builder:  # --no-cache, or a builder: empty
+            for _, rel in spec.caches:
+                (work / rel).mkdir(parents=True, exist_ok=True)
+            self._run(spec, key, executor, src, out, work, ())
+            return
+        # The caches of one project's stage run by one toolchain or builder (see cache/mounts.py).
+        scope = f"{self.project.context.resolve()}\0{runner}"
+
+        def waiting() -> None:
+            self.reporter.stage_log(name, f"[{name}] waiting for another build using this stage's caches")
+
+        with mounts.mounted(name, spec.caches, scope, waiting) as held:
+            mounts.restamp(src, held)  # unchanged inputs keep last build's mtimes (make, cargo)
+            self._run(spec, key, executor, src, out, work, tuple((m.path, m.data) for m in held))
+
+    def _run(self, spec: StageSpec, key: str, executor: Executor, src: Path, out: Path,
+             work: Path, caches: tuple[tuple[str, Path], ...]) -> None:
         name = spec.name
         toolchain = None if spec.builder else toolchains.get(spec.toolchain)
         if toolchain is not None:
@@ -114,7 +133,8 @@ class Scheduler:
         job = StageJob(name=name, steps=spec.steps, env=spec.env, src=src, out=out, work=work,
                        network=spec.network, toolchain=toolchain, builder=spec.builder,
                        epoch=self.epoch, where=spec.where, user=spec.user,
-                       timeout=limits.stage_timeout(spec.timeout))
+                       timeout=limits.stage_timeout(spec.timeout), caches=caches,
+                       stable_paths=bool(spec.caches))
         run_job(executor, job, lambda line: self.reporter.stage_log(name, line))
         for declared in spec.outputs:
             if not (out / declared).exists() and not (out / declared).is_symlink():

@@ -115,6 +115,34 @@ class Input(_Strict):
         return value
 
 
+class CacheMount(_Strict):
+    """A persistent cache directory under ``$WORK`` kept between builds (``caches:``).
+
+    Mounted read-write into the stage, it never enters the stage key: a cache may only make a
+    stage faster (cargo's target directory, a compiler cache), never change what it produces.
+    """
+
+    name: StageName = Field(description="Name of the cache, unique in the stage (e.g. `target`).")
+    path: str = Field(description="Directory under $WORK it is mounted at: `target` or `$WORK/target`.")
+
+    @field_validator("path")
+    @classmethod
+    def _under_work(cls, value: str) -> str:
+        return cache_path(value)
+
+
+def cache_path(value: str) -> str:
+    """``$WORK/x/y`` or ``x/y`` -> ``x/y``; ValueError for a path outside ``$WORK``."""
+    text = value.strip()
+    for prefix in ("$WORK/", "${WORK}/"):
+        text = text.removeprefix(prefix)
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if text.startswith(("/", "$", "~")) or not parts or ".." in parts:
+        raise ValueError(f"cache path {value!r} is outside $WORK: use a directory under $WORK, "
+                         "e.g. `target` or `$WORK/target`")
+    return "/".join(parts)
+
+
 class Stage(_Strict):
     """A unit of work: a recipe with parameters, or explicit shell steps."""
 
@@ -155,6 +183,12 @@ class Stage(_Strict):
     optimize: OptimizeSetting | None = Field(
         None, description=_OPTIMIZE_DOC + " Applies to the image files taken from this stage."
     )
+    caches: list[CacheMount] = Field(
+        default_factory=list,
+        description="Persistent caches mounted read-write under $WORK and kept between builds "
+        "(cargo's target directory, a compiler cache); never part of the stage key, ignored "
+        "by --no-cache. One build writes a cache at a time (a second one waits).",
+    )
 
     _optimize = field_validator("optimize", mode="before")(_check_optimize)
     timeout: int | str | None = Field(
@@ -177,6 +211,21 @@ class Stage(_Strict):
         if taken:
             raise ValueError(f"`env` may not set {', '.join(taken)}: wasmbuild sets "
                              f"{', '.join(RESERVED_ENV)} for every step")
+        return value
+
+    @field_validator("caches")
+    @classmethod
+    def _distinct_caches(cls, value: list[CacheMount]) -> list[CacheMount]:
+        for what in ("name", "path"):
+            seen = [getattr(c, what) for c in value]
+            twice = sorted({x for x in seen if seen.count(x) > 1})
+            if twice:
+                raise ValueError(f"cache {what} {twice[0]!r} is listed twice")
+        paths = [c.path for c in value]
+        for a in paths:
+            for b in paths:
+                if a != b and b.startswith(a + "/"):
+                    raise ValueError(f"cache path {b!r} lies inside cache path {a!r}")
         return value
 
     @model_validator(mode="after")

@@ -27,6 +27,8 @@ class StageSpec:
     component: str | None = None  # wrap core-module outputs: "command" or "reactor"
     #: Wall time of the whole stage in seconds (``timeout:``); None: the default.
     timeout: float | None = None
+    #: Persistent caches (``caches:``) as (name, path under $WORK); never in the stage key.
+    caches: tuple[tuple[str, str], ...] = ()
 
     @property
     def depends_on(self) -> tuple[str, ...]:

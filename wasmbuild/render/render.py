@@ -65,6 +65,7 @@ def render(loaded: Loaded, problems: Problems | None = None) -> Project:
             user=stage.user,
             component=stage.component,
             timeout=parse_duration(stage.timeout) if stage.timeout is not None else None,
+            caches=tuple((c.name, c.path) for c in stage.caches),
         )
     _check_image_sources(loaded, specs, problems)
     problems.raise_if_any()
@@ -146,6 +147,10 @@ def _render_stage(name: str, stage: Stage, where: str, problems: Problems) -> St
         merged["component"] = stage.component
     if stage.timeout is not None:
         merged["timeout"] = stage.timeout
+    if stage.caches:  # the Wasmfile's caches replace the recipe's of the same name
+        own = {c.name for c in stage.caches}
+        merged["caches"] = [c for c in data.get("caches") or [] if not (isinstance(c, dict) and c.get("name") in own)]
+        merged["caches"] += [c.model_dump() for c in stage.caches]
     try:
         return Stage.model_validate(merged)
     except ValidationError as exc:

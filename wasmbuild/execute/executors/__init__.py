@@ -61,6 +61,16 @@ class StageJob:
     user: str | None = None
     #: Seconds the whole stage may run (every backend kills the step that runs over).
     timeout: float | None = None
+    #: Persistent caches held for this run: (path under $WORK, host directory to mount there).
+    caches: tuple[tuple[str, Path], ...] = ()
+    #: The steps see $SRC, $WORK and $OUT at fixed paths (:data:`STABLE`), not at this build's
+    #: directories: set for a stage with ``caches:``, whose tools (cargo) record absolute paths
+    #: in the cache and would otherwise start over in every build.
+    stable_paths: bool = False
+
+
+#: Where a stage with caches sees its directories (host sandbox and builder containers alike).
+STABLE = ("/tmp/wasmbuild/src", "/tmp/wasmbuild/out", "/tmp/wasmbuild/work")
 
 
 @dataclass(frozen=True)

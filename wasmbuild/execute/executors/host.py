@@ -18,14 +18,20 @@ from pathlib import Path
 from ...render.project import StageSpec
 from .. import toolchains
 from ..toolchains import BASE_PATH
-from . import Log, Paths, StageJob, Watchdog, lines_of, sandbox, stage_env
+from . import STABLE, Log, Paths, StageJob, Watchdog, lines_of, sandbox, stage_env
 
 
 class HostSession:
     def __init__(self, job: StageJob, bwrap: str | None, watchdog: Watchdog):
         self.job = job
         path = job.toolchain.search_path() if job.toolchain else BASE_PATH
-        self.env = stage_env(job, Paths(str(job.src), str(job.out), str(job.work), path))
+        where = (STABLE if bwrap and job.stable_paths else (str(job.src), str(job.out), str(job.work)))
+        self.env = stage_env(job, Paths(*where, path))
+        if not bwrap:  # unconfined: no mounts, so a cache is a symlink under $WORK
+            for rel, data in job.caches:
+                link = job.work / rel
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(data, target_is_directory=True)
         self.bwrap = bwrap
         self.watchdog = watchdog
 

@@ -18,7 +18,9 @@ later mount shows through an earlier tmpfs):
 * writable: a toolchain's own compile cache (zig's ``ZIG_GLOBAL_CACHE_DIR``, a cache area of
   wasmbuild's, content-addressed by zig), so wasi-libc is compiled once, not in every stage;
 * ``$SRC`` read-only, ``$WORK`` and ``$OUT`` writable: the only places a step can write besides
-  its private ``/tmp``.
+  its private ``/tmp``; a stage with ``caches:`` sees them at fixed paths under ``/tmp/wasmbuild``
+  (cargo records absolute paths in its target directory) and each cache writable at
+  ``$WORK/PATH``.
 
 The environment is the one :func:`~wasmbuild.execute.executors.stage_env` builds (bwrap passes
 it through unchanged). See https://github.com/containers/bubblewrap (README, "Sandboxing").
@@ -34,7 +36,7 @@ from functools import cache
 from pathlib import Path
 
 from ...errors import ToolchainError
-from . import StageJob
+from . import STABLE, StageJob
 
 #: Directories replaced by an empty tmpfs (besides the user's ``$HOME``).
 HIDDEN = ("/tmp", "/run", "/root", "/home")
@@ -153,8 +155,11 @@ def argv(binary: str, job: StageJob, command: list[str]) -> list[str]:
     for path in writable_caches(job):
         args += ["--bind", path, path]
     src, work, out = (os.path.realpath(p) for p in (job.src, job.work, job.out))
-    args += ["--ro-bind", src, src, "--bind", work, work, "--bind", out, out,
-             "--chdir", work, "--", *command]
+    in_src, in_out, in_work = STABLE if job.stable_paths else (src, out, work)
+    args += ["--ro-bind", src, in_src, "--bind", work, in_work, "--bind", out, in_out]
+    for rel, data in job.caches:  # after $WORK: a cache shows through it
+        args += ["--bind", os.path.realpath(data), f"{in_work}/{rel}"]
+    args += ["--chdir", in_work, "--", *command]
     return args
 
 
