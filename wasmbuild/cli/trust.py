@@ -61,12 +61,12 @@ def sign_cmd(
     as_json: Json = False,
 ) -> None:
     """Sign an image in a registry by digest (and, with --key, its SBOM, provenance and extras)."""
-    from ..attest.sign import KeyOptions
+    from ..attest.sign import KeyOptions, signers
     from ..attest.sign.service import sign_image
 
     opts = registry_options(plain_http, tls_verify, no_tls_verify, ca_file, timeout)
     keys = KeyOptions(key=key, passphrase_file=passphrase_file, gpg_key=gpg_key, lookaside=lookaside)
-    report(sign_image(ref, keys, opts), as_json)
+    report(sign_image(ref, signers(keys), opts), as_json)
 
 
 def report(data: dict[str, Any], as_json: bool) -> None:

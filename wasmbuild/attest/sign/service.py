@@ -17,7 +17,7 @@ from ...errors import ConfigError
 from ...oci import Descriptor
 from ...oci.referrers import ARTIFACT_CYCLONEDX, ARTIFACT_INTOTO, ARTIFACT_SPDX
 from ...reference import parse
-from . import KeyOptions, Target, Verified, signers, verifiers
+from . import KeyOptions, Signer, Target, Verified, verifiers
 
 if TYPE_CHECKING:
     from ...registry.transport import RegistryOptions
@@ -37,12 +37,14 @@ def _target(ref: str, opts: RegistryOptions | None) -> Target:
     return Target(ref, top.digest, opts, top.media_type, top.size)
 
 
-def sign_image(ref: str, keys: KeyOptions, opts: RegistryOptions | None = None) -> dict[str, Any]:
-    """Sign ``ref`` (by the digest it resolves to); returns what was written, per format."""
-    chosen = signers(keys)
+def sign_image(ref: str, chosen: list[Signer], opts: RegistryOptions | None = None,
+               digest: str | None = None) -> dict[str, Any]:
+    """Sign ``ref`` (by the digest it resolves to, or ``digest``: what a build just pushed) with
+    each of ``chosen`` (from :func:`~wasmbuild.attest.sign.signers`); returns what was written."""
     if not chosen:
         raise ConfigError("sign: no key", hint="--key PREFIX.key (cosign format) or --gpg-key KEY --lookaside URL")
-    target = _target(ref, opts)
+    target = _target(f"{_name(ref)}@{digest}" if digest else ref, opts)
+    target = Target(ref, target.digest, opts, target.media_type, target.size)
     out: dict[str, Any] = {"digest": target.digest, "reference": target.repo_ref, "signatures": {},
                            "attestations": [], "precompiled": []}
     for s in chosen:
