@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def fresh(tmp_path: Path, name: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
+def app_dir(tmp_path: Path) -> Path:
+    """A Wasmfile copying the golden module: an image in a second, no toolchain."""
     (tmp_path / "p").mkdir()
     shutil.copy(GOLDEN, tmp_path / "p" / "hello.wasm")
     (tmp_path / "p" / "Wasmfile").write_text(WASMFILE)
@@ -66,7 +68,7 @@ def make_keypair(directory: Path, name: str) -> KeyPair:
 
 
 @pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, KeyPair]:
+def pairs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, KeyPair]:
     d = tmp_path_factory.mktemp("keys")
     return {"signer": make_keypair(d, "signer"), "other": make_keypair(d, "other")}
 
@@ -86,10 +88,10 @@ def make_gpg(home: Path, name: str) -> GpgKey:
 
 
 @pytest.fixture(scope="module")
-def gpg_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GpgKey]:
+def gpg_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, GpgKey]]:
     d = tmp_path_factory.mktemp("gpg")
     keys = {"signer": make_gpg(d / "signer", "signer"), "other": make_gpg(d / "other", "other")}
-    yield keys  # type: ignore[misc]
+    yield keys
     for k in keys.values():
         subprocess.run(["gpgconf", "--homedir", str(k.home), "--kill", "gpg-agent"], check=False, capture_output=True)
 

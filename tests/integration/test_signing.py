@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import Runner
 from tests.integration.registry_fixtures import RegistryServer
-from tests.integration.signing_fixtures import KeyPair, fresh, keys, project, signed_by_policy  # noqa: F401
+from tests.integration.signing_fixtures import KeyPair, fresh, signed_by_policy
 from tests.integration.test_supply_chain import ReferrersAPI, request, spec_referrers
 from wasmbuild.oci.layout import Layout
 
@@ -44,13 +44,13 @@ def _get(host: str, repo: str, what: str) -> tuple[int, bytes]:
 
 @pytest.mark.parametrize("api", [False, True], ids=["fallback-tag", "referrers-api"])
 def test_build_push_sign_writes_cosign_tag_and_referrer_and_resigning_pushes_nothing(
-        wb: Runner, project: Path, registry: RegistryServer, referrers_api: ReferrersAPI,
-        keys: dict[str, KeyPair], tmp_path: Path, api: bool) -> None:
+        wb: Runner, app_dir: Path, registry: RegistryServer, referrers_api: ReferrersAPI,
+        pairs: dict[str, KeyPair], tmp_path: Path, api: bool) -> None:
     host = referrers_api.host if api else registry.host
     ref = f"{host}/demo/app:1"
-    plain = wb("build", str(project), "-t", f"{host}/demo/plain:1", "--push", "--plain-http", "--json",
+    plain = wb("build", str(app_dir), "-t", f"{host}/demo/plain:1", "--push", "--plain-http", "--json",
                env=fresh(tmp_path, "u"))
-    built = wb("build", str(project), "-t", ref, "--push", "--plain-http", "--json", *_sign_args(keys["signer"]),
+    built = wb("build", str(app_dir), "-t", ref, "--push", "--plain-http", "--json", *_sign_args(pairs["signer"]),
                env=fresh(tmp_path, "a"))
     assert plain.returncode == 0 and built.returncode == 0, built.stderr
     result, unsigned = json.loads(built.stdout), json.loads(plain.stdout)
@@ -81,7 +81,7 @@ def test_build_push_sign_writes_cosign_tag_and_referrer_and_resigning_pushes_not
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    pub: Any = serialization.load_pem_public_key(keys["signer"].pub.read_bytes())
+    pub: Any = serialization.load_pem_public_key(pairs["signer"].pub.read_bytes())
     pub.verify(signature, payload, ec.ECDSA(hashes.SHA256()))  # raises if it does not verify
 
     # The referrer form: the same layer in an artifact manifest whose subject is the image.
@@ -97,29 +97,30 @@ def test_build_push_sign_writes_cosign_tag_and_referrer_and_resigning_pushes_not
 
     # Re-signing: the same bytes, nothing pushed.
     mark = registry.mark()
-    again = wb("sign", ref, "--key", str(keys["signer"].key), "--passphrase-file", str(keys["signer"].passphrase_file),
+    k = pairs["signer"]
+    again = wb("sign", ref, "--key", str(k.key), "--passphrase-file", str(k.passphrase_file),
                "--plain-http", "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["signatures"] == {"cosign": []}
     puts = [(m, p) for m, p, _s in registry.access_log()[mark:] if m in ("PUT", "POST", "PATCH")]
     assert puts == [], puts
 
-    ok = wb("verify", ref, "--key", str(keys["signer"].pub), "--plain-http", "--json")
+    ok = wb("verify", ref, "--key", str(pairs["signer"].pub), "--plain-http", "--json")
     assert ok.returncode == 0, ok.stderr
     verified = json.loads(ok.stdout)
     assert verified["digest"] == digest and verified["signatures"][0]["format"] == "cosign"
     assert {a["predicateType"] for a in verified["attestations"]} == {"https://spdx.dev/Document",
                                                                       "https://slsa.dev/provenance/v1"}
-    bad = wb("verify", ref, "--key", str(keys["other"].pub), "--plain-http")
+    bad = wb("verify", ref, "--key", str(pairs["other"].pub), "--plain-http")
     assert bad.returncode == 9
     [line] = bad.stderr.strip().splitlines()
-    assert digest in line and str(keys["other"].pub) in line
-    unsigned_verify = wb("verify", f"{host}/demo/plain:1", "--key", str(keys["signer"].pub), "--plain-http")
+    assert digest in line and str(pairs["other"].pub) in line
+    unsigned_verify = wb("verify", f"{host}/demo/plain:1", "--key", str(pairs["signer"].pub), "--plain-http")
     assert unsigned_verify.returncode == 9 and "no cosign signature" in unsigned_verify.stderr
 
 
 def test_dsse_envelopes_verify_with_securesystemslib(
-        wb: Runner, project: Path, registry: RegistryServer, keys: dict[str, KeyPair], tmp_path: Path) -> None:
+        wb: Runner, app_dir: Path, registry: RegistryServer, pairs: dict[str, KeyPair], tmp_path: Path) -> None:
     from cryptography.hazmat.primitives import serialization
     from securesystemslib.dsse import Envelope
     from securesystemslib.exceptions import VerificationError
@@ -128,7 +129,7 @@ def test_dsse_envelopes_verify_with_securesystemslib(
     from wasmbuild.attest.sign.keys import load_public
 
     ref = f"{registry.host}/demo/att:1"
-    built = wb("build", str(project), "-t", ref, "--push", "--plain-http", "--json", *_sign_args(keys["signer"]),
+    built = wb("build", str(app_dir), "-t", ref, "--push", "--plain-http", "--json", *_sign_args(pairs["signer"]),
                env=fresh(tmp_path, "a"))
     assert built.returncode == 0, built.stderr
     result = json.loads(built.stdout)
@@ -136,9 +137,9 @@ def test_dsse_envelopes_verify_with_securesystemslib(
     _via, listed = spec_referrers(registry.host, "demo/att", digest)
     envelopes = [d for d in listed if d.get("artifactType") == DSSE]
     assert len(envelopes) == 2
-    pub = load_public(str(keys["signer"].pub))
+    pub = load_public(str(pairs["signer"].pub))
     sslib_key = SSlibKey.from_crypto(pub.key, keyid=pub.keyid)
-    other = load_public(str(keys["other"].pub))
+    other = load_public(str(pairs["other"].pub))
     other_key = SSlibKey.from_crypto(other.key, keyid=pub.keyid)  # right keyid, wrong key
     originals = {r["artifactType"]: r["digest"] for r in result["referrers"]}
     for d in envelopes:
@@ -146,7 +147,7 @@ def test_dsse_envelopes_verify_with_securesystemslib(
         art = json.loads(raw)
         [layer] = art["layers"]
         assert layer["mediaType"] == DSSE and art["subject"]["digest"] == digest
-        status, _, body = request("GET", f"http://{registry.host}/v2/demo/att/blobs/{layer['digest']}", "*/*")
+        _status, _, body = request("GET", f"http://{registry.host}/v2/demo/att/blobs/{layer['digest']}", "*/*")
         env = Envelope.from_dict(json.loads(body))
         assert pub.keyid in env.verify([sslib_key], 1)  # securesystemslib's own verifier
         with pytest.raises(VerificationError):
@@ -168,23 +169,23 @@ def _store_blobs(store: Path) -> set[str]:
 
 
 def test_pull_verify_and_policy_refuse_before_writing_and_signatures_travel_to_a_mirror(
-        wb: Runner, project: Path, registry: RegistryServer, keys: dict[str, KeyPair], tmp_path: Path) -> None:
+        wb: Runner, app_dir: Path, registry: RegistryServer, pairs: dict[str, KeyPair], tmp_path: Path) -> None:
     ref = f"{registry.host}/signed/app:1"
     unsigned = f"{registry.host}/unsigned/app:1"
-    assert wb("build", str(project), "-t", ref, "--push", "--plain-http", *_sign_args(keys["signer"]),
+    assert wb("build", str(app_dir), "-t", ref, "--push", "--plain-http", *_sign_args(pairs["signer"]),
               env=fresh(tmp_path, "a")).returncode == 0
-    assert wb("build", str(project), "-t", unsigned, "--push", "--plain-http", "--no-sbom",
+    assert wb("build", str(app_dir), "-t", unsigned, "--push", "--plain-http", "--no-sbom",
               env=fresh(tmp_path, "a")).returncode == 0
 
     env = fresh(tmp_path, "wrong")
-    bad = wb("pull", ref, "--plain-http", "--verify", str(keys["other"].pub), env=env)
-    assert bad.returncode == 9 and str(keys["other"].pub) in bad.stderr
+    bad = wb("pull", ref, "--plain-http", "--verify", str(pairs["other"].pub), env=env)
+    assert bad.returncode == 9 and str(pairs["other"].pub) in bad.stderr
     assert _store_blobs(Path(env["WASMBUILD_STORE"])) == set()  # nothing written
-    assert wb("run", "--plain-http", "--verify", str(keys["other"].pub), ref, env=env).returncode == 9
+    assert wb("run", "--plain-http", "--verify", str(pairs["other"].pub), ref, env=env).returncode == 9
     assert _store_blobs(Path(env["WASMBUILD_STORE"])) == set()
 
     env = fresh(tmp_path, "b")
-    good = wb("pull", ref, "--plain-http", "--verify", str(keys["signer"].pub), "--json", env=env)
+    good = wb("pull", ref, "--plain-http", "--verify", str(pairs["signer"].pub), "--json", env=env)
     assert good.returncode == 0, good.stderr
     pulled = json.loads(good.stdout)
     assert pulled["verified"][0]["format"] == "cosign"
@@ -192,7 +193,7 @@ def test_pull_verify_and_policy_refuse_before_writing_and_signatures_travel_to_a
 
     store = Layout(Path(env["WASMBUILD_STORE"]))
     assert referrers(store, pulled["digest"], SIG_TYPE) and len(referrers(store, pulled["digest"], DSSE)) == 2
-    ran = wb("run", "--plain-http", "--verify", str(keys["signer"].pub), ref, env=fresh(tmp_path, "c"))
+    ran = wb("run", "--plain-http", "--verify", str(pairs["signer"].pub), ref, env=fresh(tmp_path, "c"))
     assert ran.returncode == 0 and ran.stdout == "Hello Wasm\n", ran.stderr
 
     # push to a mirror keeps them: both forms verify there.
@@ -200,13 +201,13 @@ def test_pull_verify_and_policy_refuse_before_writing_and_signatures_travel_to_a
     pushed = wb("push", f"{registry.host}/signed/app:1", mirror, "--plain-http", env=env)
     assert pushed.returncode == 0, pushed.stderr
     assert "signature" in pushed.stderr
-    assert wb("verify", mirror, "--key", str(keys["signer"].pub), "--plain-http").returncode == 0
+    assert wb("verify", mirror, "--key", str(pairs["signer"].pub), "--plain-http").returncode == 0
     status, _ = _get(registry.host, "mirror/app", pulled["digest"].replace(":", "-") + ".sig")
     assert status == 200
 
     # A policy in containers-policy.json's shape: this repository needs the key, the rest is refused.
     policy = signed_by_policy(tmp_path / "policy.json", f"{registry.host}/signed",
-                              {"type": "sigstoreSigned", "keyPath": str(keys["signer"].pub)})
+                              {"type": "sigstoreSigned", "keyPath": str(pairs["signer"].pub)})
     env = fresh(tmp_path, "d")
     assert wb("pull", ref, "--plain-http", "--policy", str(policy), env=env).returncode == 0
     refused = wb("pull", unsigned, "--plain-http", "--policy", str(policy), env=fresh(tmp_path, "e"))
@@ -217,19 +218,19 @@ def test_pull_verify_and_policy_refuse_before_writing_and_signatures_travel_to_a
 
 
 def test_private_key_never_in_logs_errors_layers_or_documents(
-        wb: Runner, project: Path, registry: RegistryServer, keys: dict[str, KeyPair], tmp_path: Path) -> None:
+        wb: Runner, app_dir: Path, registry: RegistryServer, pairs: dict[str, KeyPair], tmp_path: Path) -> None:
     from tests.integration.signing_fixtures import PASSPHRASE
 
-    k = keys["signer"]
+    k = pairs["signer"]
     body = k.pem_body()
     wrong = tmp_path / "wrong.pass"
     wrong.write_text("not it\n")
     ref = f"{registry.host}/demo/leak:1"
     env = fresh(tmp_path, "a")
-    failed = wb("build", str(project), "-t", ref, "--push", "--plain-http", "--sign", str(k.key),
+    failed = wb("build", str(app_dir), "-t", ref, "--push", "--plain-http", "--sign", str(k.key),
                 "--passphrase-file", str(wrong), env=env)
     assert failed.returncode == 2 and "cannot decrypt" in failed.stderr
-    ok = wb("build", str(project), "-t", ref, "--push", "--plain-http", "--sign", "env://SIGNING_KEY",
+    ok = wb("build", str(app_dir), "-t", ref, "--push", "--plain-http", "--sign", "env://SIGNING_KEY",
             "--progress", "plain", "--json", env={**env, "SIGNING_KEY": k.key.read_text(),
                                                   "WASMBUILD_KEY_PASSPHRASE": PASSPHRASE})
     assert ok.returncode == 0, ok.stderr
@@ -252,3 +253,74 @@ def test_private_key_never_in_logs_errors_layers_or_documents(
                 data = f.read_bytes()
                 assert secret not in data and der not in data and body[:40].encode() not in data, f
                 assert PASSPHRASE.encode() not in data, f
+
+
+def test_signed_extra_is_used_and_a_forged_one_is_never_deserialised(
+        wb: Runner, app_dir: Path, registry: RegistryServer, pairs: dict[str, KeyPair], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    from wasmbuild.wasm import precompiled as fmt
+
+    if fmt.host_target() is None:
+        pytest.skip("no wasmtime target for this OS/arch: extras are neither made nor used")
+    from wasmbuild.assemble.compress import _zstandard
+    from wasmbuild.oci import MEDIA_MANIFEST
+    from wasmbuild.oci.referrers import referrer_descriptor, referrers
+    from wasmbuild.registry.referrers import push_referrers
+
+    good, forged_ref = f"{registry.host}/demo/pre:1", f"{registry.host}/demo/forged:1"
+    built = wb("build", str(app_dir), "-t", good, "--push", "--plain-http", "--precompile", "--json",
+               *_sign_args(pairs["signer"]), env=fresh(tmp_path, "a"))
+    assert built.returncode == 0, built.stderr
+    result = json.loads(built.stdout)
+    digest = result["digest"]
+    [extra] = [r for r in result["referrers"] if r["artifactType"] == fmt.ARTIFACT_TYPE]
+    assert result["signed"][0]["precompiled"] == [extra["digest"]]
+    store_a = Layout(tmp_path / "a" / "store")
+    [layer] = store_a.read_json(extra["digest"])["layers"]
+    code = _zstandard().ZstdDecompressor().stream_reader(store_a.read_blob(layer["digest"])).read()
+
+    # Signed: `run --verify` pulls it and loads it instead of compiling.
+    env = fresh(tmp_path, "b")
+    ran = wb("run", "--plain-http", "--verify", str(pairs["signer"].pub), good, env=env)
+    assert ran.returncode == 0 and ran.stdout == "Hello Wasm\n", ran.stderr
+    [cached] = (Path(env["WASMBUILD_CACHE"]) / "modules").glob("*.cwasm")
+    assert cached.read_bytes() == code
+
+    # Forged: the same image (signed), an extra with the same annotations and other bytes.
+    assert wb("build", str(app_dir), "-t", forged_ref, "--push", "--plain-http", *_sign_args(pairs["signer"]),
+              env=fresh(tmp_path, "c")).returncode == 0
+    evil = Layout(tmp_path / "evil")
+    evil.init()
+    manifest = store_a.read_json(extra["digest"])  # a copy: every annotation the same, only the code differs
+    blob = _zstandard().ZstdCompressor().compress(code[:-16] + b"\xcc" * 16)
+    manifest["layers"][0] = {**layer, "digest": "sha256:" + __import__("hashlib").sha256(blob).hexdigest(),
+                             "size": len(blob)}
+    with evil.writing():
+        evil.write_blob(b"{}")
+        evil.write_blob(blob)
+        desc = referrer_descriptor(evil.write_json(manifest, MEDIA_MANIFEST), manifest)
+    assert desc.digest != extra["digest"]
+    assert manifest["annotations"] == store_a.read_json(extra["digest"])["annotations"]
+    push_referrers(evil, [desc], forged_ref, registry.opts())
+
+    import wasmtime
+
+    from wasmbuild.runtime.command import RunArgs, run_image
+
+    calls: list[str] = []
+
+    def never(*args: Any, **kw: Any) -> Any:
+        calls.append(str(args[1:]))
+        raise AssertionError("a forged extra was deserialised")
+
+    monkeypatch.setattr(wasmtime.Module, "deserialize_file", never)
+    monkeypatch.setattr(wasmtime.Module, "deserialize", never)
+    env = fresh(tmp_path, "d")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    capfd.readouterr()
+    code_ = run_image(RunArgs(forged_ref, plain_http=True, verify=str(pairs["signer"].pub)))
+    out, err = capfd.readouterr()
+    assert code_ == 0 and out == "Hello Wasm\n" and calls == []
+    assert f"precompiled code {desc.digest[:19]} not used: no signature by a trusted key" in err
+    assert referrers(Layout(Path(env["WASMBUILD_STORE"])), digest, fmt.ARTIFACT_TYPE) == []

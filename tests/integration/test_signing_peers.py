@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import Runner
 from tests.integration.registry_fixtures import RegistryServer
-from tests.integration.signing_fixtures import GpgKey, fresh, gpg_keys, project, registries_d, signed_by_policy  # noqa: F401
+from tests.integration.signing_fixtures import GpgKey, fresh, registries_d, signed_by_policy
 from tests.support import require
 
 pytestmark = pytest.mark.integration
@@ -48,24 +48,25 @@ def _podman_pull(tmp: Path, run: str, policy: Path, ref: str, env: dict[str, str
 
 
 def test_podman_and_skopeo_verify_wasmbuild_simple_signatures(
-        wb: Runner, project: Path, registry: RegistryServer, gpg_keys: dict[str, GpgKey], tmp_path: Path,
+        wb: Runner, app_dir: Path, registry: RegistryServer, gpg_keys: dict[str, GpgKey], tmp_path: Path,
         podman_run: str) -> None:
     signer, other = gpg_keys["signer"], gpg_keys["other"]
     sigs, home = tmp_path / "sigs", tmp_path / "home"
     registries_d(home, registry.host, sigs)
     env = {**fresh(tmp_path, "a"), "GNUPGHOME": str(signer.home)}
-    signed, unsigned, by_other, moved = (f"{registry.host}/demo/{n}:1" for n in ("signed", "unsigned", "other", "moved"))
-    built = wb("build", str(project), "-t", signed, "--push", "--plain-http",
+    signed, unsigned, by_other, moved = (f"{registry.host}/demo/{n}:1"
+                                         for n in ("signed", "unsigned", "other", "moved"))
+    built = wb("build", str(app_dir), "-t", signed, "--push", "--plain-http",
                "--sign-gpg", signer.fingerprint, "--lookaside", f"file://{sigs}", env=env)
     assert built.returncode == 0, built.stderr
-    assert wb("build", str(project), "-t", unsigned, "--push", "--plain-http", env=env).returncode == 0
-    assert wb("build", str(project), "-t", by_other, "--push", "--plain-http", "--sign-gpg", other.fingerprint,
+    assert wb("build", str(app_dir), "-t", unsigned, "--push", "--plain-http", env=env).returncode == 0
+    assert wb("build", str(app_dir), "-t", by_other, "--push", "--plain-http", "--sign-gpg", other.fingerprint,
               "--lookaside", f"file://{sigs}", env={**env, "GNUPGHOME": str(other.home)}).returncode == 0
     # "moved": a tag whose manifest is another image than the one its signature names.
-    (project / "extra.txt").write_text("other bytes\n")
-    (project / "Wasmfile").write_text((project / "Wasmfile").read_text().replace(
+    (app_dir / "extra.txt").write_text("other bytes\n")
+    (app_dir / "Wasmfile").write_text((app_dir / "Wasmfile").read_text().replace(
         "files: [", "files: [{src: extra.txt, dest: /extra.txt}, "))
-    assert wb("build", str(project), "-t", moved, "--push", "--plain-http", env=env).returncode == 0
+    assert wb("build", str(app_dir), "-t", moved, "--push", "--plain-http", env=env).returncode == 0
     [sig_dir] = (sigs / "demo").glob("signed@*")
     moved_digest = json.loads(wb("pull", moved, "--plain-http", "--json", env=env).stdout)["digest"]
     forged = sigs / "demo" / f"moved@{moved_digest.replace(':', '=')}"
@@ -110,12 +111,12 @@ def test_podman_and_skopeo_verify_wasmbuild_simple_signatures(
 
 
 def test_wasmbuild_verifies_skopeo_sign_by_signatures(
-        wb: Runner, project: Path, registry: RegistryServer, gpg_keys: dict[str, GpgKey], tmp_path: Path) -> None:
+        wb: Runner, app_dir: Path, registry: RegistryServer, gpg_keys: dict[str, GpgKey], tmp_path: Path) -> None:
     signer = gpg_keys["signer"]
     sigs, home = tmp_path / "sigs", tmp_path / "home"
     registries_d(home, registry.host, sigs)
     src, dst = f"{registry.host}/demo/src:1", f"{registry.host}/demo/by-skopeo:1"
-    assert wb("build", str(project), "-t", src, "--push", "--plain-http", env=fresh(tmp_path, "a")).returncode == 0
+    assert wb("build", str(app_dir), "-t", src, "--push", "--plain-http", env=fresh(tmp_path, "a")).returncode == 0
     copied = subprocess.run([require("skopeo"), "--insecure-policy", "copy", "--src-tls-verify=false",
                              "--dest-tls-verify=false", "--sign-by", signer.fingerprint, f"docker://{src}",
                              f"docker://{dst}"], capture_output=True, text=True, env=_peer_env(home, signer),

@@ -129,8 +129,8 @@ def generate(prefix: Path, secret: bytes) -> tuple[Path, Path]:
     pub = key.public_key().public_bytes(serialization.Encoding.PEM,
                                         serialization.PublicFormat.SubjectPublicKeyInfo)
     key_path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_writer(key_path) as out:
-        os.fchmod(out.fileno(), 0o600)
+    with atomic_writer(key_path, 0o600) as out:
+        os.fchmod(out.fileno(), 0o600)  # before the first byte: the temp file is not readable by others either
         out.write(pem)
     with atomic_writer(pub_path) as out:
         out.write(pub)
