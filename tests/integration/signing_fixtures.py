@@ -73,12 +73,12 @@ def pairs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, KeyPair]:
     return {"signer": make_keypair(d, "signer"), "other": make_keypair(d, "other")}
 
 
-def make_gpg(home: Path, name: str) -> GpgKey:
+def make_gpg(home: Path, name: str, expire: str = "never") -> GpgKey:
     gpg = require("gpg")
     home.mkdir(mode=0o700, parents=True)
     env = {**os.environ, "GNUPGHOME": str(home)}
     subprocess.run([gpg, "--batch", "--passphrase", "", "--quick-gen-key", f"{name} <{name}@example.test>",
-                    "rsa2048", "sign", "never"], env=env, check=True, capture_output=True)
+                    "rsa2048", "sign", expire], env=env, check=True, capture_output=True)
     listing = subprocess.run([gpg, "--with-colons", "--list-secret-keys"], env=env, check=True,
                              capture_output=True, text=True).stdout
     fpr = next(x.split(":")[9] for x in listing.splitlines() if x.startswith("fpr:"))

@@ -10,7 +10,11 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
+import urllib.parse
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -130,3 +134,79 @@ def test_wasmbuild_verifies_skopeo_sign_by_signatures(
     other = wb("verify", dst, "--gpg-pubkey", str(gpg_keys["other"].pub), "--lookaside", f"file://{sigs}",
                "--plain-http")
     assert other.returncode == 9 and "signed by another key" in other.stderr
+
+
+class _Lookaside(BaseHTTPRequestHandler):
+    """An http(s) lookaside as a web server offers one: GET a signature, PUT one (staging)."""
+
+    root: Path
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _path(self) -> Path:
+        return self.root / urllib.parse.unquote(self.path.lstrip("/"))
+
+    def do_GET(self) -> None:
+        f = self._path()
+        body = f.read_bytes() if f.is_file() else b""
+        self.send_response(200 if f.is_file() else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PUT(self) -> None:
+        f = self._path()
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_http_lookaside_and_pull_verify_gpg_and_an_expired_key(
+        wb: Runner, app_dir: Path, registry: RegistryServer, gpg_keys: dict[str, GpgKey], tmp_path: Path) -> None:
+    signer = gpg_keys["signer"]
+    handler = type("Handler", (_Lookaside,), {"root": tmp_path / "served"})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/sigs"
+    try:
+        ref = f"{registry.host}/demo/http:1"
+        env = {**fresh(tmp_path, "a"), "GNUPGHOME": str(signer.home)}
+        assert wb("build", str(app_dir), "-t", ref, "--push", "--plain-http", env=env).returncode == 0
+        signed = wb("sign", ref, "--gpg-key", signer.fingerprint, "--lookaside", url, "--plain-http", env=env)
+        assert signed.returncode == 0, signed.stderr
+        assert list((tmp_path / "served" / "sigs" / "demo").glob("http@sha256=*/signature-1"))
+        pulled = wb("pull", ref, "--plain-http", "--verify-gpg", str(signer.pub), "--lookaside", url, "--json",
+                    env=fresh(tmp_path, "b"))
+        assert pulled.returncode == 0, pulled.stderr
+        assert json.loads(pulled.stdout)["verified"][0]["format"] == "simple"
+        other = wb("pull", ref, "--plain-http", "--verify-gpg", str(gpg_keys["other"].pub), "--lookaside", url,
+                   env=fresh(tmp_path, "c"))
+        assert other.returncode == 9 and "signed by another key" in other.stderr
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+    # A key that expires: its signature verifies while it is valid, and is refused after.
+    from tests.integration.signing_fixtures import make_gpg
+    from wasmbuild.attest.sign import KeyOptions, Target
+    from wasmbuild.attest.sign.simple import signer as simple_signer
+    from wasmbuild.attest.sign.simple import verifier as simple_verifier
+    from wasmbuild.errors import TrustError
+
+    short = make_gpg(tmp_path / "short", "short", expire="seconds=4")
+    target = Target("registry.example/app:1", "sha256:" + "2" * 64)
+    look = f"file://{tmp_path / 'short-sigs'}"
+    os.environ["GNUPGHOME"] = str(short.home)
+    try:
+        s = simple_signer(KeyOptions(gpg_key=short.fingerprint, lookaside=look))
+        assert s is not None and s.sign(target)
+    finally:
+        del os.environ["GNUPGHOME"]
+    v = simple_verifier(KeyOptions(gpg_pubkey=str(short.pub), lookaside=look))
+    assert v is not None and v.verify(target).format == "simple"
+    time.sleep(5)
+    with pytest.raises(TrustError, match="expired"):
+        v.verify(target)
