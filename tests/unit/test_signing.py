@@ -154,3 +154,27 @@ def test_policy_scopes_and_registries_d(tmp_path: Path, monkeypatch: pytest.Monk
     (tmp_path / "bad.json").write_text("{\n  nope")
     with pytest.raises(ConfigError, match=r"bad.json:2: the policy is not JSON"):
         find_policy(tmp_path / "bad.json")
+
+
+def test_command_line_mistakes_are_one_line_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.unit.test_hostile_images import cli
+
+    (tmp_path / "Wasmfile").write_text("wasmfile: 1\nimage:\n  files: [{src: a.wasm, dest: /a.wasm}]\n"
+                                       "  entrypoint: [a.wasm]\n")
+    (tmp_path / "a.wasm").write_bytes(b"\0asm\x01\0\0\0")
+    key, _pub = generate(tmp_path / "k", b"pass phrase")
+    cases = [
+        (["build", str(tmp_path), "--sign", str(key)], 2, "--sign signs what --push pushed"),
+        (["sign", "localhost:5000/a:1", "--gpg-key", "ABC"], 2, "--gpg-key needs --lookaside"),
+        (["sign", "localhost:5000/a:1"], 2, "sign: no key"),
+        (["verify", "localhost:5000/a:1", "--key", str(key)], 2, "this is a private key"),
+        (["verify", "localhost:5000/a:1", "--gpg-pubkey", str(tmp_path / "none.asc"), "--lookaside", "file:///x"],
+         2, "no such file"),
+        (["sign", "localhost:5000/a:1", "--gpg-key", "ABC", "--lookaside", "ftp://x"], 2, "not a file://DIR"),
+        (["key", "generate", "--output", str(tmp_path / "k")], 2, "exists"),
+    ]
+    monkeypatch.setenv("WASMBUILD_KEY_PASSPHRASE", "pass phrase")
+    for argv, code, text in cases:
+        got = cli(*argv)
+        lines = got.stderr.strip().splitlines()
+        assert got.returncode == code and len(lines) == 1 and text in lines[0], (argv, got.stderr)
