@@ -209,11 +209,11 @@ def pull_cmd(
                                  on_skip=None if as_json else _say)
         documents = []
         if not no_referrers:
-            from ..attest.sign.transfer import pull_signatures
+            from ..attest.sign.transfer import SIGNATURE_TYPES, pull_signatures
             from ..supply import pull_documents
 
-            documents = pull_documents(text, desc.digest, store, opts)
-            documents += pull_signatures(text, [desc.digest, *(d.digest for d in extras)], store, opts)
+            documents = pull_documents(text, desc.digest, store, opts, also=SIGNATURE_TYPES)
+            documents += pull_signatures(text, [d.digest for d in extras], store, opts)
         store.tag(key, desc)
     data: dict[str, Any] = {"digest": desc.digest, "reference": key, "referrers": [d.digest for d in documents]}
     if trust_precompiled or checked:
