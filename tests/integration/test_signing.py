@@ -215,6 +215,9 @@ def test_pull_verify_and_policy_refuse_before_writing_and_signatures_travel_to_a
     by_env = wb("run", "--plain-http", unsigned, env={**fresh(tmp_path, "f"), "WASMBUILD_POLICY": str(policy)})
     assert by_env.returncode == 9
     assert _store_blobs(tmp_path / "e" / "store") == set() and _store_blobs(tmp_path / "f" / "store") == set()
+    # What the store holds runs as it is: a policy applies where an image comes from a registry.
+    from_store = wb("run", unsigned, env={**fresh(tmp_path, "a"), "WASMBUILD_POLICY": str(policy)})
+    assert from_store.returncode == 0 and from_store.stdout == "Hello Wasm\n", from_store.stderr
 
 
 def test_private_key_never_in_logs_errors_layers_or_documents(

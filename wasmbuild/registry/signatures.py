@@ -93,7 +93,7 @@ def fetch_signatures(ref: str, subject: str, artifact_types: Sequence[str], tags
     out: list[Fetched] = []
     with client(r.registry or "", opts or RegistryOptions(), f"verify {r}") as c:
         repo = repo_path(r)
-        listed = _api_list(c, repo, subject)
+        listed = _api_list(c, repo, subject) if artifact_types else []
         for d in listed if listed is not None else _tag_list(c, repo, subject):
             if d.artifact_type in artifact_types:
                 got = _load(c, repo, d.digest, d.digest, "referrer")

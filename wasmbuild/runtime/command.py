@@ -89,7 +89,7 @@ def run_image(a: RunArgs) -> int:
     rest = list(a.args)
     if rest[:1] == ["--"]:  # `run IMAGE -- ARGS`: click keeps the separator after IMAGE
         rest = rest[1:]
-    if a.verify or a.verify_gpg or a.policy or os.environ.get("WASMBUILD_POLICY"):
+    if a.verify or a.verify_gpg:
         return _run_verified(a, rest, extra)
     try:
         with images.local(a.image) as found:
@@ -100,6 +100,10 @@ def run_image(a: RunArgs) -> int:
         remote = images.registry_ref(a.image)
         if remote is None:
             raise
+    if a.policy or os.environ.get("WASMBUILD_POLICY"):
+        # A policy applies where an image comes from a registry (as podman's does at pull time);
+        # what the store holds already runs as it is.
+        return _run_verified(a, rest, extra)
     from ..registry.ops import pull
     from ..store import normalize_tag, open_store
 
@@ -117,8 +121,8 @@ def run_image(a: RunArgs) -> int:
 
 def _run_verified(a: RunArgs, rest: list[str], extra: dict[str, str]) -> int:
     """``run --verify``/a policy: a registry image is verified before it is pulled (by the
-    verified digest), with only signed precompiled code; a local one against the signatures
-    its layout holds (pulled along with it)."""
+    verified digest), with only signed precompiled code; a local one (``--verify`` only) against
+    the signatures its layout holds (pulled along with it)."""
     from .. import images
     from ..attest.sign import KeyOptions
     from .run import run
