@@ -118,7 +118,9 @@ def build_cmd(
         from ..errors import ConfigError
 
         raise ConfigError("--push needs at least one -t REGISTRY/NAME[:TAG]")
-    chosen_signers = _signers(sign, sign_gpg, lookaside, passphrase_file, pushes)  # a bad key fails before work
+    from .trust import build_signers
+
+    chosen_signers = build_signers(sign, sign_gpg, lookaside, passphrase_file, pushes)  # a bad key: before work
     export = _target_export(target, output, tag, push) if target else None
     if target:
         image_only = [flag for flag, given in (("--format", fmt), ("--platform", platform), ("--include", include),
@@ -172,20 +174,6 @@ def build_cmd(
 
         for signed in result.get("signed", []):
             report(signed, False)
-
-
-def _signers(key: str | None, gpg: str | None, lookaside: str | None, passphrase: Path | None,
-             pushes: list[str]) -> list[Any]:
-    """``--sign``/``--sign-gpg`` as signers, their keys loaded (and decrypted) before the build."""
-    if key is None and gpg is None:
-        return []
-    from ..errors import ConfigError
-
-    if not pushes:
-        raise ConfigError("--sign signs what --push pushed (by digest)", hint="add --push -t REGISTRY/NAME:TAG")
-    from ..attest.sign import KeyOptions, signers
-
-    return signers(KeyOptions(key=key, passphrase_file=passphrase, gpg_key=gpg, lookaside=lookaside))
 
 
 def _targets(formats: list[str], platforms: list[str]) -> tuple[str, ...]:

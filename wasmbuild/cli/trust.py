@@ -121,3 +121,17 @@ def verify_keys(verify: str | None, gpg_verify: str | None, lookaside: str | Non
     from ..attest.sign import KeyOptions
 
     return KeyOptions(key=verify, gpg_pubkey=gpg_verify, lookaside=lookaside)
+
+
+def build_signers(key: str | None, gpg: str | None, lookaside: str | None, passphrase: Path | None,
+                  pushes: list[str]) -> list[Any]:
+    """``--sign``/``--sign-gpg`` as signers, their keys loaded (and decrypted) before the build."""
+    if key is None and gpg is None:
+        return []
+    from ..errors import ConfigError
+
+    if not pushes:
+        raise ConfigError("--sign signs what --push pushed (by digest)", hint="add --push -t REGISTRY/NAME:TAG")
+    from ..attest.sign import KeyOptions, signers
+
+    return signers(KeyOptions(key=key, passphrase_file=passphrase, gpg_key=gpg, lookaside=lookaside))
