@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigError, TrustError
+from ...errors import ConfigError
 from ...fsutil import atomic_writer
 
 PASSPHRASE_ENV = "WASMBUILD_KEY_PASSPHRASE"
@@ -175,7 +175,7 @@ def load_public(name: str) -> PublicKey:
     except (ValueError, TypeError):
         raise ConfigError(f"--key {where}: not a PEM public key", hint="give PREFIX.pub") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise TrustError(f"--key {where}: not an ECDSA P-256 public key")
+        raise ConfigError(f"--key {where}: not an ECDSA P-256 public key", hint="cosign's format verifies with P-256")
     return PublicKey(key, where)
 
 
