@@ -178,3 +178,39 @@ def test_command_line_mistakes_are_one_line_before_any_work(tmp_path: Path, monk
         got = cli(*argv)
         lines = got.stderr.strip().splitlines()
         assert got.returncode == code and len(lines) == 1 and text in lines[0], (argv, got.stderr)
+
+
+def _cosign_key_file(path: Path, secret: bytes) -> Path:
+    """A key in cosign's own encrypted format (what `cosign generate-key-pair` writes: PEM around
+    go-securesystemslib's scrypt + nacl/secretbox JSON), made here from its documented parts."""
+    import base64
+
+    import nacl.secret
+    import nacl.utils
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    der = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    salt, nonce = nacl.utils.random(32), nacl.utils.random(24)
+    box = nacl.secret.SecretBox(Scrypt(salt=salt, length=32, n=1 << 15, r=8, p=1).derive(secret))
+    doc = {"kdf": {"name": "scrypt", "params": {"N": 1 << 15, "r": 8, "p": 1}, "salt": base64.b64encode(salt).decode()},
+           "cipher": {"name": "nacl/secretbox", "nonce": base64.b64encode(nonce).decode()},
+           "ciphertext": base64.b64encode(box.encrypt(der, nonce).ciphertext).decode()}
+    body = base64.b64encode(json.dumps(doc).encode()).decode()
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    path.write_text("\n".join(["-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----", *lines,
+                               "-----END ENCRYPTED SIGSTORE PRIVATE KEY-----", ""]))
+    return path
+
+
+def test_cosign_encrypted_key_files_are_read(tmp_path: Path) -> None:
+    key = _cosign_key_file(tmp_path / "cosign.key", b"s3cret")
+    (tmp_path / "right").write_text("s3cret\n")
+    (tmp_path / "wrong").write_text("nope\n")
+    loaded = load_private(str(key), tmp_path / "right")
+    assert loaded.key.curve.name == "secp256r1"
+    with pytest.raises(ConfigError, match="cannot decrypt or parse") as err:
+        load_private(str(key), tmp_path / "wrong")
+    assert "nope" not in str(err.value)

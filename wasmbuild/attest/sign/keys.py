@@ -1,6 +1,7 @@
 """ECDSA P-256 keys (cosign's format and DSSE): generate, load, name -- never print.
 
-Private keys are PKCS#8 PEM encrypted with a passphrase (``BEGIN ENCRYPTED PRIVATE KEY``), public
+Private keys are PKCS#8 PEM encrypted with a passphrase (``BEGIN ENCRYPTED PRIVATE KEY``) --
+cosign's own encrypted files (``BEGIN ENCRYPTED SIGSTORE/COSIGN PRIVATE KEY``) are read too -- public
 keys PKIX PEM (``BEGIN PUBLIC KEY``, the file ``cosign verify --key`` reads). A key is named by
 a file path or ``env://VAR`` (the GitHub Action hands a secret over that way, as cosign does).
 Passphrases come from a file, ``WASMBUILD_KEY_PASSPHRASE`` or stdin -- never from argv.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -146,19 +148,43 @@ def load_private(name: str, passphrase_file: Path | None = None) -> PrivateKey:
     if b"PRIVATE KEY-----" not in data:
         raise ConfigError(f"--key {where}: not a PEM private key",
                           hint="give PREFIX.key from `wasmbuild key generate` (PREFIX.pub is for verify)")
-    if b"COSIGN PRIVATE KEY" in data or b"SIGSTORE PRIVATE KEY" in data:
-        raise ConfigError(f"--key {where}: cosign's own encrypted key format (scrypt + nacl secretbox) "
-                          "is not read here", hint="see docs/signing.md, 'Keys from cosign'")
     secret = passphrase(passphrase_file, prompt=f"passphrase for {where}: ") if b"ENCRYPTED" in data else None
     try:
-        key = serialization.load_pem_private_key(data, password=secret)
-    except (ValueError, TypeError):
+        if b"COSIGN PRIVATE KEY" in data or b"SIGSTORE PRIVATE KEY" in data:
+            key = serialization.load_der_private_key(_cosign_der(data, secret or b""), password=None)
+        else:
+            key = serialization.load_pem_private_key(data, password=secret)
+    except (ValueError, TypeError, KeyError):
         # Never the library's message: it could quote what it failed to parse.
         raise ConfigError(f"--key {where}: cannot decrypt or parse the private key",
                           hint="check the passphrase (--passphrase-file, WASMBUILD_KEY_PASSPHRASE)") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise ConfigError(f"--key {where}: not an ECDSA P-256 key", hint="cosign's format signs with P-256")
     return PrivateKey(key, where)
+
+
+def _cosign_der(data: bytes, secret: bytes) -> bytes:
+    """The PKCS#8 DER inside cosign's own encrypted key file (``cosign generate-key-pair``):
+    PEM around JSON ``{kdf: scrypt(N, r, p, salt), cipher: nacl/secretbox(nonce), ciphertext}``
+    (go-securesystemslib's ``encrypted`` package). ValueError if it does not open."""
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    lines = [x for x in data.decode("ascii", "replace").splitlines() if x and not x.startswith("-----")]
+    doc = json.loads(base64.b64decode("".join(lines)))
+    kdf, cipher = doc["kdf"], doc["cipher"]
+    if kdf.get("name") != "scrypt" or cipher.get("name") != "nacl/secretbox":
+        raise ValueError("unknown cosign key encryption")
+    p = kdf["params"]
+    box_key = Scrypt(salt=base64.b64decode(kdf["salt"]), length=32, n=int(p["N"]), r=int(p["r"]),
+                     p=int(p["p"])).derive(secret)
+    import nacl.exceptions
+    import nacl.secret
+
+    try:
+        return bytes(nacl.secret.SecretBox(box_key).decrypt(base64.b64decode(doc["ciphertext"]),
+                                                            base64.b64decode(cipher["nonce"])))
+    except nacl.exceptions.CryptoError:
+        raise ValueError("wrong passphrase") from None
 
 
 def load_public(name: str) -> PublicKey:
