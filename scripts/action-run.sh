@@ -3,7 +3,7 @@
 #   INPUT_TAGS=localhost:5000/hello:1 INPUT_PUSH=true INPUT_PLAIN_HTTP=true \
 #   GITHUB_OUTPUT=/tmp/out GITHUB_STEP_SUMMARY=/tmp/summary.md scripts/action-run.sh
 # Inputs: INPUT_WASMFILE INPUT_CONTEXT INPUT_TAGS INPUT_PUSH INPUT_REGISTRY INPUT_USERNAME
-# INPUT_PASSWORD INPUT_PLAIN_HTTP INPUT_SETUP_TOOLCHAINS INPUT_SANDBOX INPUT_CACHE_FROM INPUT_CACHE_TO
+# INPUT_PASSWORD INPUT_SIGNING_KEY INPUT_SIGNING_KEY_PASSPHRASE INPUT_PLAIN_HTTP INPUT_SETUP_TOOLCHAINS INPUT_SANDBOX INPUT_CACHE_FROM INPUT_CACHE_TO
 # INPUT_PROGRESS INPUT_SUMMARY. Writes digest=, image= and metadata= (one line of JSON) to
 # $GITHUB_OUTPUT and a job summary to $GITHUB_STEP_SUMMARY. $WASMBUILD overrides the command
 # (default: wasmbuild). The stage cache is $WASMBUILD_CACHE (action.yml restores and saves it).
@@ -63,6 +63,17 @@ if [ -n "${INPUT_PASSWORD:-}" ]; then
   # Credentials for this job only: wasmbuild reads them from the environment, nothing is stored.
   export WASMBUILD_USERNAME="$INPUT_USERNAME" WASMBUILD_PASSWORD="$INPUT_PASSWORD"
 fi
+
+if [ -n "${INPUT_SIGNING_KEY:-}" ]; then
+  if ! is_true "${INPUT_PUSH:-false}"; then
+    echo "::error::'signing-key' signs what is pushed: set push: true" >&2
+    exit 2
+  fi
+  # wasmbuild reads the key from this variable (--key env://...), its passphrase from the next:
+  # neither is ever an argument, a file or a log line.
+  export WASMBUILD_SIGNING_KEY="$INPUT_SIGNING_KEY" WASMBUILD_KEY_PASSPHRASE="${INPUT_SIGNING_KEY_PASSPHRASE:-}"
+fi
+unset INPUT_SIGNING_KEY INPUT_SIGNING_KEY_PASSPHRASE
 
 # -- the sandbox: host stages run in bubblewrap unless the workflow says `sandbox: false` ------
 if ! is_true "${INPUT_SANDBOX:-true}"; then export WASMBUILD_SANDBOX=off; fi
@@ -148,6 +159,9 @@ if is_true "${INPUT_PUSH:-false}"; then
     fi
     reference=$(json_field reference <<<"$push_json")
     echo "pushed $tag as $reference"
+    if [ -n "${WASMBUILD_SIGNING_KEY:-}" ]; then # by digest, never a tag
+      "${wb[@]}" sign "$reference" --key env://WASMBUILD_SIGNING_KEY "${registry_flags[@]}" </dev/null
+    fi
     pushed+=("$reference")
     image=${image:-$reference}
   done

@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.integration.docker_fixtures",
     "tests.integration.engine_fixtures",
     "tests.integration.consumer_fixtures",
+    "tests.integration.signing_fixtures",
 ]
 
 

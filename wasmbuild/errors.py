@@ -125,6 +125,13 @@ class RunError(WasmbuildError):
     exit_code = 8
 
 
+class TrustError(WasmbuildError):
+    """A signature is missing, tampered with, expired or made with a key the user does not trust
+    (``verify``, ``pull --verify``, ``run --verify``, a policy file; docs/signing.md)."""
+
+    exit_code = 9
+
+
 def guarded(call: Callable[[], int], debug: bool = False) -> int:
     """``call()``'s exit code, with a :class:`WasmbuildError` turned into one line on stderr and
     its exit code (``--debug``: with the traceback). Hostile input must never end in a traceback:

@@ -54,8 +54,10 @@ def find_documents(ref: str, kinds: Sequence[str], opts: RegistryOptions | None 
     return _result(remote, "registry", listed.subject.digest, listed.via, pairs)
 
 
-def pull_documents(ref: str, subject: str, store: Layout, opts: RegistryOptions | None = None) -> list[Any]:
-    """Download the SBOM and provenance of image manifest ``subject`` (on the registry ``ref``
+def pull_documents(ref: str, subject: str, store: Layout, opts: RegistryOptions | None = None,
+                   also: Sequence[str] = ()) -> list[Any]:
+    """Download the SBOM and provenance (and the referrers of artifact types ``also``: the
+    signatures) of image manifest ``subject`` (on the registry ``ref``
     names) into ``store``, listed there as a build lists its own; returns their descriptors. The
     image is already in: a registry that fails here costs the documents, not the pull (one
     warning line). The caller holds ``store.writing()``."""
@@ -63,7 +65,7 @@ def pull_documents(ref: str, subject: str, store: Layout, opts: RegistryOptions 
 
     from .registry.referrers import pull_referrers
 
-    wanted = {t for types in KINDS.values() for t in types}
+    wanted = {t for types in KINDS.values() for t in types} | set(also)
     try:
         return pull_referrers(ref, subject, store, lambda listed: [d for d in listed if d.artifact_type in wanted],
                               opts)

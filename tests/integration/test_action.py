@@ -77,9 +77,13 @@ def run_action(tmp_path: Path, wasmbuild: str, env: dict[str, str] | None = None
 @pytest.mark.integration
 @pytest.mark.usefixtures("isolated_env")
 def test_action_script_with_credentials(tmp_path: Path, auth_registry: RegistryServer) -> None:
-    """The script's logic (tags, registry prefix, credentials from inputs, outputs)."""
+    """The script's logic (tags, registry prefix, credentials and a signing key from inputs,
+    outputs); neither the password nor the key nor its passphrase reaches the log."""
+    from tests.integration.signing_fixtures import PASSPHRASE, make_keypair
+
     project = _project(tmp_path)
-    outputs = run_action(
+    pair = make_keypair(tmp_path / "keys", "ci")
+    proc = action_proc(
         tmp_path,
         f"{sys.executable} -m wasmbuild",
         wasmfile=str(project / "Wasmfile"),
@@ -90,7 +94,13 @@ def test_action_script_with_credentials(tmp_path: Path, auth_registry: RegistryS
         username=USERNAME,
         password=PASSWORD,
         plain_http="true",
+        signing_key=pair.key.read_text(),
+        signing_key_passphrase=PASSPHRASE,
     )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log
+    assert PASSWORD not in log and PASSPHRASE not in log and pair.pem_body()[:32] not in log
+    outputs = outputs_of(tmp_path)
     digest = outputs["digest"]
     assert digest.startswith("sha256:")
     assert outputs["image"] == f"{auth_registry.host}/hello@{digest}"
@@ -98,6 +108,11 @@ def test_action_script_with_credentials(tmp_path: Path, auth_registry: RegistryS
     assert auth_registry.manifest_status("hello", "latest") == 200
     # CI credentials come from the environment: nothing was stored.
     assert not (Path(os.environ["DOCKER_CONFIG"]) / "config.json").exists()
+    # Signed by digest with the key from the secret: the public key verifies it.
+    creds = {**os.environ, "WASMBUILD_USERNAME": USERNAME, "WASMBUILD_PASSWORD": PASSWORD}
+    verified = subprocess.run([sys.executable, "-m", "wasmbuild", "verify", outputs["image"], "--key", str(pair.pub),
+                               "--plain-http"], capture_output=True, text=True, env=creds, cwd=ROOT, timeout=120)
+    assert verified.returncode == 0, verified.stderr
 
 
 @pytest.mark.integration

@@ -34,6 +34,17 @@ def build_cmd(
         "--output", "-o", help="oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE or docker://REF "
         "(repeatable; default: the local store).")] = [],  # noqa: B006
     push: Annotated[bool, typer.Option("--push", help="Push every -t REGISTRY/NAME[:TAG].")] = False,
+    sign: Annotated[str | None, typer.Option(
+        "--sign", metavar="KEY", help="With --push: sign what was pushed, by digest (cosign format; also the "
+        "SBOM, provenance and precompiled code). PREFIX.key or env://VAR (docs/signing.md).")] = None,
+    sign_gpg: Annotated[str | None, typer.Option(
+        "--sign-gpg", metavar="KEY",
+        help="With --push: simple signing with this OpenPGP key (needs --lookaside).")] = None,
+    lookaside: Annotated[str | None, typer.Option(
+        "--lookaside", metavar="URL", help="Where --sign-gpg writes: file://DIR or an http(s) staging URL.")] = None,
+    passphrase_file: Annotated[Path | None, typer.Option(
+        "--passphrase-file", metavar="FILE",
+        help="The signing key's passphrase (else WASMBUILD_KEY_PASSPHRASE).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every stage.")] = False,
     no_cache_stage: Annotated[list[str], typer.Option(
         "--no-cache-stage", help="Run this stage even if cached (repeatable).")] = [],  # noqa: B006
@@ -107,6 +118,9 @@ def build_cmd(
         from ..errors import ConfigError
 
         raise ConfigError("--push needs at least one -t REGISTRY/NAME[:TAG]")
+    from .trust import build_signers
+
+    chosen_signers = build_signers(sign, sign_gpg, lookaside, passphrase_file, pushes)  # a bad key: before work
     export = _target_export(target, output, tag, push) if target else None
     if target:
         image_only = [flag for flag, given in (("--format", fmt), ("--platform", platform), ("--include", include),
@@ -135,6 +149,10 @@ def build_cmd(
         result = build_and_publish(req, rep)
     finally:
         rep.close()
+    if chosen_signers:
+        from ..attest.sign.service import sign_image
+
+        result["signed"] = [sign_image(t, chosen_signers, opts, digest=result["digest"]) for t in pushes]
     if metadata_file is not None:
         _write_metadata(metadata_file, result)
     if json_out:
@@ -152,6 +170,10 @@ def build_cmd(
                 print(f"  {t['target']:<8} {plat:<12} {t['digest']}", file=sys.stderr)
         for ref in result["pushed"]:
             print(f"pushed {ref}")
+        from .trust import report
+
+        for signed in result.get("signed", []):
+            report(signed, False)
 
 
 def _targets(formats: list[str], platforms: list[str]) -> tuple[str, ...]:

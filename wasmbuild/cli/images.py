@@ -4,6 +4,7 @@ and registries (every command takes an IMAGE in any form :mod:`wasmbuild.images`
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +17,14 @@ from .options import CaFile, Json, NoTlsVerify, PlainHttp, Timeout, TlsVerify, r
 TrustPrecompiled = Annotated[bool, typer.Option(
     "--trust-precompiled", help="Use (and pull) precompiled native code attached to the image even "
     "when it is not from the local store: it runs outside the sandbox (docs/precompiled.md).")]
+Verify = Annotated[str | None, typer.Option(
+    "--verify", metavar="KEY.pub", help="Require a cosign-format signature by this key (docs/signing.md).")]
+VerifyGpg = Annotated[str | None, typer.Option(
+    "--verify-gpg", metavar="FILE", help="Require a simple signature by this OpenPGP key (with --lookaside).")]
+Lookaside = Annotated[str | None, typer.Option(
+    "--lookaside", metavar="URL", help="Where simple signatures are: file://DIR or http(s) (default: registries.d).")]
+Policy = Annotated[Path | None, typer.Option(
+    "--policy", metavar="FILE", help="A containers-policy.json to apply (default: WASMBUILD_POLICY, if set).")]
 ImageArg = Annotated[
     str, typer.Argument(help="Store name, sha256:DIGEST, oci:DIR[:TAG], oci-archive:FILE or REGISTRY/NAME[:TAG].")
 ]
@@ -30,13 +39,17 @@ def run_cmd(
     tls_verify: TlsVerify = "true",
     ca_file: CaFile = None,
     trust_precompiled: TrustPrecompiled = False,
+    verify: Verify = None,
+    verify_gpg: VerifyGpg = None,
+    lookaside: Lookaside = None,
+    policy: Policy = None,
 ) -> None:
     """Run an image's entrypoint with wasmtime (exit code = the module's)."""
     # The same function as `python -m wasmbuild run ...`'s fast path (__main__.py).
     from ..runtime.command import RunArgs, run_image
 
     raise typer.Exit(run_image(RunArgs(image, list(args or []), list(env), plain_http, tls_verify, ca_file,
-                                       trust_precompiled)))
+                                       trust_precompiled, verify, verify_gpg, lookaside, policy)))
 
 
 def _say(line: str) -> None:
@@ -116,8 +129,12 @@ def push_cmd(
         warn(findings)
         digest = found.desc.digest
         attached = local_referrers(found.layout, found.desc)
-        if attached:  # the SBOM and provenance go along (OCI 1.1 referrers)
+        if attached:  # the SBOM, provenance and signatures go along (OCI 1.1 referrers)
+            from ..attest.sign.transfer import local_signatures, push_sig_tags
+
+            attached += local_signatures(found.layout, attached)
             push_referrers(found.layout, attached, dest, opts, stats=stats)
+            push_sig_tags(found.layout, attached, dest, opts)
     data = {
         "digest": digest,
         "reference": pushed,
@@ -138,10 +155,12 @@ def push_cmd(
 
 def _kinds(referrers: list[Any]) -> str:
     """What a push's referrers are, for its summary line."""
+    from ..attest.sign.transfer import SIGNATURE_TYPES
     from ..oci.referrers import ARTIFACT_INTOTO, SBOM_TYPES
     from ..wasm.precompiled import ARTIFACT_TYPE
 
-    names = {**dict.fromkeys(SBOM_TYPES, "SBOM"), ARTIFACT_INTOTO: "provenance", ARTIFACT_TYPE: "precompiled code"}
+    names = {**dict.fromkeys(SBOM_TYPES, "SBOM"), ARTIFACT_INTOTO: "provenance", ARTIFACT_TYPE: "precompiled code",
+             SIGNATURE_TYPES[0]: "signature", SIGNATURE_TYPES[1]: "signed attestations"}
     return ", ".join(dict.fromkeys(names.get(d.artifact_type or "", d.artifact_type or "?") for d in referrers))
 
 
@@ -158,6 +177,10 @@ def pull_cmd(
     trust_precompiled: TrustPrecompiled = False,
     no_referrers: Annotated[bool, typer.Option(
         "--no-referrers", help="Do not bring the image's SBOM and provenance (OCI referrers) along.")] = False,
+    verify: Verify = None,
+    verify_gpg: VerifyGpg = None,
+    lookaside: Lookaside = None,
+    policy: Policy = None,
     as_json: Json = False,
 ) -> None:
     """Pull an image, with its SBOM and provenance, into the local store (an index: its Wasm entry)."""
@@ -169,23 +192,34 @@ def pull_cmd(
     text = ref.removeprefix("docker://")
     key = normalize_tag(text)
     extra = output_publisher(output, [key], opts) if output else None
+    from ..attest.sign.service import gate
+    from .trust import verify_keys
+
+    # Checked before anything is written to the store; the image is then pulled by that digest.
+    checked = gate(text, verify_keys(verify, verify_gpg, lookaside), policy, opts)
     store = open_store()
     with store.writing():
-        desc = pull(text, store, opts, on_pick=None if as_json else _say)
+        desc = pull(checked.pinned if checked else text, store, opts, on_pick=None if as_json else _say)
         extras = []
-        if trust_precompiled:  # native code for this engine, if the image has it
+        if trust_precompiled or (checked and checked.extras):  # native code for this engine, if any
             from ..runtime.precompiled import pull_extras
 
-            extras = pull_extras(text, desc, store, opts)
+            extras = pull_extras(text, desc, store, opts,
+                                 allow=None if trust_precompiled else checked.trusts_extra if checked else None,
+                                 on_skip=None if as_json else _say)
         documents = []
         if not no_referrers:
+            from ..attest.sign.transfer import SIGNATURE_TYPES, pull_signatures
             from ..supply import pull_documents
 
-            documents = pull_documents(text, desc.digest, store, opts)
+            documents = pull_documents(text, desc.digest, store, opts, also=SIGNATURE_TYPES)
+            documents += pull_signatures(text, [d.digest for d in extras], store, opts)
         store.tag(key, desc)
     data: dict[str, Any] = {"digest": desc.digest, "reference": key, "referrers": [d.digest for d in documents]}
-    if trust_precompiled:
+    if trust_precompiled or checked:
         data["precompiled"] = [d.digest for d in extras]
+    if checked:
+        data["verified"] = [{"format": v.format, "keyid": v.keyid, "key": v.key} for v in checked.verified]
     if extra is not None:
         data["output"] = extra.publish(store, desc)[0]
         from ..publish import MultiPublisher

@@ -9,6 +9,7 @@ the two can only differ in speed; tests/unit/test_run_fastpath.py runs both on t
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -70,6 +71,10 @@ class RunArgs:
     tls_verify: str = "true"
     ca_file: Path | None = None
     trust_precompiled: bool = False
+    verify: str | None = None
+    verify_gpg: str | None = None
+    lookaside: str | None = None
+    policy: Path | None = None
 
 
 def run_image(a: RunArgs) -> int:
@@ -84,6 +89,8 @@ def run_image(a: RunArgs) -> int:
     rest = list(a.args)
     if rest[:1] == ["--"]:  # `run IMAGE -- ARGS`: click keeps the separator after IMAGE
         rest = rest[1:]
+    if a.verify or a.verify_gpg:
+        return _run_verified(a, rest, extra)
     try:
         with images.local(a.image) as found:
             sys.stdout.flush()
@@ -93,6 +100,10 @@ def run_image(a: RunArgs) -> int:
         remote = images.registry_ref(a.image)
         if remote is None:
             raise
+    if a.policy or os.environ.get("WASMBUILD_POLICY"):
+        # A policy applies where an image comes from a registry (as podman's does at pull time);
+        # what the store holds already runs as it is.
+        return _run_verified(a, rest, extra)
     from ..registry.ops import pull
     from ..store import normalize_tag, open_store
 
@@ -106,6 +117,48 @@ def run_image(a: RunArgs) -> int:
             pull_extras(remote, desc, store, opts)
         store.tag(normalize_tag(remote), desc)
     return run(store, desc, rest, extra, precompiled=a.trust_precompiled)
+
+
+def _run_verified(a: RunArgs, rest: list[str], extra: dict[str, str]) -> int:
+    """``run --verify``/a policy: a registry image is verified before it is pulled (by the
+    verified digest), with only signed precompiled code; a local one (``--verify`` only) against
+    the signatures its layout holds (pulled along with it)."""
+    from .. import images
+    from ..attest.sign import KeyOptions
+    from .run import run
+
+    remote = images.registry_ref(a.image)
+    keys = (KeyOptions(key=a.verify, gpg_pubkey=a.verify_gpg, lookaside=a.lookaside)
+            if a.verify or a.verify_gpg else None)
+    if remote is None:
+        if not a.verify:
+            raise ConfigError(f"run {a.image}: a local image is verified with --verify KEY.pub only",
+                              hint="policies and simple signatures apply to registry references")
+        from ..attest.sign.cosign import verifier
+
+        cosign = verifier(KeyOptions(key=a.verify))
+        assert cosign is not None
+        with images.local(a.image) as found:
+            cosign.verify_local(found.layout, found.desc.digest)
+            sys.stdout.flush()
+            return run(found.layout, found.desc, rest, extra, on_pick=say, precompiled=found.source == "store")
+    from ..attest.sign.service import gate
+    from ..registry.ops import pull
+    from ..store import normalize_tag, open_store
+
+    opts = registry_options(a.plain_http, a.tls_verify, False, a.ca_file)
+    checked = gate(remote, keys, a.policy, opts)
+    assert checked is not None
+    store = open_store()
+    with store.writing():
+        desc = pull(checked.pinned, store, opts, on_pick=say)
+        if checked.extras is not None or a.trust_precompiled:
+            from .precompiled import pull_extras
+
+            pull_extras(remote, desc, store, opts, allow=None if a.trust_precompiled else checked.trusts_extra,
+                        on_skip=say)
+        store.tag(normalize_tag(remote), desc)
+    return run(store, desc, rest, extra, precompiled=checked.extras is not None or a.trust_precompiled)
 
 
 #: ``run``'s options: name -> (RunArgs field, takes a value).

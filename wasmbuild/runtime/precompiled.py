@@ -67,15 +67,29 @@ def candidates(layout: Layout, subject: str) -> list[Descriptor]:
     return matching(listed, *host) if host is not None else []
 
 
-def pull_extras(ref: str, subject: Descriptor, layout: Layout, opts: Any = None) -> list[Descriptor]:
+def pull_extras(ref: str, subject: Descriptor, layout: Layout, opts: Any = None, *,
+                allow: Callable[[Descriptor], bool] | None = None,
+                on_skip: Callable[[str], None] | None = None) -> list[Descriptor]:
     """Pull the extra of image manifest ``subject`` that fits this engine, if the registry has
-    one (``--trust-precompiled``: the caller trusts the publisher with native code)."""
+    one: with ``allow`` None the caller trusts the publisher with native code
+    (``--trust-precompiled``); else only an extra ``allow`` accepts (its signature verified with
+    a trusted key, ``--verify``/a policy) is downloaded -- a refused one never reaches the store,
+    so it is never deserialised, and ``on_skip`` hears why in one line."""
     host = host_compat() if enabled() else None
     if host is None:
         return []
     from ..registry.referrers import pull_referrers
 
-    return pull_referrers(ref, subject.digest, layout, lambda listed: matching(listed, *host)[:1], opts)
+    def pick(listed: list[Descriptor]) -> list[Descriptor]:
+        for extra in matching(listed, *host):
+            if allow is None or allow(extra):
+                return [extra]
+            if on_skip is not None:
+                on_skip(f"precompiled code {extra.digest[:19]} not used: no signature by a trusted key "
+                        "(compiling instead)")
+        return []
+
+    return pull_referrers(ref, subject.digest, layout, pick, opts)
 
 
 def loader(engine: Any, layout: Layout, subject: str, component: bool = False) -> Loader | None:
