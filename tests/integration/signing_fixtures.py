@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import require
-from tests.unit.test_pipeline import GOLDEN
+from tests.support.pipeline import GOLDEN
 
 WASMFILE = """\
 wasmfile: 1

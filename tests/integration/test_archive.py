@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.docker_fixtures import DockerEngine
-from tests.integration.images import hello_files, make_image, make_index
 from tests.integration.registry_fixtures import require
+from tests.support.images import hello_files, make_image, make_index
 from wasmbuild.errors import ConfigError, ImageNotFound
 from wasmbuild.oci import MEDIA_CONFIG, MEDIA_MANIFEST, Descriptor
 from wasmbuild.oci.layout import Layout

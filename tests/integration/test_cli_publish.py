@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.images import hello_files, make_image
 from tests.integration.registry_fixtures import (
     PASSWORD,
     USERNAME,
     RegistryServer,
     dead_port,
 )
+from tests.support.images import hello_files, make_image
 from wasmbuild.oci import Descriptor
 from wasmbuild.oci.layout import Layout
 from wasmbuild.store import normalize_tag

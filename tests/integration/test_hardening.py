@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, Runner, copy_example
-from tests.integration.images import make_image, random_gzip_layer
 from tests.integration.registry_fixtures import CUT, FaultProxy, RegistryServer, require
 from tests.support import one_line
+from tests.support.images import make_image, random_gzip_layer
 from wasmbuild.oci import Descriptor
 from wasmbuild.oci.layout import Layout
 from wasmbuild.registry import ops as reg

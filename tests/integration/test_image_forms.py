@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Runner
-from tests.integration.images import hello_files, make_image
 from tests.integration.registry_fixtures import RegistryServer
+from tests.support.images import hello_files, make_image
 from wasmbuild.oci.layout import Layout
 from wasmbuild.publish.archive import write_docker_archive, write_oci_archive
 from wasmbuild.store import normalize_tag

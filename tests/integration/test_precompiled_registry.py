@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import Runner, require
 from tests.integration.registry_fixtures import RegistryServer
 from tests.integration.test_supply_chain import ReferrersAPI, spec_referrers
-from tests.unit.test_pipeline import GOLDEN
+from tests.support.pipeline import GOLDEN
 from wasmbuild.assemble.precompile import code_bytes
 from wasmbuild.oci.layout import Layout
 from wasmbuild.oci.referrers import referrers

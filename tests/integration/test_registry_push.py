@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.images import hello_files, make_image, make_index
 from tests.integration.registry_fixtures import (
     PASSWORD,
     FaultProxy,
@@ -19,6 +18,7 @@ from tests.integration.registry_fixtures import (
     dead_port,
     require,
 )
+from tests.support.images import hello_files, make_image, make_index
 from wasmbuild.errors import ImageNotFound, RegistryError
 from wasmbuild.oci import Descriptor
 from wasmbuild.oci.layout import Layout
@@ -322,7 +322,7 @@ def test_big_blobs_are_streamed_not_read_whole(tmp_path: Path, registry: Registr
     import os
     import tracemalloc
 
-    from tests.integration.images import tar_layer
+    from tests.support.images import tar_layer
 
     size = 48 << 20
     layer = gzip.compress(tar_layer({"big.bin": os.urandom(size)}), compresslevel=1, mtime=0)

@@ -146,15 +146,9 @@ def test_unknown_layer_media_type_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_missing_wheel_names_the_pinned_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    import builtins
+    import sys
 
-    real_import = builtins.__import__
-
-    def no_zstd(name: str, *args: object, **kwargs: object) -> object:
-        if name == "zstandard":
-            raise ImportError("No module named 'zstandard'")
-        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(builtins, "__import__", no_zstd)
+    # A None entry in sys.modules is Python's own "this module is absent": import raises ImportError.
+    monkeypatch.setitem(sys.modules, "zstandard", None)
     with pytest.raises(WasmbuildError, match=r"zstandard==0\.25\.0 wheel is not installed"):
         compress._zstandard()

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.integration.images import make_image
 from tests.support import one_line
+from tests.support.images import make_image
 from wasmbuild.errors import StoreError
 from wasmbuild.oci import MEDIA_CONFIG, MEDIA_MANIFEST, Descriptor
 from wasmbuild.oci.layout import Layout

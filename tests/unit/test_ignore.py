@@ -166,7 +166,7 @@ def test_wasmbuilds_own_cache_and_store_inside_the_context_are_never_taken(
     import shutil
     import tarfile
 
-    from tests.unit.test_pipeline import GOLDEN, FakeExecutor
+    from tests.support.pipeline import GOLDEN, FakeExecutor
     from wasmbuild.oci.layout import Layout
     from wasmbuild.pipeline import BuildOptions, build, prepare
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.images import gzip_bytes, make_image
+from tests.support.images import gzip_bytes, make_image
 from wasmbuild.errors import ConfigError, StoreError
 from wasmbuild.oci.layout import Layout
 from wasmbuild.publish import output_publisher

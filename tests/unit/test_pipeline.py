@@ -2,64 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-from wasmbuild.execute.executors import Log, StageJob
+from tests.support.pipeline import GOLDEN, WASMFILE, FakeExecutor
 from wasmbuild.oci.layout import Layout
 from wasmbuild.pipeline import BuildOptions, build, prepare
-from wasmbuild.render.project import StageSpec
-
-GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "hello.wasm"
-
-WASMFILE = """\
-wasmfile: 1
-stages:
-  first:
-    inputs: [hello.wasm]
-    steps: ["copy hello.wasm"]
-    outputs: [hello.wasm]
-  second:
-    inputs: [{from: first, path: hello.wasm, dest: in.wasm}]
-    steps: ["copy in.wasm"]
-    outputs: [in.wasm]
-image:
-  files: [{from: second, path: in.wasm, dest: /app.wasm}]
-  entrypoint: [app.wasm]
-"""
-
-
-class FakeExecutor:
-    """Understands one step, ``copy NAME``: $SRC/NAME -> $OUT/NAME."""
-
-    def __init__(self) -> None:
-        self.ran: list[tuple[str, str]] = []
-
-    def identity(self, spec: StageSpec) -> str:
-        return "fake-1"
-
-    @contextlib.contextmanager
-    def session(self, job: StageJob) -> Iterator[FakeExecutor._Session]:
-        yield FakeExecutor._Session(self, job)
-
-    class _Session:
-        def __init__(self, owner: FakeExecutor, job: StageJob):
-            self.owner, self.job = owner, job
-
-        def copy_in(self, src: Path) -> None:
-            pass
-
-        def run_step(self, step: str, log: Log) -> int:
-            self.owner.ran.append((self.job.name, step))
-            _verb, name = step.split()
-            shutil.copy(self.job.src / name, self.job.out / name)
-            log(f"copied {name}")
-            return 0
-
-        def copy_out(self, out: Path) -> None:
-            pass
 
 
 def test_injected_executor_runs_each_stage_once_then_the_cache_answers(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import wasmtime
 
-from tests.unit.test_pipeline import GOLDEN, WASMFILE, FakeExecutor
+from tests.support.pipeline import GOLDEN, WASMFILE, FakeExecutor
 from wasmbuild.assemble import precompile as pc
 from wasmbuild.attest import AttestOptions
 from wasmbuild.errors import ConfigError

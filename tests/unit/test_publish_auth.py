@@ -118,11 +118,8 @@ def test_login_writes_config_0600_atomically(
     docker_config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checked: list[str] = []
-    monkeypatch.setattr(
-        "wasmbuild.registry.ops.check_login", lambda reg, opts: checked.append(reg)
-    )
     write_cfg(docker_config, {"auths": {"keep.example": {"auth": b64("a:b")}}, "other": 1})
-    where = ops.login("r.example:5000", "me", "pw-123")
+    where = ops.login("r.example:5000", "me", "pw-123", check=lambda reg, opts: checked.append(reg))
     cfg = docker_config / "config.json"
     assert Path(where) == cfg and checked == ["r.example:5000"]
     assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
@@ -138,9 +135,8 @@ def test_login_writes_config_0600_atomically(
 def test_login_uses_creds_store_when_configured(
     docker_config: Path, fake_helper: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("wasmbuild.registry.ops.check_login", lambda reg, opts: None)
     write_cfg(docker_config, {"credsStore": "fake"})
-    where = ops.login("r.example", "me", "pw-456")
+    where = ops.login("r.example", "me", "pw-456", check=lambda reg, opts: None)
     assert where == "docker-credential-fake"
     assert "pw-456" not in (docker_config / "config.json").read_text()
     assert json.loads(fake_helper.read_text())["r.example"] == ["me", "pw-456"]

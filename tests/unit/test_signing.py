@@ -109,7 +109,7 @@ def test_keys_are_encrypted_private_and_errors_never_quote_them(pair: tuple[Path
     assert text.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
     wrong = tmp_path / "wrong"
     wrong.write_text("nope")
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigError, match="cannot decrypt") as err:
         load_private(str(key), wrong)
     body = "".join(text.splitlines()[1:-1])
     assert "cannot decrypt" in str(err.value) and body[:20] not in str(err.value) and "nope" not in str(err.value)

@@ -28,7 +28,7 @@ def project(tmp_path: Path, caches: str):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("path", ["/abs", "../up", "$HOME/x", "a/../../b", "$WORK/.."])
 def test_a_cache_path_outside_work_is_one_line_at_its_line(tmp_path: Path, path: str) -> None:
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigError, match=r"is outside \$WORK") as err:
         project(tmp_path, f"    caches:\n      - {{name: t, path: {path!r}}}\n")
     text = str(err.value)
     assert "is outside $WORK" in text and "Wasmfile:7" in text, text
@@ -61,7 +61,7 @@ def test_two_writers_never_share_a_cache(tmp_path: Path) -> None:
 
 
 def test_a_failing_step_keeps_the_cache_a_killed_writer_does_not(tmp_path: Path) -> None:
-    with pytest.raises(StepFailed), mounts.mounted("app", [("t", "t")], "s", root=tmp_path) as held:
+    with pytest.raises(StepFailed, match="false"), mounts.mounted("app", [("t", "t")], "s", root=tmp_path) as held:
         (held[0].data / "f").write_text("kept")
         raise StepFailed(stage="app", index=1, total=1, step="false", exit_code=1, tail=[])
     with mounts.mounted("app", [("t", "t")], "s", root=tmp_path) as held:

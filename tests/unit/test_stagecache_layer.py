@@ -78,7 +78,8 @@ def test_gc_waits_for_writers_and_then_takes_untagged_layers(tmp_path: Path) -> 
     with layout.writing():  # a build between its first blob and its tag
         fd = os.open(layout.path / ".wasmbuild.gc", os.O_RDONLY)
         try:
-            with pytest.raises(BlockingIOError):  # what gc() asks for: it would wait here
+            # what gc() asks for: it would wait here
+            with pytest.raises(BlockingIOError, match="Resource temporarily unavailable"):
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         finally:
             os.close(fd)

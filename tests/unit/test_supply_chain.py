@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support import validate_spdx
-from tests.unit.test_pipeline import GOLDEN, WASMFILE, FakeExecutor
+from tests.support.pipeline import GOLDEN, WASMFILE, FakeExecutor
 from wasmbuild.assemble.assemble import AssembleOptions
 from wasmbuild.attest import AttestOptions
 from wasmbuild.attest.facts import tools_of

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.images import make_image, make_index
+from tests.support.images import make_image, make_index
 from tests.unit.test_targets_golden import ALL, FIXTURE, GOLDEN, build_targets, checkout
 from wasmbuild.assemble.layer import Entry
 from wasmbuild.assemble.targets import Inputs, Layers, write_artifact, write_runwasi
@@ -257,7 +257,7 @@ def test_an_include_must_be_pinned(tmp_path: Path) -> None:
 
 
 def test_make_index_helper_still_resolves(tmp_path: Path) -> None:
-    """Indexes written by other tools (tests/integration/images.py) read as before."""
+    """Indexes written by other tools (tests/support/images.py) read as before."""
     layout = Layout(tmp_path / "l").init()
     image = make_image(layout, [{"app.wasm": MODULE}])
     index = make_index(layout, image, tag="x")

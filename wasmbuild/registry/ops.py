@@ -361,9 +361,10 @@ def check_login(registry: str, opts: RegistryOptions) -> None:
         c.retry("checking credentials", lambda: c.send("GET", "/v2/")).close()
 
 
-def login(registry: str, username: str, password: str,
-          opts: RegistryOptions | None = None) -> Path | str:
-    """Check ``username``/``password`` against ``registry``, then store them.
+def login(registry: str, username: str, password: str, opts: RegistryOptions | None = None,
+          check: Callable[[str, RegistryOptions], None] | None = None) -> Path | str:
+    """Check ``username``/``password`` against ``registry`` (with ``check``, default
+    :func:`check_login`), then store them.
 
     Returns where they were stored (config.json path or helper name).
     """
@@ -373,7 +374,7 @@ def login(registry: str, username: str, password: str,
             hint=f"run `wasmbuild login {registry} -u USER --password-stdin`",
         )
     creds = Credentials(username, password)
-    check_login(registry, (opts or RegistryOptions()).with_credentials(creds))
+    (check or check_login)(registry, (opts or RegistryOptions()).with_credentials(creds))
     return store_credentials(registry, creds)
 
 
