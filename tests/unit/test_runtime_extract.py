@@ -69,7 +69,7 @@ def test_nothing_is_written_outside(python: str, tmp_path: Path, policy: tarsafe
 
 @pytest.mark.parametrize("link", ["/etc/passwd", "../../out"])
 def test_data_policy_refuses_links_that_leave(python: str, tmp_path: Path, link: str) -> None:
-    with pytest.raises(tarfile.TarError, match="outside the destination|link to an absolute path"):
+    with pytest.raises(tarfile.TarError, match=r"outside the destination|link to an absolute path"):
         _extract(tmp_path, "data", ("d", None, None), ("d/link", None, link))
 
 

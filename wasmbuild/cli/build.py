@@ -133,13 +133,14 @@ def build_cmd(
                               "apply to", hint=f"drop {image_only[0]}, or build the image without --target")
     if metadata_file is not None:
         _check_writable(metadata_file, "--metadata-file")
+    store = open_store()  # one Layout object: the build writes it and the store publisher reads it
     req = Request(
         plan=the_plan,
-        options=BuildOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage),
+        options=BuildOptions(store=store, jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage),
                              assemble=layers, targets=targets, include=tuple(include), registry=opts,
                              attest=attest, sandbox=sandboxed, precompile=precompiled),
         publishers=publishers(names=names, outputs=[] if target else output, push=pushes,
-                              store=open_store(), opts=opts),
+                              store=store, opts=opts),
         cache_from=cache_from, cache_to=cache_to, registry=opts, export=export,
     )
     if not sandboxed:  # always said, whatever --progress/--json: it is the user's security

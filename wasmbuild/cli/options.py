@@ -33,19 +33,17 @@ WasmfileArg = Annotated[
 
 def registry_options(plain_http: bool = False, tls_verify: str = "true", no_tls_verify: bool = False,
                      ca_file: Path | None = None, timeout: float | None = None) -> RegistryOptions:
-    # Defined with `run` (runtime/command.py), whose fast path must not import typer.
-    from ..runtime.command import registry_options as options
+    from ..registry.transport import RegistryOptions
 
-    return options(plain_http, tls_verify, no_tls_verify, ca_file, timeout)
+    return RegistryOptions.from_flags(plain_http, tls_verify, no_tls_verify, ca_file, timeout)
 
 
 def sandbox_option(value: str) -> bool:
     """``--sandbox on|off`` (or ``WASMBUILD_SANDBOX``) as a bool."""
     from ..errors import ConfigError
-    from ..runtime.command import FALSE, TRUE
 
     text = value.strip().lower()
-    if text not in TRUE | FALSE:
+    if text not in {"true", "1", "yes", "on", "false", "0", "no", "off"}:
         raise ConfigError(f"--sandbox expects on or off, got {value!r}",
                           hint="--sandbox=off runs host stages unconfined")
-    return text in TRUE
+    return text in {"true", "1", "yes", "on"}

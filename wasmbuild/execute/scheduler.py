@@ -171,9 +171,9 @@ class Scheduler:
                             sorter.done(name)
                 cf.wait(running)
             except BaseException:
-                from .executors.host import kill_all
+                from .executors import interrupt_all
 
-                kill_all()
+                interrupt_all()
                 raise
         if errors:
             raise errors[0]

@@ -10,7 +10,6 @@ already has them (the build wrote them there). Archives are left as they are: ``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from ..oci import Descriptor
 from ..oci.layout import Layout
@@ -36,7 +35,7 @@ def publish_referrers(multi: MultiPublisher, layout: Layout, attached: Sequence[
         if isinstance(p, LayoutPublisher):
             copy_referrers(layout, Layout(p.path), attached)
             where.append(f"oci:{p.path}")
-        elif isinstance(p, StorePublisher) and not _same(p.store.path, layout.path):
+        elif isinstance(p, StorePublisher) and p.store is not layout:  # the build wrote them there
             with p.store.writing():
                 copy_referrers(layout, p.store, attached)
             where.append("store")
@@ -47,6 +46,3 @@ def publish_referrers(multi: MultiPublisher, layout: Layout, attached: Sequence[
             where.append(p.ref)
     return where
 
-
-def _same(a: Path, b: Path) -> bool:
-    return a.resolve() == b.resolve()

@@ -42,6 +42,8 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = 15.0
 MAX_ATTEMPTS = 5
 _CHUNK = 1 << 20
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,17 @@ class RegistryOptions:
     ca_file: str | None = None
     timeout: float | None = None
     credentials: Credentials | None = None
+
+    @classmethod
+    def from_flags(cls, plain_http: bool = False, tls_verify: str = "true", no_tls_verify: bool = False,
+                   ca_file: Path | str | None = None, timeout: float | None = None) -> RegistryOptions:
+        """The options the command line's ``--plain-http --tls-verify --no-tls-verify --ca-file
+        --timeout`` spell (``--tls-verify`` takes podman's true/false words)."""
+        value = tls_verify.strip().lower()
+        if value not in _TRUE | _FALSE:
+            raise ConfigError(f"--tls-verify expects true or false, got {tls_verify!r}")
+        return cls(plain_http=plain_http, tls_verify=value in _TRUE and not no_tls_verify,
+                   ca_file=str(ca_file) if ca_file else None, timeout=timeout)
 
     def budget(self) -> float:
         """Seconds one registry operation may take, retries included."""

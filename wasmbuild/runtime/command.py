@@ -14,18 +14,12 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, ImageNotFound
-
-if TYPE_CHECKING:
-    from ..registry.transport import RegistryOptions
 
 #: The same pattern as ``load.model.ENV_NAME_RE`` (importing that module imports pydantic; a
 #: unit test checks that they are equal).
 ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
-TRUE = {"true", "1", "yes", "on"}
-FALSE = {"false", "0", "no", "off"}
 
 
 def parse_env(items: list[str]) -> dict[str, str]:
@@ -38,21 +32,6 @@ def parse_env(items: list[str]) -> dict[str, str]:
                               hint="e.g. -e GREETING=hello")
         extra[key] = value
     return extra
-
-
-def registry_options(plain_http: bool = False, tls_verify: str = "true", no_tls_verify: bool = False,
-                     ca_file: Path | None = None, timeout: float | None = None) -> RegistryOptions:
-    from ..registry.transport import RegistryOptions
-
-    value = tls_verify.strip().lower()
-    if value not in TRUE | FALSE:
-        raise ConfigError(f"--tls-verify expects true or false, got {tls_verify!r}")
-    return RegistryOptions(
-        plain_http=plain_http,
-        tls_verify=value in TRUE and not no_tls_verify,
-        ca_file=str(ca_file) if ca_file else None,
-        timeout=timeout,
-    )
 
 
 def say(line: str) -> None:
@@ -105,10 +84,11 @@ def run_image(a: RunArgs) -> int:
         # what the store holds already runs as it is.
         return _run_verified(a, rest, extra)
     from ..registry.ops import pull
+    from ..registry.transport import RegistryOptions
     from ..store import normalize_tag, open_store
 
     store = open_store()
-    opts = registry_options(a.plain_http, a.tls_verify, False, a.ca_file)
+    opts = RegistryOptions.from_flags(a.plain_http, a.tls_verify, False, a.ca_file)
     with store.writing():
         desc = pull(remote, store, opts, on_pick=say)
         if a.trust_precompiled:
@@ -144,9 +124,10 @@ def _run_verified(a: RunArgs, rest: list[str], extra: dict[str, str]) -> int:
             return run(found.layout, found.desc, rest, extra, on_pick=say, precompiled=found.source == "store")
     from ..attest.sign.service import gate
     from ..registry.ops import pull
+    from ..registry.transport import RegistryOptions
     from ..store import normalize_tag, open_store
 
-    opts = registry_options(a.plain_http, a.tls_verify, False, a.ca_file)
+    opts = RegistryOptions.from_flags(a.plain_http, a.tls_verify, False, a.ca_file)
     checked = gate(remote, keys, a.policy, opts)
     assert checked is not None
     store = open_store()

@@ -36,7 +36,22 @@ Log = Callable[[str], None]
 TAIL_LINES = 80
 
 __all__ = ["RESERVED_ENV", "Executor", "Log", "Session", "StageJob", "Watchdog", "executor_for",
-           "run_job", "stage_env"]
+           "interrupt_all", "on_interrupt", "run_job", "stage_env"]
+
+_ON_INTERRUPT: list[Callable[[], None]] = []
+
+
+def on_interrupt(stop: Callable[[], None]) -> Callable[[], None]:
+    """Register how a backend stops everything it still runs when a build is interrupted
+    (the scheduler calls :func:`interrupt_all` and knows no backend)."""
+    _ON_INTERRUPT.append(stop)
+    return stop
+
+
+def interrupt_all() -> None:
+    """Stop every step any backend still runs (Ctrl-C, or a failing stage among parallel ones)."""
+    for stop in list(_ON_INTERRUPT):
+        stop()
 
 
 @dataclass(frozen=True)

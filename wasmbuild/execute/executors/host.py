@@ -18,7 +18,7 @@ from pathlib import Path
 from ...render.project import StageSpec
 from .. import toolchains
 from ..toolchains import BASE_PATH
-from . import STABLE, Log, Paths, StageJob, Watchdog, lines_of, sandbox, stage_env
+from . import STABLE, Log, Paths, StageJob, Watchdog, lines_of, on_interrupt, sandbox, stage_env
 
 
 class HostSession:
@@ -105,6 +105,7 @@ def _kill(proc: subprocess.Popen[bytes], wait: bool = True) -> None:
 _RUNNING: set[subprocess.Popen[bytes]] = set()
 
 
+@on_interrupt
 def kill_all() -> None:
     """Kill every step still running (called when a build is interrupted)."""
     for proc in list(_RUNNING):
