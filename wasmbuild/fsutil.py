@@ -175,3 +175,14 @@ def fsync_tree(path: Path) -> None:
             if not os.path.islink(full):
                 with open(full, "rb") as fh:
                     os.fsync(fh.fileno())
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of the file at ``path`` (read in 1 MiB chunks)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

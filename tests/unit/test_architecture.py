@@ -1,7 +1,8 @@
 """The package's shape, checked: no import circles, no import from a later pipeline step into an
 earlier one (or into a base package), no module over 450 lines, no bare WasmbuildError.
 
-Ranks: base packages (helpers every step may use) < load < render < plan < execute < assemble
+Ranks: the base packages (helpers every step may use), in layers of their own (a layer imports
+only from lower layers or itself), < load < render < plan < execute < assemble < attest
 < publish < the top (pipeline, runtime, check, cli). Imports inside functions count too: a lazy
 import is still a dependency.
 """
@@ -15,20 +16,31 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "wasmbuild"
-BASE = {"__init__", "errors", "dirs", "fsutil", "failpoints", "paths", "reference",
-        "ui", "store", "images", "inspect", "oci", "registry", "wasm", "cache",
-        "ignore", "progress", "tarsafe", "supply"}
+#: The base, lowest first: errors and plain helpers; paths and files; Wasm binaries; OCI
+#: structures; registries and the local store; caches and image reading; what reads images.
+BASE = [
+    {"__init__", "errors", "failpoints", "paths", "ui", "tarsafe"},
+    {"reference", "fsutil", "dirs", "progress"},
+    {"wasm", "ignore"},
+    {"oci"},
+    {"registry", "store"},
+    {"cache", "images"},
+    {"inspect", "supply"},
+]
 STEPS = ["load", "render", "plan", "execute", "assemble", "attest", "publish"]
-TOP = {"pipeline": 7, "runtime": 7, "check": 8, "scaffold": 8, "cli": 9, "__main__": 10}
+_AFTER = len(BASE) + len(STEPS)
+TOP = {"pipeline": _AFTER, "runtime": _AFTER, "check": _AFTER + 1, "scaffold": _AFTER + 1, "cli": _AFTER + 2,
+       "__main__": _AFTER + 3}
 MAX_LINES = 450
 
 
 def rank(module: str) -> int:
     head = module.split(".")[1] if module.count(".") else "__init__"
-    if head in BASE:
-        return 0
+    for layer, names in enumerate(BASE):
+        if head in names:
+            return layer
     if head in STEPS:
-        return 1 + STEPS.index(head)
+        return len(BASE) + STEPS.index(head)
     if head in TOP:
         return TOP[head]
     raise AssertionError(f"{module}: top-level name {head!r} has no rank; add it to this test")

@@ -16,18 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..fsutil import atomic_write_bytes
+from ..fsutil import file_sha256 as file_sha256  # re-exported: the cache hashes files with it
 
-_CHUNK = 1 << 20
 #: Smaller files are cheaper to hash than to look up.
 MEMO_MIN_SIZE = 256 * 1024
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class DigestMemo:

@@ -20,8 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import get_args
 
-from ..cache.digests import file_sha256
 from ..errors import BuildError, WasmbuildError
+from ..fsutil import file_sha256
 from . import binary, pins, tools
 from .pins import AdapterKind
 

@@ -13,8 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from ..cache.digests import file_sha256
 from ..errors import ToolchainError
+from ..fsutil import file_sha256
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 AdapterKind = Literal["command", "reactor"]

@@ -25,10 +25,9 @@ import re
 import struct
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from ..errors import BuildError, ConfigError
-from ..oci import Descriptor
 
 ARTIFACT_TYPE = "application/vnd.wasmbuild.wasmtime.precompiled.v1"
 #: The layer: wasmtime's serialised code (an ELF file), compressed with the pinned zstd.
@@ -163,7 +162,19 @@ def _compute_key(target: str) -> str:
     return "sha256:" + hashlib.sha256(section).hexdigest()
 
 
-def matching(listed: Iterable[Descriptor], target: str, compat: str) -> list[Descriptor]:
+class Listed(Protocol):
+    """What a referrers list says of one entry (an OCI descriptor, without naming oci/)."""
+
+    @property
+    def artifact_type(self) -> str | None: ...
+    @property
+    def annotations(self) -> dict[str, str]: ...
+
+
+L = TypeVar("L", bound=Listed)
+
+
+def matching(listed: Iterable[L], target: str, compat: str) -> list[L]:
     """The referrers (as a referrers list names them) made for ``target`` by an engine whose
     key is ``compat``: anything else would not load here, so it is never fetched or read."""
     return [d for d in listed if d.artifact_type == ARTIFACT_TYPE
