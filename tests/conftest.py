@@ -28,6 +28,18 @@ pytest_plugins = [
 ]
 
 
+#: Modules whose own helpers start the CLI in a process (the rest use the ``wb`` fixture).
+_CLI_MODULES = {"test_hostile_images.py", "test_run_fastpath.py"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start the CLI as a process get the ``cli`` mark: ``pytest tests/unit -m 'not
+    cli'`` is the in-process tier (seconds), the rest runs the same code through ``python -m``."""
+    for item in items:
+        if "wb" in getattr(item, "fixturenames", ()) or item.path.name in _CLI_MODULES:
+            item.add_marker(pytest.mark.cli)
+
+
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     store, cache = tmp_path / "store", tmp_path / "cache"

@@ -186,6 +186,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.cli
 def test_unknown_format_and_platform_on_the_command_line(tmp_path: Path) -> None:
     project = checkout(tmp_path / "p")
     bad = _cli("build", str(project), "--format", "wasm", cwd=tmp_path)
@@ -199,6 +200,7 @@ def test_unknown_format_and_platform_on_the_command_line(tmp_path: Path) -> None
         "platform's image with --include)"]
 
 
+@pytest.mark.cli
 def test_platform_is_an_alias_of_one_target(tmp_path: Path) -> None:
     project = checkout(tmp_path / "p")
     proc = _cli("build", str(project), "--platform", "wasi/wasm", "--json", cwd=tmp_path)
@@ -264,6 +266,7 @@ def test_make_index_helper_still_resolves(tmp_path: Path) -> None:
     assert layout.image(index)[0].digest == image.digest
 
 
+@pytest.mark.cli
 def test_check_warns_about_the_targets_traps(tmp_path: Path) -> None:
     project = checkout(tmp_path / "p")
     wasmfile = project / "Wasmfile"
