@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -21,7 +21,7 @@ from wasmbuild import reference
 from wasmbuild.errors import ConfigError, WasmbuildError
 from wasmbuild.ignore import load_ignore
 from wasmbuild.load import yamlpos
-from wasmbuild.load.model import ENV_NAME_RE, Wasmfile
+from wasmbuild.load.model import ENV_NAME_RE, NO_IMAGE_HINT, Image, Wasmfile
 from wasmbuild.paths import PathEscape, clean_image_path, clean_relative, within
 
 
@@ -191,13 +191,22 @@ def _translate(exc: ValidationError, pos: yamlpos.Positions, problems: Problems)
             problems.add(f"{dotted(loc)}: {err['msg'].lower()}, got {shown}", where)
 
 
+#: What a load does with ``image:``: ``required`` (a build of the image), ``optional`` (``check``:
+#: checked if present), ``ignored`` (``build --target STAGE``: neither needed nor checked, left out).
+ImageNeed = Literal["required", "optional", "ignored"]
+
+
 def load(path: Path | str, *, context: Path | str | None = None,
-         problems: Problems | None = None) -> Loaded:
+         problems: Problems | None = None, image: ImageNeed = "required") -> Loaded:
     """Read a Wasmfile and check it against the schema. Raises one :class:`ConfigError`
     (its ``problems`` attribute lists them all). Recipes are not rendered here (see ``render``).
 
     With ``problems`` given, mistakes that do not stop the next steps (a missing file, a bad tag)
-    are only recorded there, so that ``check`` can report them together with render's."""
+    are only recorded there, so that ``check`` can report them together with render's.
+
+    With ``image="ignored"`` the loaded model has no image: buildx builds a ``--target`` stage
+    whatever the final stage says, and so does wasmbuild, so a half-written ``image:`` (or none)
+    does not stop a stage from building."""
     path = Path(path)
     try:
         if path.is_dir():
@@ -218,6 +227,8 @@ def load(path: Path | str, *, context: Path | str | None = None,
     problems = problems if problems is not None else Problems()
     if not isinstance(data, dict):
         raise ConfigError("a Wasmfile must be a YAML mapping with `wasmfile: 1`", where=pos.where())
+    if image == "ignored":
+        data = {k: v for k, v in data.items() if k != "image"}
     try:
         model = Wasmfile.model_validate(data)
     except ValidationError as exc:
@@ -228,15 +239,17 @@ def load(path: Path | str, *, context: Path | str | None = None,
     ctx = Path(context) if context is not None else path.parent / model.context
     if not ctx.is_dir():
         raise ConfigError(f"build context {ctx} is not a directory", where=pos.where(("context",)))
-    _check_image(model, ctx, pos, problems)
+    if model.image_ is not None:
+        _check_image(model.image_, ctx, pos, problems)
+    elif image == "required":
+        problems.add("the Wasmfile has no `image:` section", pos.where(), NO_IMAGE_HINT)
     if not collect:
         problems.raise_if_any()
     return Loaded(path=path, context=ctx, model=model, positions=pos)
 
 
-def _check_image(model: Wasmfile, ctx: Path, pos: yamlpos.Positions, problems: Problems) -> None:
+def _check_image(image: Image, ctx: Path, pos: yamlpos.Positions, problems: Problems) -> None:
     """What can be checked without the stages: paths, the entrypoint, tags."""
-    image = model.image
     dests: list[str] = []
     keep = "keep sources inside the context and destinations in the image"
     for i, f in enumerate(image.files):

@@ -171,7 +171,8 @@ def _render_stage(name: str, stage: Stage, where: str, pos: Positions,
 def _check_image_sources(loaded: Loaded, specs: dict[str, StageSpec], problems: Problems) -> None:
     """Every image file taken ``from`` a stage names a stage that declares that output."""
     names = set(loaded.model.stages)
-    for i, f in enumerate(loaded.model.image.files):
+    image = loaded.model.image_
+    for i, f in enumerate(image.files if image is not None else ()):
         if f.from_ is None:
             continue
         where = loaded.positions.where(("image", "files", i))
