@@ -82,6 +82,9 @@ def test_a_build_of_the_image_says_how_to_add_a_missing_one(tmp_path: Path) -> N
         prepare(path)
     assert str(info.value) == f"{path}:1: {NO_IMAGE}"
     assert len(info.value.problems) == 1
+    with pytest.raises(ConfigError) as info:
+        prepare(_wasmfile(tmp_path, STAGES + "image:\n"))
+    assert str(info.value) == f"{path}:9: `image:` is empty" + NO_IMAGE.partition(" section")[2]
 
 
 def test_check_warns_about_a_stages_only_wasmfile(tmp_path: Path) -> None:

@@ -242,7 +242,9 @@ def load(path: Path | str, *, context: Path | str | None = None,
     if model.image_ is not None:
         _check_image(model.image_, ctx, pos, problems)
     elif image == "required":
-        problems.add("the Wasmfile has no `image:` section", pos.where(), NO_IMAGE_HINT)
+        empty = "image" in data  # `image:` with nothing under it yet
+        problems.add("`image:` is empty" if empty else "the Wasmfile has no `image:` section",
+                     pos.where(("image",)), NO_IMAGE_HINT)
     if not collect:
         problems.raise_if_any()
     return Loaded(path=path, context=ctx, model=model, positions=pos)
