@@ -66,9 +66,15 @@ def check_wasmfile(path: Path, warnings: list[str] | None = None) -> list[str]:
     from wasmbuild.pipeline import prepare
 
     try:
-        the_plan = prepare(path)
+        the_plan = prepare(path, image="optional")
     except ConfigError as exc:
         return [p.render() for p in exc.problems]
+    if the_plan.project.model.image_ is None:  # stages only: nothing for a plain build to make
+        if warnings is not None:
+            warnings.append(f"{the_plan.project.path}: no `image:` section: only `wasmbuild build "
+                            "--target STAGE` builds from this Wasmfile (to build an image, "
+                            "add `image:`, docs/wasmfile.md)")
+        return []
     if warnings is not None:
         from wasmbuild.oci.preflight import for_wasmfile
 

@@ -28,7 +28,7 @@ from .execute.executors import Executor, executor_for
 from .execute.scheduler import ExecuteOptions, Scheduler, StageResult
 from .failpoints import pause
 from .fsutil import remove, sweep, temp_path
-from .load.loader import Problems, load
+from .load.loader import ImageNeed, Problems, load
 from .oci import Descriptor
 from .oci.layout import Layout
 from .plan import Plan, plan
@@ -39,12 +39,15 @@ from .render.render import render
 from .ui import NullReporter, Reporter
 
 
-def prepare(path: Path | str, context: Path | str | None = None, target: str | None = None) -> Plan:
+def prepare(path: Path | str, context: Path | str | None = None, target: str | None = None,
+            image: ImageNeed | None = None) -> Plan:
     """``load``, ``render`` and ``plan`` a Wasmfile: everything short of running it. Every
     problem found by load and render is reported together (one ConfigError listing them).
-    ``target``: plan only that stage and what it needs (``--target``)."""
+    ``target``: plan only that stage and what it needs (``--target``); the image is then neither
+    needed nor checked (``image``: see ``load``)."""
     problems = Problems()
-    return plan(render(load(path, context=context, problems=problems), problems), target)
+    need = image or ("ignored" if target is not None else "required")
+    return plan(render(load(path, context=context, problems=problems, image=need), problems), target)
 
 
 @dataclass
@@ -198,7 +201,8 @@ def image_names(the_plan: Plan, tags: Sequence[str]) -> list[str]:
     """The image's names: the Wasmfile's tags, then ``-t``; else the project directory's name,
     made a valid reference (``My_Project`` -> ``my-project``, as docker compose does)."""
 
-    names = list(the_plan.project.model.image.tags) + list(tags)
+    image = the_plan.project.model.image_
+    names = list(image.tags if image is not None else ()) + list(tags)
     if names:
         return names
     return [name_from_folder(the_plan.project.path.resolve().parent, "image")]

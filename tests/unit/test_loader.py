@@ -134,7 +134,7 @@ def test_destination_escaping_image_root(tmp_path: Path) -> None:
 
 def test_unknown_recipe_parameter(tmp_path: Path) -> None:
     err = error_of(tmp_path, GOOD.replace("output: hello.wasm}", "output: hello.wasm, opt: 3}"))
-    assert "no parameter 'opt'" in str(err) and ":3" in str(err)
+    assert "no parameter 'opt'" in str(err) and ":5" in str(err)  # the line of `with:`, not the stage's
 
 
 def test_recipe_parameter_type(tmp_path: Path) -> None:

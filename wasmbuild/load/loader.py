@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -21,7 +21,7 @@ from wasmbuild import reference
 from wasmbuild.errors import ConfigError, WasmbuildError
 from wasmbuild.ignore import load_ignore
 from wasmbuild.load import yamlpos
-from wasmbuild.load.model import ENV_NAME_RE, Wasmfile
+from wasmbuild.load.model import ENV_NAME_RE, NO_IMAGE_HINT, Image, Wasmfile
 from wasmbuild.paths import PathEscape, clean_image_path, clean_relative, within
 
 
@@ -51,40 +51,73 @@ class Problems:
                               problems=list(self.items))
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model class that the location ``loc`` points into."""
+@dataclass(frozen=True)
+class _Walk:
+    """Where an error's location leads in the model."""
+
+    model: type[BaseModel] | None  # the model the location ends in (None: a scalar, or unknown)
+    loc: tuple[Any, ...]  # the location without pydantic's union-branch tags ("Optimize", "bool")
+    union: tuple[Any, ...] | None = None  # where a union was entered
+    scalar_branch: bool = False  # the error is about a scalar branch of that union
+
+
+def _walk(loc: tuple[Any, ...]) -> _Walk:
+    """Follow ``loc`` from the Wasmfile model through fields, list items, dict values and union
+    branches (pydantic names the branch it tried: ``optimize.Optimize.levle``)."""
     current: Any = Wasmfile
-    for part in loc:
+    clean: list[Any] = []
+    union: tuple[Any, ...] | None = None
+    for i, part in enumerate(loc):
+        current = _strip(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
             fld = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
             if fld is None:
-                return None
+                return _Walk(None, (*clean, *loc[i:]), union)
             current = fld.annotation
+        elif typing.get_origin(current) in (list, tuple, dict):
+            args = typing.get_args(current)
+            current = args[-1] if args else Any
+        elif typing.get_origin(current) in (typing.Union, types.UnionType):
+            union = tuple(clean)
+            branch = next((a for a in typing.get_args(current)
+                           if isinstance(a, type) and issubclass(a, BaseModel) and a.__name__ == part), None)
+            if branch is None:
+                return _Walk(None, union, union, scalar_branch=True)
+            current = branch
+            continue
         else:
-            current = _unwrap(current)
-            if current is None:
-                return None
-        current = _unwrap(current) if not isinstance(current, type) else current
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+            return _Walk(None, (*clean, *loc[i:]), union)
+        clean.append(part)
+    current = _strip(current)
+    model = current if isinstance(current, type) and issubclass(current, BaseModel) else None
+    return _Walk(model, tuple(clean), union)
 
 
-def _unwrap(tp: Any) -> Any:
-    """list[X] / dict[K, X] / X | None -> X."""
-    origin = typing.get_origin(tp)
-    args = [a for a in typing.get_args(tp) if a is not type(None)]
-    if origin in (list, tuple):
-        return args[0] if args else None
-    if origin is dict:
-        return args[1] if len(args) > 1 else None
-    if origin in (typing.Union, types.UnionType) and len(args) == 1:
-        return _unwrap(args[0]) if typing.get_origin(args[0]) else args[0]
-    if origin is typing.Annotated:
-        return args[0]
-    return tp
+def _strip(tp: Any) -> Any:
+    """``X | None`` -> ``X``; ``Annotated[X, ...]`` -> ``X`` (a real union stays a union)."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp
 
 
-def _allowed(model: type[BaseModel] | None) -> list[str]:
-    return [f.alias or n for n, f in model.model_fields.items()] if model else []
+def allowed_keys(model: type[BaseModel]) -> list[str]:
+    """The keys a mapping of ``model`` may hold, as a Wasmfile spells them."""
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def key_hint(key: Any, allowed: list[str], what: str = "allowed keys") -> str:
+    """``did you mean 'recipe'? allowed keys: recipe, with, ...`` for a misspelt ``key``."""
+    listed = f"{what}: {', '.join(allowed)}" if allowed else f"{what}: none"
+    close = difflib.get_close_matches(str(key), allowed, n=1)
+    return f"did you mean {close[0]!r}? {listed}" if close else listed
 
 
 #: Control characters, or `:`/`$` inside one scalar: a line of /etc/shadow or a password hash.
@@ -109,16 +142,23 @@ def dotted(loc: tuple[Any, ...]) -> str:
 
 
 def _translate(exc: ValidationError, pos: yamlpos.Positions, problems: Problems) -> None:
-    for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if p != "[key]")
+    raw = [tuple(p for p in err["loc"] if p != "[key]") for err in exc.errors()]
+    errors = [(err, loc, _walk(loc)) for err, loc in zip(exc.errors(), raw, strict=True)]
+    # A mapping given to `optimize` (bool | level | {level, strip}) fails every branch of the
+    # union; only the mapping branch's own complaint (an unknown key) says what is wrong.
+    mapped = {w.union for _, _, w in errors if w.union is not None and not w.scalar_branch}
+    for err, tagged, walk in errors:
+        if walk.scalar_branch and walk.union in mapped:
+            continue
+        loc = walk.loc
         kind = err["type"]
         where = pos.where(loc)
         if kind == "extra_forbidden":
             key, parent = loc[-1], loc[:-1]
-            allowed = _allowed(_model_at(parent))
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
-            problems.add(f"unknown key {quoted(key)} in {dotted(parent)}", where, hint)
+            owner = _walk(tagged[:-1]).model  # with the union's tag: the branch it went into
+            hint = key_hint(key, allowed_keys(owner)) if owner is not None else None
+            place = f"in {dotted(parent)}" if parent else "at the top level"
+            problems.add(f"unknown key {quoted(key)} {place}", where, hint)
         elif kind == "missing":
             problems.add(
                 f"missing required key {loc[-1]!r} in {dotted(loc[:-1])}",
@@ -151,13 +191,22 @@ def _translate(exc: ValidationError, pos: yamlpos.Positions, problems: Problems)
             problems.add(f"{dotted(loc)}: {err['msg'].lower()}, got {shown}", where)
 
 
+#: What a load does with ``image:``: ``required`` (a build of the image), ``optional`` (``check``:
+#: checked if present), ``ignored`` (``build --target STAGE``: neither needed nor checked, left out).
+ImageNeed = Literal["required", "optional", "ignored"]
+
+
 def load(path: Path | str, *, context: Path | str | None = None,
-         problems: Problems | None = None) -> Loaded:
+         problems: Problems | None = None, image: ImageNeed = "required") -> Loaded:
     """Read a Wasmfile and check it against the schema. Raises one :class:`ConfigError`
     (its ``problems`` attribute lists them all). Recipes are not rendered here (see ``render``).
 
     With ``problems`` given, mistakes that do not stop the next steps (a missing file, a bad tag)
-    are only recorded there, so that ``check`` can report them together with render's."""
+    are only recorded there, so that ``check`` can report them together with render's.
+
+    With ``image="ignored"`` the loaded model has no image: buildx builds a ``--target`` stage
+    whatever the final stage says, and so does wasmbuild, so a half-written ``image:`` (or none)
+    does not stop a stage from building."""
     path = Path(path)
     try:
         if path.is_dir():
@@ -178,6 +227,8 @@ def load(path: Path | str, *, context: Path | str | None = None,
     problems = problems if problems is not None else Problems()
     if not isinstance(data, dict):
         raise ConfigError("a Wasmfile must be a YAML mapping with `wasmfile: 1`", where=pos.where())
+    if image == "ignored":
+        data = {k: v for k, v in data.items() if k != "image"}
     try:
         model = Wasmfile.model_validate(data)
     except ValidationError as exc:
@@ -188,15 +239,19 @@ def load(path: Path | str, *, context: Path | str | None = None,
     ctx = Path(context) if context is not None else path.parent / model.context
     if not ctx.is_dir():
         raise ConfigError(f"build context {ctx} is not a directory", where=pos.where(("context",)))
-    _check_image(model, ctx, pos, problems)
+    if model.image_ is not None:
+        _check_image(model.image_, ctx, pos, problems)
+    elif image == "required":
+        empty = "image" in data  # `image:` with nothing under it yet
+        problems.add("`image:` is empty" if empty else "the Wasmfile has no `image:` section",
+                     pos.where(("image",)), NO_IMAGE_HINT)
     if not collect:
         problems.raise_if_any()
     return Loaded(path=path, context=ctx, model=model, positions=pos)
 
 
-def _check_image(model: Wasmfile, ctx: Path, pos: yamlpos.Positions, problems: Problems) -> None:
+def _check_image(image: Image, ctx: Path, pos: yamlpos.Positions, problems: Problems) -> None:
     """What can be checked without the stages: paths, the entrypoint, tags."""
-    image = model.image
     dests: list[str] = []
     keep = "keep sources inside the context and destinations in the image"
     for i, f in enumerate(image.files):

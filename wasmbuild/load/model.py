@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from wasmbuild.errors import ConfigError
+
 NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 StageName = Annotated[str, StringConstraints(pattern=NAME_RE)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -346,13 +348,30 @@ class Image(_Strict):
         return value
 
 
+#: How to fix a Wasmfile without an image, wherever one is needed.
+NO_IMAGE_HINT = ("add an `image:` section with `files` and an `entrypoint` as docs/wasmfile.md "
+                 "shows, or build one stage with `wasmbuild build --target STAGE`")
+
+
 class Wasmfile(_Strict):
     """A Wasmfile: named stages and one image."""
 
     wasmfile: Literal[1] = Field(description="Format version; must be 1.")
     context: str = Field(".", description="Build context, relative to the Wasmfile's directory.")
     stages: dict[StageName, Stage] = Field(default_factory=dict, description="Named stages.")
-    image: Image = Field(description="The image to assemble.")
+    image_: Image | None = Field(
+        None,
+        alias="image",
+        description="The image to assemble. Required, except in a stages-only Wasmfile built "
+        "with `build --target STAGE` (which neither needs nor checks the image).",
+    )
+
+    @property
+    def image(self) -> Image:
+        """The image; only a ``--target`` build (or ``check``) loads a Wasmfile without one."""
+        if self.image_ is None:
+            raise ConfigError("the Wasmfile has no `image:` section", hint=NO_IMAGE_HINT)
+        return self.image_
 
 
 def json_schema() -> dict[str, Any]:

@@ -38,7 +38,7 @@ class Plan:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        img = self.project.model.image
+        img = self.project.model.image_
         return {
             "wasmfile": str(self.project.path),
             "context": str(self.project.context),
@@ -58,7 +58,7 @@ class Plan:
             ],
             "levels": self.levels(),
             "unused_stages": list(self.unused),
-            "image": {
+            "image": None if img is None else {
                 "platform": img.platform,
                 "targets": list(img.targets),
                 "include": list(img.include),
@@ -89,7 +89,9 @@ def plan(project: Project, target: str | None = None) -> Plan:
             hint="a stage cannot (indirectly) take inputs from itself; break the loop",
         ) from None
     needed: set[str] = set()
-    stack = [target] if target is not None else [f.from_ for f in project.model.image.files if f.from_]
+    image = project.model.image_
+    files = image.files if image is not None else []
+    stack = [target] if target is not None else [f.from_ for f in files if f.from_]
     while stack:
         name = stack.pop()
         if name not in needed:

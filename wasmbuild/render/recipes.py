@@ -90,22 +90,22 @@ def parse_recipe(path: Path) -> Recipe:
     data, pos = yamlpos.load(meta_file.read_text(), str(meta_file))
     if not isinstance(data, dict):
         raise ConfigError("recipe.yaml must be a mapping", where=str(meta_file))
+    from wasmbuild.load.loader import key_hint
+
     unknown = set(data) - {"description", "params", "example"}
     if unknown:
         key = sorted(unknown)[0]
-        raise ConfigError(
-            f"unknown key {key!r}",
-            where=pos.where((key,)),
-            hint="allowed: description, params, example",
-        )
+        raise ConfigError(f"unknown key {key!r}", where=pos.where((key,)),
+                          hint=key_hint(key, ["description", "params", "example"]))
     params: dict[str, Param] = {}
     for name, spec in (data.get("params") or {}).items():
         where = pos.where(("params", name))
         if not isinstance(spec, dict):
             raise ConfigError(f"parameter {name!r} must be a mapping", where=where)
-        bad = set(spec) - {"type", "description", "default", "required", "choices"}
-        if bad:
-            raise ConfigError(f"unknown key {sorted(bad)[0]!r} in parameter {name!r}", where=where)
+        keys = ["type", "description", "default", "required", "choices"]
+        if bad := sorted(set(spec) - set(keys)):
+            raise ConfigError(f"unknown key {bad[0]!r} in parameter {name!r}",
+                              where=pos.where(("params", name, bad[0])), hint=key_hint(bad[0], keys))
         ptype = spec.get("type", "string")
         if ptype not in PARAM_TYPES:
             raise ConfigError(
@@ -146,8 +146,10 @@ def _find(name: str, roots: tuple[Path, ...]) -> Recipe | None:
 def get_recipe(name: str) -> Recipe:
     recipe = _find(name, tuple(recipe_roots()))
     if recipe is None:
-        known = ", ".join(r.name for r in list_recipes()) or "none"
-        raise ConfigError(f"unknown recipe {name!r}", hint=f"available recipes: {known}")
+        from wasmbuild.load.loader import key_hint
+
+        hint = key_hint(name, [r.name for r in list_recipes()], "available recipes")
+        raise ConfigError(f"unknown recipe {name!r}", hint=hint)
     return recipe
 
 
@@ -159,14 +161,22 @@ def list_recipes() -> list[Recipe]:
     return sorted(seen.values(), key=lambda r: r.name)
 
 
+def unknown_params(recipe: Recipe, given: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """``(key, message, hint)`` for each key of ``with:`` that is not one of the recipe's
+    parameters; the hint suggests the closest one and lists them all."""
+    from wasmbuild.load.loader import key_hint
+
+    allowed = list(recipe.params)
+    return [(key, f"recipe {recipe.name!r} has no parameter {key!r}",
+             key_hint(key, allowed, "its parameters")) for key in given if key not in recipe.params]
+
+
 def resolve_params(recipe: Recipe, given: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Apply defaults and check types. Returns (values, problems)."""
     problems: list[str] = []
     values: dict[str, Any] = {}
-    for key in given:
-        if key not in recipe.params:
-            allowed = ", ".join(recipe.params) or "none"
-            problems.append(f"recipe {recipe.name!r} has no parameter {key!r} (allowed: {allowed})")
+    for _, message, hint in unknown_params(recipe, given):
+        problems.append(f"{message} ({hint})")
     for name, p in recipe.params.items():
         if name in given:
             problem = _check_type(p, given[name])

@@ -16,6 +16,7 @@ from ..errors import ConfigError
 from ..ignore import load_ignore
 from ..load.loader import Loaded, Problems, dotted
 from ..load.model import Input, Stage, parse_duration
+from ..load.yamlpos import Positions
 from ..paths import PathEscape, clean_relative, within
 from . import recipes
 from .project import Project, StageSpec
@@ -30,7 +31,7 @@ def render(loaded: Loaded, problems: Problems | None = None) -> Project:
     specs: dict[str, StageSpec] = {}
     for name, raw in model.stages.items():
         where = pos.where(("stages", name))
-        stage = _render_stage(name, raw, where, problems)
+        stage = _render_stage(name, raw, where, pos, problems)
         if stage is None:
             continue
         for i, inp in enumerate(stage.inputs):
@@ -106,13 +107,19 @@ def _check_input(inp: Input, stage: str, where: str, ctx: Path, names: set[str],
         problems.add(f"stage {stage!r}: {exc}", where, "keep paths relative and inside the context")
 
 
-def _render_stage(name: str, stage: Stage, where: str, problems: Problems) -> Stage | None:
+def _render_stage(name: str, stage: Stage, where: str, pos: Positions,
+                  problems: Problems) -> Stage | None:
     if stage.recipe is None:
         return stage
     try:
         recipe = recipes.get_recipe(stage.recipe)
     except ConfigError as exc:
-        problems.add(exc.message, where, exc.hint)
+        problems.add(exc.message, pos.where(("stages", name, "recipe")), exc.hint)
+        return None
+    unknown = recipes.unknown_params(recipe, dict(stage.with_))
+    for key, message, hint in unknown:
+        problems.add(f"stage {name!r}: {message}", pos.where(("stages", name, "with", key)), hint)
+    if unknown:  # a misspelt key would also show as a missing parameter: one mistake, one line
         return None
     values, param_problems = recipes.resolve_params(recipe, dict(stage.with_))
     for p in param_problems:
@@ -164,7 +171,8 @@ def _render_stage(name: str, stage: Stage, where: str, problems: Problems) -> St
 def _check_image_sources(loaded: Loaded, specs: dict[str, StageSpec], problems: Problems) -> None:
     """Every image file taken ``from`` a stage names a stage that declares that output."""
     names = set(loaded.model.stages)
-    for i, f in enumerate(loaded.model.image.files):
+    image = loaded.model.image_
+    for i, f in enumerate(image.files if image is not None else ()):
         if f.from_ is None:
             continue
         where = loaded.positions.where(("image", "files", i))
