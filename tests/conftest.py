@@ -28,15 +28,22 @@ pytest_plugins = [
 ]
 
 
-#: Modules whose own helpers start the CLI in a process (the rest use the ``wb`` fixture).
-_CLI_MODULES = {"test_hostile_images.py", "test_run_fastpath.py"}
+#: Modules whose own helpers start the CLI in a process (the rest use this file's ``wb``).
+_CLI_MODULES = {"test_run_fastpath.py"}
+
+
+def _process_wb(item: pytest.Item) -> bool:
+    """Whether ``item`` uses this file's ``wb`` (a process), not a module's own in-process one."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.get("wb", ()) if info is not None else ()
+    return bool(defs) and defs[-1].func.__module__ == __name__
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that start the CLI as a process get the ``cli`` mark: ``pytest tests/unit -m 'not
     cli'`` is the in-process tier (seconds), the rest runs the same code through ``python -m``."""
     for item in items:
-        if "wb" in getattr(item, "fixturenames", ()) or item.path.name in _CLI_MODULES:
+        if _process_wb(item) or item.path.name in _CLI_MODULES:
             item.add_marker(pytest.mark.cli)
 
 

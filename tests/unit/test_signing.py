@@ -156,7 +156,6 @@ def test_policy_scopes_and_registries_d(tmp_path: Path, monkeypatch: pytest.Monk
         find_policy(tmp_path / "bad.json")
 
 
-@pytest.mark.cli
 def test_command_line_mistakes_are_one_line_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.unit.test_hostile_images import cli
 
