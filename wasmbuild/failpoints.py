@@ -10,6 +10,10 @@ at the first call; unset (always, outside tests) a failpoint costs one set looku
 * ``image``: layer, config and manifest blobs are in the store, no tag points at them yet;
 * ``write:NAME``: an atomic write of a file called NAME (e.g. ``index.json``) is complete in its
   temp file, not yet renamed over the old one.
+
+``WASMBUILD_TEST_FAIL_AT=POINT`` makes :func:`fail` raise the ``PermissionError`` an unreadable
+``$WASMBUILD_TEST_FAIL_PATH`` would (tests of the last-resort error handler: as root, no file is
+unreadable). Points: ``prepare`` (loading a Wasmfile).
 """
 
 from __future__ import annotations
@@ -33,3 +37,10 @@ def pause(point: str) -> None:
         with open(marker, "a") as fh:
             fh.write(f"{point} {os.getpid()}\n")
     time.sleep(float(os.environ.get("WASMBUILD_TEST_PAUSE_SECONDS", "60")))
+
+
+def fail(point: str) -> None:
+    """Raise an unreadable-file error here if a test asked for ``point``; otherwise return."""
+    if os.environ.get("WASMBUILD_TEST_FAIL_AT") == point:
+        path = os.environ.get("WASMBUILD_TEST_FAIL_PATH", point)
+        raise PermissionError(13, "Permission denied", path)

@@ -26,7 +26,7 @@ from .dirs import cache_area
 from .errors import ConfigError
 from .execute.executors import Executor, executor_for
 from .execute.scheduler import ExecuteOptions, Scheduler, StageResult
-from .failpoints import pause
+from .failpoints import fail, pause
 from .fsutil import remove, sweep, temp_path
 from .load.loader import ImageNeed, Problems, load
 from .oci import Descriptor
@@ -45,6 +45,7 @@ def prepare(path: Path | str, context: Path | str | None = None, target: str | N
     problem found by load and render is reported together (one ConfigError listing them).
     ``target``: plan only that stage and what it needs (``--target``); the image is then neither
     needed nor checked (``image``: see ``load``)."""
+    fail("prepare")  # crash tests only (see failpoints)
     problems = Problems()
     need = image or ("ignored" if target is not None else "required")
     return plan(render(load(path, context=context, problems=problems, image=need), problems), target)

@@ -239,12 +239,8 @@ def test_a_name_too_long_is_one_line(wb: Cli, args: list[str]) -> None:
 
 def test_an_unreadable_path_anywhere_is_one_line(wb: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The last resort: an OSError no narrower handler knew names its path, exit 2."""
-    import wasmbuild.pipeline
-
-    def refuse(*_args: object, **_kw: object) -> None:
-        raise PermissionError(13, "Permission denied", str(tmp_path / "secret"))
-
-    monkeypatch.setattr(wasmbuild.pipeline, "prepare", refuse)
+    monkeypatch.setenv("WASMBUILD_TEST_FAIL_AT", "prepare")
+    monkeypatch.setenv("WASMBUILD_TEST_FAIL_PATH", str(tmp_path / "secret"))
     proc = wb("plan", str(prebuilt(tmp_path)))
     assert proc.returncode == 2
     assert proc.stderr == f"error: {tmp_path / 'secret'}: Permission denied (--debug shows where)\n"
