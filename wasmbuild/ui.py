@@ -186,8 +186,7 @@ class RichReporter(PlainReporter):
         with self.lock:
             t = self.transfers.setdefault(label, _Transfer(time.monotonic()))
             t.done, t.total = done, total
-            if finished:
-                t.end = time.monotonic()
+            t.end = time.monotonic() if finished else None  # a push may start another blob
 
     def note(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.registry_fixtures import RegistryServer
 from tests.integration.tmux_screen import Screen
 
 pytestmark = pytest.mark.integration
@@ -53,13 +54,19 @@ def header(screen: str) -> str:
     return next((ln for ln in screen.splitlines() if ln.startswith("[+] ")), screen)
 
 
-def test_parallel_stages_each_show_their_state_logs_and_time(tmp_path: Path) -> None:
+def setup(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """The project, its release file and the terminal's environment."""
     ctx, go = tmp_path / "ctx", tmp_path / "go"
     ctx.mkdir()
     shutil.copy(GOLDEN, ctx / "hello.wasm")
     (ctx / "Wasmfile").write_text(WASMFILE.format(go=go))
     env = {k: os.environ[k] for k in ("PATH", "HOME", "WASMBUILD_STORE", "WASMBUILD_CACHE")}
     env.update(TERM="xterm-256color", PYTHONPATH=os.environ.get("PYTHONPATH", ""))
+    return ctx, go, env
+
+
+def test_parallel_stages_each_show_their_state_logs_and_time(tmp_path: Path) -> None:
+    ctx, go, env = setup(tmp_path)
     # --sandbox off: bwrap's private /tmp would hide the release file from the steps.
     args = ["build", str(ctx), "--jobs", "2", "--sandbox", "off"]
     screen = Screen(tmp_path, args, env)
@@ -94,3 +101,21 @@ def test_parallel_stages_each_show_their_state_logs_and_time(tmp_path: Path) -> 
             assert re.fullmatch(rf" => \[{stage}\] CACHED +\d+\.\ds", line_of(cached, stage)), cached
     finally:
         again.close()
+
+
+def test_layer_compression_and_push_show_bytes_and_rate(tmp_path: Path, registry: RegistryServer) -> None:
+    ctx, go, env = setup(tmp_path)
+    go.touch()  # no need to watch the stages here
+    ref = registry.ref("tty/demo")
+    screen = Screen(tmp_path, ["build", str(ctx), "--sandbox", "off", "--plain-http",
+                               "-o", f"docker://{ref}"], env)
+    try:
+        assert screen.exit_code() == 0, screen.text()
+        done = screen.wait_for(lambda s: "Built" in s)
+    finally:
+        screen.close()
+    amount = r"(?P<n>\d+(\.\d)? k?B) / (?P=n) \d+(\.\d)? [kMG]?B/s +\d+\.\ds"
+    lines = done.splitlines()
+    assert any(re.fullmatch(rf" => DONE compressing layer \(full\) {amount}", ln) for ln in lines), done
+    assert any(re.fullmatch(rf" => DONE pushing {re.escape(ref)} {amount}", ln) for ln in lines), done
+    assert registry.manifest_status("tty/demo", "latest") == 200
