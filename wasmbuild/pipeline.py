@@ -169,7 +169,7 @@ def build(the_plan: Plan, options: BuildOptions | None = None,
         outputs = ran.outputs()
         how = options.assemble if options.uncached else options.assemble.cached()
         if how.note is None:
-            how = dataclasses.replace(how, note=reporter.note)
+            how = dataclasses.replace(how, note=reporter.note, transfer=reporter.transfer)
         done = assemble(the_plan, outputs, store, how, targets=options.targets,
                         include=options.include, registry=options.registry, note=reporter.note)
         referrers = attest(the_plan, ran.results, outputs, store, done.manifest, options.attest,
@@ -223,6 +223,20 @@ class Request:
     export: Path | None = None
 
 
+def _pushed(reporter: Reporter, label: str, done: int, total: int) -> None:
+    reporter.transfer(label, done, total, done >= total)
+
+
+def _show_pushes(publishers: MultiPublisher, reporter: Reporter) -> None:
+    """Each registry push's bytes and rate on the live display (``Reporter.transfer``)."""
+    from .publish import RegistryPublisher
+    from .registry.ops import PushStats
+
+    for p in publishers.publishers:
+        if isinstance(p, RegistryPublisher) and p.stats is None:
+            p.stats = PushStats(progress=functools.partial(_pushed, reporter, f"pushing {p.ref}"))
+
+
 def build_and_publish(req: Request, reporter: Reporter) -> dict[str, Any]:
     """Import shared cache entries, build, publish to every destination, export the cache."""
     cache = req.options.cache = req.options.cache or StageCache()
@@ -247,6 +261,7 @@ def build_and_publish(req: Request, reporter: Reporter) -> dict[str, Any]:
         with store.writing():  # until tagged: `wasmbuild gc` must not take the new blobs
             built = build(req.plan, req.options, reporter)
             result.update(built.to_json())
+            _show_pushes(req.publishers, reporter)
             result.update(req.publishers.publish(built.layout, built.descriptor))
             if built.referrers:
                 from .publish.referrers import publish_referrers

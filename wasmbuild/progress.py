@@ -42,6 +42,9 @@ class _Timed:
     def _now(self) -> float:
         return time.monotonic() - self.started
 
+    def transfer(self, label: str, done: int, total: int = 0, finished: bool = False) -> None:
+        """Not an event here: plain and json lines are a contract, unchanged by byte counts."""
+
     def close(self) -> None:
         pass
 

@@ -61,6 +61,8 @@ class AssembleOptions:
     compression: Compression | None = None
     #: Progress notes (sizes before and after ``optimize:``).
     note: Callable[[str], None] | None = None
+    #: Bytes compressed so far (``Reporter.transfer``), for the live display.
+    transfer: Callable[[str, int, int, bool], None] | None = None
 
     def cached(self) -> AssembleOptions:
         """These options with every memo in its cache area."""
@@ -139,7 +141,7 @@ def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
                      variant=image.variant)
     names = tuple(dict.fromkeys(targets or image.targets))
     inputs = Inputs(spec, entries, module, epoch, project.positions.where(("image", "targets")),
-                    options.compression)
+                    options.compression, options.transfer)
     written, layers = write_targets(layout, inputs, names, memo)
     module_digest = layers.digests.get(module.path)
     if module_digest is None and options.valid_memo is not None:

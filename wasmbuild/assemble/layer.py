@@ -22,6 +22,7 @@ import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from wasmbuild.assemble.compress import Compression, LayerWriter, ZstdWriter
 from wasmbuild.assemble.gzchunks import ChunkedGzipWriter, ChunkMemo, cut_before
@@ -119,10 +120,28 @@ def _tarinfo(entry: Entry, epoch: int) -> tarfile.TarInfo:
     return info
 
 
+#: ``progress(bytes_read, bytes_total)`` while a layer is compressed (the live display).
+Progress = Callable[[int, int], None]
+
+
+class _Counted:
+    """A file whose reads are counted into ``progress`` (tarfile copies in small reads)."""
+
+    def __init__(self, fh: BinaryIO, seen: list[int], total: int, progress: Progress):
+        self.fh, self.seen, self.total, self.progress = fh, seen, total, progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.seen[0] += len(data)
+        self.progress(self.seen[0], self.total)
+        return data
+
+
 def write_layer(entries: list[Entry], epoch: int, layout: Layout,
                 compression: Compression | None = None,
                 chunk_memo: ChunkMemo | None = None,
-                workers: int | None = None) -> tuple[Descriptor, str]:
+                workers: int | None = None,
+                progress: Progress | None = None) -> tuple[Descriptor, str]:
     """Write a layer blob into ``layout``. Returns (descriptor, diff_id).
 
     A gzip blob's deflate stream is cut into segments (see :mod:`.gzchunks`) compressed in
@@ -130,6 +149,8 @@ def write_layer(entries: list[Entry], epoch: int, layout: Layout,
     recompressed. A zstd blob is one frame compressed by zstd's own worker threads.
     """
     compression = compression or Compression()
+    total = progress and sum(e.source.stat().st_size for e in entries if e.kind == "file" and e.source)
+    seen = [0]
     blob_dir = layout.path / "blobs" / "sha256"
     blob_dir.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(blob_dir, "layer")
@@ -154,7 +175,8 @@ def write_layer(entries: list[Entry], epoch: int, layout: Layout,
                         if entry.kind == "file":
                             assert entry.source is not None
                             with open(entry.source, "rb") as fh:
-                                tar.addfile(info, fh)
+                                tar.addfile(info, fh if progress is None
+                                            else _Counted(fh, seen, total or 0, progress))
                         else:
                             tar.addfile(info)
                         if i == 0:
@@ -220,7 +242,8 @@ class LayerMemo:
 
 
 def cached_layer(entries: list[Entry], epoch: int, layout: Layout, memo: LayerMemo | None,
-                 compression: Compression | None = None) -> tuple[Descriptor, str, bool, dict[str, str]]:
+                 compression: Compression | None = None,
+                 progress: Progress | None = None) -> tuple[Descriptor, str, bool, dict[str, str]]:
     """:func:`write_layer` unless the memo has this layer in ``layout`` already.
 
     Returns (descriptor, diff_id, reused, content sha256 per file path).
@@ -229,7 +252,7 @@ def cached_layer(entries: list[Entry], epoch: int, layout: Layout, memo: LayerMe
     if memo is not None and (hit := memo.get(key, layout)) is not None:
         return hit[0], hit[1], True, digests
     desc, diff_id = write_layer(entries, epoch, layout, compression,
-                                memo.chunks(layout) if memo is not None else None)
+                                memo.chunks(layout) if memo is not None else None, progress=progress)
     if memo is not None:
         memo.put(key, desc, diff_id)
     return desc, diff_id, False, digests

@@ -11,7 +11,7 @@ Several targets (or included images) make one OCI image index, entries in the or
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -55,6 +55,8 @@ class Inputs:
     epoch: int
     where: str  # the Wasmfile position of image.targets, for errors
     compression: Compression | None = None  # of the tar layers (None: gzip, default level)
+    #: ``transfer(label, done, total, finished)``: bytes compressed so far, for the live display.
+    transfer: Callable[[str, int, int, bool], None] | None = None
 
 
 class Layers:
@@ -68,8 +70,14 @@ class Layers:
 
     def get(self, name: str, entries: list[Entry]) -> tuple[Descriptor, str]:
         if name not in self._cache:
+            say = self.inputs.transfer
+            label = f"compressing layer ({name})"
+            progress = None if say is None else (lambda done, total: say(label, done, total, False))
             desc, diff_id, reused, digests = cached_layer(entries, self.inputs.epoch, self.layout, self.memo,
-                                                          self.inputs.compression)
+                                                          self.inputs.compression, progress)
+            if say is not None and not reused:
+                size = sum(e.source.stat().st_size for e in entries if e.kind == "file" and e.source)
+                say(label, size, size, True)
             self._cache[name] = (desc, diff_id)
             self.reused.append(reused)
             self.digests.update(digests)

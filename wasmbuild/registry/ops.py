@@ -58,7 +58,19 @@ class PushStats:
     bytes_uploaded: int = 0
     blobs_skipped: int = 0
     uploaded: list[str] = field(default_factory=list)
+    #: ``progress(bytes_sent, bytes_to_send)`` during uploads (the live display).
+    progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _sending: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False, compare=False)
+
+    def sending(self, digest: str, done: int, size: int) -> None:
+        """``done`` of blob ``digest``'s ``size`` bytes read for upload (a retry starts at 0)."""
+        if self.progress is None:
+            return
+        with self._lock:
+            self._sending[digest] = (done, size)
+            sent, total = sum(d for d, _ in self._sending.values()), sum(s for _, s in self._sending.values())
+        self.progress(sent, total)
 
     def add(self, digest: str, size: int | None) -> None:
         """Record one blob: uploaded (``size`` bytes) or already present (``size=None``)."""
@@ -98,7 +110,9 @@ def _push_blob(c: Client, repo: str, layout: Layout, desc: Descriptor, stats: Pu
             location = c.url(location)
         put_url = oras.utils.append_url_params(location, {"digest": desc.digest})
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-        c.send("PUT", put_url, headers=headers, body=path, size=size).close()
+        stats.sending(desc.digest, 0, size)
+        c.send("PUT", put_url, headers=headers, body=path, size=size,
+               on_read=lambda n: stats.sending(desc.digest, n, size)).close()
 
     c.retry(f"uploading blob {desc.digest[:19]}", upload)
     stats.add(desc.digest, size)

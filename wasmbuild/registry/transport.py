@@ -103,15 +103,21 @@ class Transient(Exception):
 class _FileBody:
     """A file body streamed in 1 MiB reads (http.client would read 8 KiB at a time)."""
 
-    def __init__(self, path: Path, size: int):
+    def __init__(self, path: Path, size: int, on_read: Callable[[int], None] | None = None):
         self._fh = open(path, "rb")  # noqa: SIM115 -- closed by Client._send
         self._size = size
+        self._on_read = on_read  # the bytes read so far (a push's progress)
+        self._read = 0
 
     def __len__(self) -> int:
         return self._size
 
     def read(self, _n: int = -1) -> bytes:
-        return self._fh.read(_CHUNK)
+        data = self._fh.read(_CHUNK)
+        if self._on_read is not None:
+            self._read += len(data)
+            self._on_read(self._read)
+        return data
 
     def close(self) -> None:
         self._fh.close()
@@ -228,10 +234,11 @@ class Client:
         body: Path | bytes | None,
         size: int,
         stream: bool,
+        on_read: Callable[[int], None] | None = None,
     ) -> requests.Response:
         import requests
 
-        data: Any = _FileBody(body, size) if isinstance(body, Path) else body
+        data: Any = _FileBody(body, size, on_read) if isinstance(body, Path) else body
         remaining = max(self.deadline - time.monotonic(), 0.5)
         try:
             with self._quiet():
@@ -298,13 +305,15 @@ class Client:
         stream: bool = False,
         ok: tuple[int, ...] = (200, 201, 202),
         allow: tuple[int, ...] = (),
+        on_read: Callable[[int], None] | None = None,
     ) -> requests.Response:
         """One request (plus one re-send after an auth challenge). Raises Transient or
-        RegistryError; returns responses whose status is in ``ok`` or ``allow``."""
+        RegistryError; returns responses whose status is in ``ok`` or ``allow``. A file body's
+        bytes read so far go to ``on_read``."""
         url = path if path.startswith(("http://", "https://")) else self.url(path)
         headers = dict(headers or {})
         used = self.auth_header
-        resp = self._raw(method, url, headers, used, body, size, stream)
+        resp = self._raw(method, url, headers, used, body, size, stream, on_read)
         if resp.status_code == 401:
             challenge = resp.headers.get("Www-Authenticate", "")
             resp.close()
@@ -317,7 +326,7 @@ class Client:
                     except Exception as exc:  # the token endpoint itself failed
                         raise Transient(f"token request failed: {cause(exc)}") from None
             if retry:
-                resp = self._raw(method, url, headers, self.auth_header, body, size, stream)
+                resp = self._raw(method, url, headers, self.auth_header, body, size, stream, on_read)
         code = resp.status_code
         if code in ok or code in allow:
             return resp
