@@ -70,4 +70,4 @@ def test_precommit_hook_passes_good_and_fails_bad(tmp_path: Path) -> None:
         timeout=900,
     )
     assert bad.returncode != 0
-    assert "no parameter 'sauce'" in bad.stdout and "Wasmfile:3" in bad.stdout
+    assert "no parameter 'sauce'" in bad.stdout and "Wasmfile:5" in bad.stdout  # the line of `with:`, where sauce is
