@@ -8,6 +8,7 @@ failure has a kind, and the kind decides the documented exit code (README, "Exit
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 
@@ -84,14 +85,41 @@ class StepFailed(BuildError):
         self.step = step
         self.step_exit_code = exit_code
         self.output_tail = list(tail)
-        last = next((line.strip() for line in reversed(self.output_tail) if line.strip()), "no output")
+        last = _telling_line(self.output_tail)
         summary = step_summary(step)
         super().__init__(
             f"stage {stage!r}: step {index}/{total} `{summary}` exited with code {exit_code}: {last}",
             where=where,
-            hint="the step's output is shown above; fix the source or the step",
+            hint=_step_hint(self.output_tail),
             details="\n".join(self.output_tail),
         )
+
+
+# What compilers print for an #include they cannot find: clang, then gcc.
+_MISSING_INCLUDE = re.compile(
+    r"fatal error: '([^']+)' file not found|fatal error: ([^:\s]+): No such file or directory")
+
+
+def _telling_line(tail: Sequence[str]) -> str:
+    """The line of a failed step's output that says why: its first ``error:`` line (a compiler's
+    first error is the cause, what follows is fallout: ``1 error generated.``, ``make: ***``),
+    else its last line."""
+    lines = [line.strip() for line in tail if line.strip()]
+    return next((line for line in lines if _ERROR_LINE.search(line)), lines[-1] if lines else "no output")
+
+
+_ERROR_LINE = re.compile(r"(^|\s)(fatal )?error(\[\w+\])?:", re.IGNORECASE)
+
+
+def _step_hint(tail: Sequence[str]) -> str:
+    """The fix a failed step most likely needs: a missing header is almost always a file the
+    stage was not given (only its inputs reach ``$SRC``), not a fault of the source."""
+    for text in tail:
+        if found := _MISSING_INCLUDE.search(text):
+            name = found.group(1) or found.group(2)
+            return (f"{name!r} is not among the stage's inputs: add it to the stage's `inputs:` (the c/cxx "
+                    "recipes: `headers:` or `include_dirs:`)")
+    return "the step's output is shown above; fix the source or the step"
 
 
 class ToolchainError(WasmbuildError):

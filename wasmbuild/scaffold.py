@@ -4,7 +4,8 @@ What it recognises, first match wins:
 
 * a Rust crate (``Cargo.toml`` with a binary): recipe ``rust`` with ``crate: .`` (cargo, offline);
 * C++ sources (``*.cpp``, ``*.cc``, ``*.cxx`` at the top or under ``src/``): recipe ``cxx``;
-* C sources (``*.c`` likewise, ``include/`` as an include directory): recipe ``c``;
+* C sources (``*.c`` likewise, their headers (``*.h``) as ``headers``, ``include/`` as an include
+  directory): recipe ``c``;
 * a Python app (``*.py`` at the top, or in ``src/`` or ``app/``): recipe ``python-component``
   (componentize-py). An app module that defines ``class Run(exports.Run)`` is used as is; a
   plain script (``main.py``...) gets a small runner module next to it, ``wasmbuild_run.py``,
@@ -32,6 +33,7 @@ from .reference import name_from_folder
 
 RUNNER_MODULE = "wasmbuild_run"
 _CXX = (".cpp", ".cc", ".cxx")
+_HEADERS = (".h", ".hh", ".hpp", ".hxx", ".inc")
 _RUN_CLASS = re.compile(r"^class\s+Run\s*\(", re.M)
 _SCRIPT_NAMES = ("main.py", "app.py", "__main__.py")
 _NOT_APPS = ("setup.py", "conftest.py", "noxfile.py", "fabfile.py", f"{RUNNER_MODULE}.py")
@@ -136,6 +138,8 @@ def _sources(folder: Path, suffixes: tuple[str, ...]) -> list[str]:
 def _c_like(folder: Path, kind: str, sources: list[str]) -> Detected:
     name = image_name(folder)
     params: dict[str, Any] = {"sources": sources, "output": f"{name}.wasm"}
+    if headers := _sources(folder, _HEADERS):  # next to the sources: #include "util.h" finds them in $SRC
+        params["headers"] = headers
     if (folder / "include").is_dir():
         params["include_dirs"] = ["include"]
     return Detected(kind, name, kind, params, f"{name}.wasm", sources)

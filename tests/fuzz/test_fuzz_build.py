@@ -35,6 +35,7 @@ class Filling:
 
     def __init__(self, spec: StageSpec, kinds: list[str]):
         self.spec, self.kinds = spec, kinds
+        self.src = "/src"
 
     def identity(self, spec: StageSpec) -> str:
         return "fuzz"

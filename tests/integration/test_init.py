@@ -53,6 +53,34 @@ def test_init_a_c_folder(wb: Runner, tmp_path: Path) -> None:
     assert out == "HELLO FROM C, 1 arg(s)\n"
 
 
+def test_init_an_ordinary_c_project_with_a_header(wb: Runner, tmp_path: Path) -> None:
+    """Issue 22 item 9: main.c and util.c including util.h, no include/ folder: the header is an
+    input of the stage, so the Wasmfile init writes builds and runs."""
+    folder = tmp_path / "counter"
+    shutil.copytree(FIXTURES / "c-headers", folder)
+    report, out = init_build_run(wb, folder, "a", "b")
+    assert report["detected"]["with"] == {  # type: ignore[index]
+        "sources": ["main.c", "util.c"], "output": "counter.wasm", "headers": ["util.h"]}
+    assert out == "util says 2 arg(s)\n"
+
+
+def test_a_missing_header_is_named_by_its_context_path_with_the_fix(wb: Runner, tmp_path: Path) -> None:
+    """The same project without `headers:`: the failure names main.c (not the stage's temporary
+    $SRC) and says the header is not an input, instead of blaming the source."""
+    folder = tmp_path / "counter"
+    shutil.copytree(FIXTURES / "c-headers", folder)
+    (folder / "Wasmfile").write_text(
+        "wasmfile: 1\nstages:\n  app:\n    recipe: c\n    with: {sources: [main.c, util.c]}\n"
+        "image:\n  files: [{from: app, path: app.wasm, dest: /app.wasm}]\n  entrypoint: [app.wasm]\n")
+    build = wb("build", cwd=folder, timeout=900)
+    assert build.returncode != 0
+    last = build.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: Wasmfile:3: stage 'app': step 1/1 "), last
+    assert "main.c:3:10: fatal error: 'util.h' file not found" in last, last
+    assert "'util.h' is not among the stage's inputs: add it to the stage's `inputs:`" in last, last
+    assert "/src/main.c" not in build.stderr and str(Path.home()) not in last, build.stderr
+
+
 def test_init_a_cxx_folder(wb: Runner, tmp_path: Path) -> None:
     folder = tmp_path / "cxx"
     shutil.copytree(FIXTURES / "cxx-app", folder)

@@ -46,6 +46,7 @@ class FakeExecutor:
     class _Session:
         def __init__(self, owner: FakeExecutor, job: StageJob):
             self.owner, self.job = owner, job
+            self.src = str(job.src)
 
         def copy_in(self, src: Path) -> None:
             pass

@@ -17,6 +17,7 @@ raises :class:`~wasmbuild.errors.StepFailed`, the same shape whatever the backen
 from __future__ import annotations
 
 import collections
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -121,6 +122,10 @@ def stage_env(job: StageJob, paths: Paths,
 class Session(Protocol):
     """One stage's environment (a set of host directories, or a container)."""
 
+    src: str
+    """Where the steps see ``$SRC``: compiler messages naming files there are shown with the
+    file's path in the build context instead."""
+
     def copy_in(self, src: Path) -> None:
         """Make the directory ``src`` (the stage's inputs) appear as ``$SRC``."""
 
@@ -139,16 +144,30 @@ class Executor(Protocol):
         """An environment for ``job``, torn down on exit (also on errors and interrupts)."""
 
 
+def context_paths(src: str) -> Callable[[str], str]:
+    """Rewrites a line of step output so that ``$SRC/main.c`` reads ``main.c``: the inputs sit in
+    ``$SRC`` at their paths in the build context, and a temporary directory means nothing to the
+    user (``-ffile-prefix-map`` does the same for the bytes of the output)."""
+    prefix = re.compile(r"(?<![\w./-])" + re.escape(src.rstrip("/")) + r"/(?=[^\s])")
+
+    def rewrite(text: str) -> str:
+        return prefix.sub("", text) if src.rstrip("/") else text
+
+    return rewrite
+
+
 def run_job(executor: Executor, job: StageJob, log: Log) -> None:
     """Copy the inputs in, run every step (stop at the first failure), copy the outputs out."""
     total = len(job.steps)
     with executor.session(job) as session:
+        in_context = context_paths(session.src)
         session.copy_in(job.src)
         for index, step in enumerate(job.steps, 1):
             log(f"[{job.name}] step {index}/{total}: {step_title(step)}")
             tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
 
             def line(text: str, tail: collections.deque[str] = tail) -> None:
+                text = in_context(text)
                 tail.append(text)
                 log(f"[{job.name}] {text}")
 

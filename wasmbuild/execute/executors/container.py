@@ -50,6 +50,7 @@ class ContainerSession:
         self.container = container
         self.job = job
         self.watchdog = watchdog or Watchdog(job, watch_out=False)
+        self.src = "/src"
 
     def copy_in(self, src: Path) -> None:
         """Send ``src`` as ``/src`` plus empty ``/out`` and ``/work`` (one tar), then start the

@@ -27,6 +27,7 @@ class HostSession:
         path = job.toolchain.search_path() if job.toolchain else BASE_PATH
         where = (STABLE if bwrap and job.stable_paths else (str(job.src), str(job.out), str(job.work)))
         self.env = stage_env(job, Paths(*where, path))
+        self.src = where[0]
         if not bwrap:  # unconfined: no mounts, so a cache is a symlink under $WORK
             for rel, data in job.caches:
                 link = job.work / rel
