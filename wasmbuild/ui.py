@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -201,3 +203,45 @@ def reporter(json_mode: bool, verbose: bool) -> PlainReporter:
     if sys.stderr.isatty():
         return RichReporter(verbose)
     return PlainReporter(verbose)
+
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+@contextlib.contextmanager
+def after_a_moment(doing: str, done: str, delay: float = 0.5) -> Iterator[None]:
+    """Work that is usually quick but sometimes not (compiling a module for this machine before
+    its first run): on a terminal, once it has taken ``delay`` seconds, a spinner line
+    ``⠙ <doing> 0:00:02`` on stderr, replaced at the end by ``wasmbuild: <done> in 4.7 s``.
+    Nothing at all when it is quick or stderr is no terminal (pipes, CI logs, ``--json``)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    finished = threading.Event()
+    start = time.monotonic()
+    shown = False
+
+    def spin() -> None:
+        nonlocal shown
+        if finished.wait(delay):
+            return
+        shown = True
+        tick = 0
+        while not finished.is_set():
+            elapsed = int(time.monotonic() - start)
+            sys.stderr.write(f"\r\x1b[2K{SPINNER[tick % len(SPINNER)]} {doing} "
+                             f"{elapsed // 3600}:{elapsed // 60 % 60:02}:{elapsed % 60:02}")
+            sys.stderr.flush()
+            tick += 1
+            finished.wait(0.1)
+
+    thread = threading.Thread(target=spin, name="after-a-moment", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        thread.join()
+        if shown:
+            sys.stderr.write(f"\r\x1b[2Kwasmbuild: {done} in {time.monotonic() - start:.1f} s\n")
+            sys.stderr.flush()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,7 @@ def test_parallel_stages_each_show_their_state_logs_and_time(tmp_path: Path) -> 
         assert "left-one" not in done and "right-one" not in done, done  # collapsed
         assert re.match(r"\[\+\] Built \d+\.\ds \(2/2 stages\)", header(done)), done
     finally:
+        go.touch()  # a failed assertion must not leave the steps waiting for ever
         screen.close()
 
     again = Screen(tmp_path, args, env)
@@ -119,3 +122,50 @@ def test_layer_compression_and_push_show_bytes_and_rate(tmp_path: Path, registry
     assert any(re.fullmatch(rf" => DONE compressing layer \(full\) {amount}", ln) for ln in lines), done
     assert any(re.fullmatch(rf" => DONE pushing {re.escape(ref)} {amount}", ln) for ln in lines), done
     assert registry.manifest_status("tty/demo", "latest") == 200
+
+
+def slow_module() -> bytes:
+    """A command module whose compilation takes seconds (one function of 300k instructions:
+    Cranelift's time grows faster than its size), as CPython or a component does on a first run."""
+    import wasmtime
+
+    ops = " ".join(f"local.get 0 i32.const {i} i32.mul i32.add" for i in range(300_000))
+    return wasmtime.wat2wasm(f'(module (func $big (param i32) (result i32) i32.const 1 {ops}) '
+                             '(func (export "_start") i32.const 0 call $big drop) (memory (export "memory") 1))')
+
+
+def test_a_first_run_shows_that_it_compiles_then_runs_quietly(tmp_path: Path) -> None:
+    """Issue 22 item 12: compiling a module before its first run is shown on a terminal (what,
+    how big, the time so far), then says how long it took; the next run, cached, shows nothing."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "big.wasm").write_bytes(slow_module())
+    (ctx / "Wasmfile").write_text(
+        "wasmfile: 1\nstages:\n  big:\n    inputs: [big.wasm]\n    steps: ['cp $SRC/big.wasm $OUT/']\n"
+        "    outputs: [big.wasm]\nimage:\n  files: [{from: big, path: big.wasm, dest: /big.wasm}]\n"
+        "  entrypoint: [big.wasm]\n  tags: [slow-compile:1]\n")
+    build = subprocess.run([sys.executable, "-m", "wasmbuild", "build", str(ctx)], capture_output=True,
+                           text=True, timeout=600)
+    assert build.returncode == 0, build.stderr
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "WASMBUILD_STORE")}
+    env.update(TERM="xterm-256color", PYTHONPATH=os.environ.get("PYTHONPATH", ""),
+               WASMBUILD_CACHE=str(tmp_path / "fresh-cache"))  # no compiled code yet
+    first = Screen(tmp_path, ["run", "slow-compile:1"], env)
+    try:
+        compiling = first.wait_for(lambda s: "compiling big.wasm" in s, timeout=120)
+        line = next(ln for ln in compiling.splitlines() if "compiling big.wasm" in ln)
+        assert re.fullmatch(r"[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] compiling big\.wasm \(\d+\.\d MB\) for this machine, once "
+                            r"0:00:\d\d", line.strip()), line
+        assert first.exit_code() == 0, first.text()
+        done = first.wait_for(lambda s: "compiled big.wasm" in s)
+        assert re.search(r"^wasmbuild: compiled big\.wasm \(kept for the next runs\) in \d+\.\d s$", done,
+                         re.MULTILINE), done
+        assert "compiling big.wasm" not in done, done  # the spinner line was replaced
+    finally:
+        first.close()
+    again = Screen(tmp_path, ["run", "slow-compile:1"], env)
+    try:
+        assert again.exit_code() == 0, again.text()
+        assert "compil" not in again.text(), again.text()
+    finally:
+        again.close()

@@ -22,7 +22,7 @@ from ..errors import RunError
 from ..fsutil import atomic_write_bytes
 from ..wasm import binary
 from ..wasm.precompiled import wasmtime_version
-from .wasi import first_line, wasi_config
+from .wasi import compiling, first_line, wasi_config
 
 RUN_EXPORT = "wasi:cli/run@"
 
@@ -44,7 +44,8 @@ def load_component(engine: Any, path: Path, precompiled: Callable[[bytes, Path],
         shipped = precompiled(data, cached)
         if shipped is not None:
             return shipped
-    component = Component(engine, data)
+    with compiling(path, len(data)):
+        component = Component(engine, data)
     atomic_write_bytes(cached, bytes(component.serialize()))
     return component
 

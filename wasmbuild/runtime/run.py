@@ -28,7 +28,7 @@ from ..oci.layout import Layout
 from ..oci.targets import WASM_LAYER_TYPES, target_of
 from ..paths import PathEscape, clean_image_path
 from .precompiled import Loader, loader
-from .wasi import first_line, wasi_config
+from .wasi import compiling, first_line, wasi_config
 
 
 @dataclass(frozen=True)
@@ -129,9 +129,11 @@ def load_module(engine: Any, path: Path, precompiled: Loader | None = None, iden
         shipped = precompiled(data, cached)
         if shipped is not None:
             return shipped
-    module = wasmtime.Module(engine, data)
+    with compiling(path, len(data)):
+        module = wasmtime.Module(engine, data)
     atomic_write_bytes(cached, bytes(module.serialize()))
     return module
+
 
 
 def run(

@@ -1,9 +1,11 @@
 """The WASI context a module or a component runs with: exactly the image's argv and env, its
 root filesystem preopened read-only at ``/`` (and the working directory at ``.``), the caller's
-standard streams. One place for both runners (``run._run_module``, ``component.run_component``)."""
+standard streams. One place for both runners (``run._run_module``, ``component.run_component``),
+and for what they show while they compile."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +38,12 @@ def wasi_config(argv: list[str], env: dict[str, str], root: Path | None, workdir
         raise RunError(f"cannot run {name}: {first_line(exc)}",
                        hint="check the image's WorkingDir, args and env") from None
     return wasi
+
+
+def compiling(path: Path, size: int) -> AbstractContextManager[None]:
+    """A first run's silent part (compiling the module for this machine: seconds for CPython or a
+    component), shown on a terminal when it takes more than a moment."""
+    from ..ui import after_a_moment, human_bytes
+
+    return after_a_moment(f"compiling {path.name} ({human_bytes(size)}) for this machine, once",
+                          f"compiled {path.name} (kept for the next runs)")
