@@ -2,7 +2,7 @@
 # Build CPython for wasm32-wasi inside the python-wasi builder (recipes/builders/python-wasi).
 #
 # Inputs ($SRC, read-only):  a CPython source tarball (Python-X.Y.Z.t*z or
-#                             python3.X_X.Y.Z.orig.tar.*), optionally a zlib tarball (zlib*.tar.*).
+#                             python3.X_X.Y.Z.orig.tar.*), optionally a zlib tarball (zlib*.tar*: gzip, bzip2 or xz).
 # Params (env):               PY_VERSION (e.g. 3.11.2; default: from the tarball name),
 #                             WITH_ZLIB (1/0; default 1 when a zlib tarball is in $SRC),
 #                             JOBS (default: nproc),
@@ -37,13 +37,13 @@ T0=$(now)
 cpython_tar=$(find "$SRC" -maxdepth 1 -type f \( -name 'Python-*.t*' -o -name 'python3*.orig.tar.*' \
     -o -name 'cpython-*.t*' \) | sort | head -n 1)
 [ -n "$cpython_tar" ] || { log "no CPython tarball (Python-*.tar.xz/.tgz) in $SRC"; exit 2; }
-zlib_tar=$(find "$SRC" -maxdepth 1 -type f -name 'zlib*.tar.*' | sort | head -n 1)
+zlib_tar=$(find "$SRC" -maxdepth 1 -type f -name 'zlib*.tar*' | sort | head -n 1)
 if [ -z "${WITH_ZLIB:-}" ]; then
     WITH_ZLIB=0; [ -n "$zlib_tar" ] && WITH_ZLIB=1
 fi
 case "$WITH_ZLIB" in 1|true|yes) WITH_ZLIB=1 ;; *) WITH_ZLIB=0 ;; esac
 if [ "$WITH_ZLIB" = 1 ] && [ -z "$zlib_tar" ]; then
-    log "WITH_ZLIB=1 but no zlib*.tar.* in $SRC"; exit 2
+    log "WITH_ZLIB=1 but no zlib*.tar* in $SRC"; exit 2
 fi
 case "${PREINIT:-0}" in 1|true|yes) PREINIT=1 ;; *) PREINIT=0 ;; esac
 PREINIT_C=${PREINIT_C:-$WORK/preinit.c}
@@ -55,8 +55,9 @@ fi
 
 untar() {  # untar TARBALL DEST: strip the single top-level directory
     mkdir -p "$2"
-    case "$1" in
-        *.xz) xz -dc "$1" ;; *.bz2) bzip2 -dc "$1" ;; *) gzip -dc "$1" ;;
+    # by content, not by name: zlib's upstream .tar.gz and Debian's .tar.bz2 both arrive as zlib-src.tar
+    case "$(od -An -tx1 -N3 "$1" | tr -d ' ')" in
+        fd377a) xz -dc "$1" ;; 425a68) bzip2 -dc "$1" ;; *) gzip -dc "$1" ;;
     esac | tar -x -C "$2" --strip-components=1 --no-same-owner
 }
 

@@ -319,3 +319,29 @@ def test_slim_image_keeps_only_what_main_py_imports_and_prints_the_same(
     assert typo.returncode == 3, typo.stderr
     assert "stdlib: jsonn is not a module of CPython 3.11.2's Lib" in typo.stderr
     assert time.monotonic() - started < 60  # not after a whole CPython build
+
+
+def test_zlib_seeded_offline_from_debian_source_builds_and_imports(built: dict[str, str], tmp_path: Path) -> None:
+    """Issue 22 item 7: `zlib: true` keeps the recipe's upstream URL; offline, Debian's source
+    tarball (apt-get source) seeds the download cache under its own sha256, which the stage
+    names: the URL is never asked, and `import zlib` works in the image."""
+    fetched = subprocess.run([str(REPO / "scripts" / "fetch-cpython-source"), str(SOURCES), "zlib"],
+                             capture_output=True, text=True, timeout=600)
+    if fetched.returncode != 0:
+        missing(f"scripts/fetch-cpython-source zlib failed: {fetched.stderr.strip()[-300:]}")
+    tarball, sha = fetched.stdout.split()[:2]
+    assert _cli("fetch", "--add", tarball, env=built).returncode == 0
+    app = tmp_path / "app"
+    shutil.copytree(REPO / "examples" / "cpython-wasi", app)
+    wasmfile = (app / "Wasmfile").read_text()
+    assert 'version: "3.11.2"' in wasmfile
+    params = f'version: "3.11.2"\n      zlib: true\n      zlib_sha256: {sha}'
+    (app / "Wasmfile").write_text(wasmfile.replace('version: "3.11.2"', params)
+                                  .replace("wasm-cpython:latest", "wasm-cpython-zlib:1"))
+    (app / "main.py").write_text("import zlib\ndata = b'wasm' * 100\n"
+                                 "print(zlib.ZLIB_VERSION, zlib.decompress(zlib.compress(data)) == data)\n")
+    proc = _cli("build", str(app), "--json", env=built)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = _cli("run", "wasm-cpython-zlib:1", env=built)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "1.2.13 True\n"

@@ -28,6 +28,7 @@ def cyclonedx_bytes(facts: Facts, subject: Descriptor) -> bytes:
     from cyclonedx.output.json import JsonV1Dot5
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
+    from packageurl import PackageURL
 
     def sha256(value: str | None) -> list[Any]:
         return [HashType(alg=HashAlgorithm.SHA_256, content=value)] if value else []
@@ -39,9 +40,12 @@ def cyclonedx_bytes(facts: Facts, subject: Descriptor) -> bytes:
         parts[f"source:{s.path}"] = Component(name=s.path, type=ComponentType.FILE, bom_ref=f"source:{s.path}",
                                               hashes=sha256(s.sha256), description="from the build context")
     for d in facts.downloads:
-        parts[f"download:{d.url}"] = Component(
-            name=d.name, type=ComponentType.FILE, bom_ref=f"download:{d.url}", hashes=sha256(d.sha256),
-            external_references=[ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(d.url))])
+        parts[f"download:{d.url}"] = (
+            Component(name=d.name, type=ComponentType.LIBRARY, bom_ref=f"download:{d.url}", hashes=sha256(d.sha256),
+                      purl=PackageURL.from_string(d.purl)) if d.purl else
+            Component(name=d.name, type=ComponentType.FILE, bom_ref=f"download:{d.url}", hashes=sha256(d.sha256),
+                      external_references=[ExternalReference(type=ExternalReferenceType.DISTRIBUTION,
+                                                             url=XsUri(d.url))]))
     for t in facts.tools:
         kind = {"builder": ComponentType.CONTAINER, "library": ComponentType.LIBRARY}.get(
             t.kind, ComponentType.APPLICATION)

@@ -21,6 +21,7 @@ from .. import __version__
 from ..assemble.assemble import image_files
 from ..cache.digests import DigestMemo, file_sha256
 from ..execute.scheduler import StageResult
+from ..load.model import download_purl
 from ..paths import clean_image_path, clean_relative
 from ..plan import Plan
 
@@ -45,9 +46,15 @@ class FileFact:
 @dataclass(frozen=True)
 class Download:
     name: str
-    url: str
+    url: str  # an http(s) URL, or npm:NAME@VERSION
     sha256: str
     stages: tuple[str, ...]
+    purl: str | None = None  # a package's (npm): the URL then is no download location
+
+    @property
+    def uri(self) -> str:
+        """What names the download as a URI: its URL, or its package URL."""
+        return self.purl or self.url
 
 
 @dataclass(frozen=True)
@@ -293,8 +300,8 @@ def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Pat
             elif inp.url is not None and inp.sha256 is not None:
                 prior = downloads.get(inp.url)
                 users = (*prior.stages, spec.name) if prior else (spec.name,)
-                dest = inp.dest or inp.url.rstrip("/").rsplit("/", 1)[-1]
-                downloads[inp.url] = Download(Path(dest).name, inp.url, inp.sha256, users)
+                downloads[inp.url] = Download(Path(inp.file_name).name, inp.url, inp.sha256, users,
+                                              download_purl(inp.url))
                 own_downloads.append(inp.url)
         for tool in tools_of(result.runner, memo):
             key = (tool.kind, tool.name, tool.identity)

@@ -2,7 +2,8 @@
 
 ``wasmbuild fetch --add FILE`` seeds the cache with a file obtained another way (for example the
 CPython tarball from ``apt-get source``): a later build that names any URL with that sha256 uses
-it without touching the network.
+it without touching the network. ``npm:NAME@VERSION`` inputs are fetched by the npm client
+(``npm pack``): package registries are reached through their package managers.
 """
 
 from __future__ import annotations
@@ -13,8 +14,40 @@ from pathlib import Path
 
 from wasmbuild.cache.digests import DigestMemo, file_sha256, plain
 from wasmbuild.dirs import download_dir
-from wasmbuild.errors import BuildError
+from wasmbuild.errors import BuildError, ToolchainError
 from wasmbuild.fsutil import atomic_writer
+from wasmbuild.load.model import npm_package
+
+
+def npm_pack(name: str, version: str, sha256: str, timeout: float = 300.0) -> Path:
+    """An npm package's tarball, fetched by ``npm pack`` (the package manager, with the user's npm
+    configuration: registry mirrors, proxies, credentials in ~/.npmrc), checked against ``sha256``
+    and kept in the download cache."""
+    import subprocess
+    import tempfile
+
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ToolchainError(f"npm:{name}@{version} needs the npm client, which is not on PATH",
+                             hint="install Node.js and npm (Debian: apt-get install npm), or seed the file "
+                                  f"with `wasmbuild fetch --add FILE` (sha256 {sha256[:12]}...)")
+    with tempfile.TemporaryDirectory(prefix="wasmbuild-npm-") as tmp:
+        try:
+            proc = subprocess.run([npm, "pack", "--silent", "--pack-destination", tmp, f"{name}@{version}"],
+                                  cwd=tmp, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise BuildError(f"npm pack {name}@{version} took more than {timeout:.0f} s",
+                             hint="check the npm registry configuration (npm config get registry)") from None
+        packed = sorted(Path(tmp).glob("*.tgz"))
+        if proc.returncode != 0 or len(packed) != 1:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise BuildError(f"npm pack {name}@{version} failed: {last}",
+                             hint=f"offline? seed the file with `wasmbuild fetch --add FILE` (sha256 {sha256[:12]}...)")
+        got = file_sha256(packed[0])
+        if got != sha256:
+            raise BuildError(f"npm package {name}@{version} has sha256 {got}, the Wasmfile pins {sha256}",
+                             hint="check the package and version, or update `sha256` if the new file is trusted")
+        return cached(add(packed[0])) or download_dir() / sha256
 
 
 def cached(sha256: str, memo: DigestMemo | None = None) -> Path | None:
@@ -38,10 +71,13 @@ def add(path: Path) -> str:
 
 
 def fetch(url: str, sha256: str, memo: DigestMemo | None = None, timeout: float = 60.0) -> Path:
-    """The file at ``url`` whose content has ``sha256``, from the cache or downloaded once."""
+    """The file at ``url`` whose content has ``sha256``, from the cache or downloaded once
+    (``npm:NAME@VERSION``: by the npm client, see :func:`npm_pack`)."""
     hit = cached(sha256, memo)
     if hit is not None:
         return hit
+    if (package := npm_package(url)) is not None:
+        return npm_pack(*package, sha256, timeout=max(timeout, 300.0))
     import http.client
     import urllib.error
     import urllib.request

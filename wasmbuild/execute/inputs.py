@@ -69,9 +69,8 @@ def stage_inputs(spec: StageSpec, context: Path, outputs: Mapping[str, Path],
                                    memo.tree_sha256(origin), origin))
         else:
             assert inp.url is not None and inp.sha256 is not None
-            dest = inp.dest or inp.url.rstrip("/").rsplit("/", 1)[-1]
             cached = fetch.cached(inp.sha256, memo)
-            found.append(InputFile(clean_relative(dest), url_digest(inp.sha256), cached,
+            found.append(InputFile(clean_relative(inp.file_name), url_digest(inp.sha256), cached,
                                    inp.url, inp.sha256))
     return found
 
