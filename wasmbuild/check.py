@@ -79,8 +79,8 @@ def check_wasmfile(path: Path, warnings: list[str] | None = None) -> list[str]:
         from wasmbuild.oci.preflight import for_wasmfile
 
         project = the_plan.project
-        where = project.positions.where(("image", "targets"))
-        warnings += [f"{where}: {f.message}" for f in for_wasmfile(project.model.image, project.context)]
+        warnings += [f"{project.positions.where(('image', f.at))}: {f.message}"
+                     for f in for_wasmfile(project.model.image, project.context)]
     return entrypoint_imports(the_plan)
 
 

@@ -124,8 +124,25 @@ def _rust(folder: Path) -> Detected:
     if cargo.get("dependencies") and not (folder / "vendor").is_dir():
         notes.append("the rust recipe builds offline: run `cargo vendor` (and commit vendor/ and "
                      ".cargo/config.toml) so the dependencies are in the build context")
+    notes += _rust_toolchain_notes(folder)
     return Detected("rust", image_name(folder), "rust", {"crate": ".", "output": f"{program}.wasm"},
                     f"{program}.wasm", ["Cargo.toml"], notes)
+
+
+def _rust_toolchain_notes(folder: Path) -> list[str]:
+    """A warning when the Rust wasmbuild will use cannot build this crate (its edition or
+    rust-version is newer than that cargo), with the fix; nothing when no Rust is found yet
+    (`wasmbuild toolchains` says what to install)."""
+    from .errors import ToolchainError
+    from .execute import toolchains
+    from .execute.rust import crate_problem
+
+    try:
+        found = toolchains.get("rust")
+    except ToolchainError:
+        return []
+    problem = crate_problem(folder / "Cargo.toml", found) if found is not None else None
+    return [f"warning: {problem.render()}"] if problem is not None else []
 
 
 def _sources(folder: Path, suffixes: tuple[str, ...]) -> list[str]:

@@ -30,7 +30,8 @@ from tests.integration.consumer_fixtures import Containerd
 from tests.integration.registry_fixtures import RegistryServer
 from tests.support import require, validate_spdx
 from wasmbuild.oci.layout import Layout
-from wasmbuild.oci.referrers import referrers
+from wasmbuild.oci.preflight import NO_REFERRERS
+from wasmbuild.oci.referrers import fallback_tag, referrers
 
 pytestmark = pytest.mark.integration
 
@@ -292,9 +293,17 @@ def test_oci_output_lists_referrers_under_the_fallback_tag_for_skopeo(wb: Runner
 def _push_and_check(wb: Runner, tmp_path: Path, host: str, expect_via: str) -> tuple[str, str, dict[str, Any]]:
     wasmfile = copy_example(tmp_path / "src")
     ref = f"{host}/demo/hello:1"
-    result = _build(wb, wasmfile, "-t", ref, "--push", "--plain-http")
+    proc = wb("build", str(wasmfile), "--json", "-t", ref, "--push", "--plain-http")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result: dict[str, Any] = json.loads(proc.stdout)
     digest = result["digest"]
     assert result["pushed"] == [f"{host}/demo/hello@{digest}"]
+    # Without the referrers API, the push says where the documents went (and why some tools miss them).
+    warned = [line for line in proc.stderr.splitlines() if "has no referrers API" in line]
+    if expect_via == "tag":
+        assert warned == [f"warning: {NO_REFERRERS.format(registry=host, tag=fallback_tag(digest))}"]
+    else:
+        assert warned == []
     # the image on the registry is byte for byte the built one
     status, headers, _ = request("HEAD", f"http://{host}/v2/demo/hello/manifests/1")
     assert status == 200 and headers["Docker-Content-Digest"] == digest

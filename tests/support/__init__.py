@@ -62,3 +62,11 @@ image:
   files: [{from: app, path: app.wasm, dest: /app.wasm}]
   entrypoint: ["/app.wasm"]
 """
+
+
+def wat(text: str) -> bytes:
+    """The binary of the WebAssembly text ``text``, by ``wasm-tools parse`` (the venv's)."""
+    from wasmbuild.wasm.tools import wasm_tools_path
+
+    return subprocess.run([wasm_tools_path(), "parse", "-"], input=text.encode(), capture_output=True,
+                          check=True).stdout

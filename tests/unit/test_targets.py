@@ -17,7 +17,16 @@ from wasmbuild.assemble.targets import Inputs, Layers, write_artifact, write_run
 from wasmbuild.errors import BuildError, ConfigError, ImageNotFound
 from wasmbuild.oci import MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST, Descriptor
 from wasmbuild.oci.layout import Layout
-from wasmbuild.oci.preflight import ARTIFACT_IN_INDEX, COMPAT, COMPONENT, KUBERNETES, for_image, for_targets
+from wasmbuild.oci.preflight import (
+    ARTIFACT_CONFIG,
+    ARTIFACT_IN_INDEX,
+    COMPAT,
+    COMPONENT,
+    CRI_UNPACK,
+    KUBERNETES,
+    for_image,
+    for_targets,
+)
 from wasmbuild.oci.targets import include_problem, target_of
 from wasmbuild.wasm.binary import component_names, kind
 
@@ -97,21 +106,23 @@ def test_target_of_tells_the_shapes_apart(tmp_path: Path) -> None:
 
 def test_preflight_names_the_upstream_threads() -> None:
     assert [f.message for f in for_targets(["compat"])] == [COMPAT]
-    assert for_targets(["docker"]) == [] and for_targets(["runwasi"]) == []
+    assert [f.message for f in for_targets(["docker"])] == [CRI_UNPACK] and for_targets(["runwasi"]) == []
     several = [f.message for f in for_targets(["docker", "runwasi", "artifact"])]
-    assert several == [KUBERNETES, ARTIFACT_IN_INDEX]
+    assert several == [KUBERNETES, CRI_UNPACK, ARTIFACT_CONFIG, ARTIFACT_IN_INDEX]
     assert "containerd/runwasi#722" in KUBERNETES and "containerd/containerd#13927" in KUBERNETES
-    assert for_targets(["docker", "runwasi"], includes=1) == []  # a mixed tag: fine on Kubernetes
-    assert [f.message for f in for_targets(["docker"], component=True)] == [COMPONENT.format(t="docker")]
-    assert "containers/crun#1871" in COMPONENT
+    mixed = [f.message for f in for_targets(["docker", "runwasi"], includes=1)]
+    assert mixed == [CRI_UNPACK]  # a mixed tag: fine on Kubernetes, but for containerd 2.1's CRI
+    assert [f.message for f in for_targets(["docker"], component=True)] == [CRI_UNPACK, COMPONENT.format(t="docker")]
+    assert "containers/crun#1871" in COMPONENT and "containers/crun#1877" in COMPONENT
     assert all(ref in COMPAT for ref in ("docker/for-win#13410", "containers/podman#18542", "cri-o/cri-o#6906"))
 
 
 def test_preflight_of_an_index_before_a_push(tmp_path: Path) -> None:
     built = build_targets(tmp_path, ALL)
     messages = [f.message for f in for_image(built.layout, built.descriptor)]
-    assert messages == [KUBERNETES, ARTIFACT_IN_INDEX]  # compat's annotation: `check` says it
-    single = build_targets(tmp_path / "single", ("docker",))
+    # compat's annotation: `check` says it
+    assert messages == [KUBERNETES, CRI_UNPACK, ARTIFACT_CONFIG, ARTIFACT_IN_INDEX]
+    single = build_targets(tmp_path / "single", ("runwasi",))
     assert for_image(single.layout, single.descriptor) == []
     # buildx's attestation entry (unknown/unknown) next to a wasi/wasm image.
     layout = built.layout
@@ -276,6 +287,7 @@ def test_check_warns_about_the_targets_traps(tmp_path: Path) -> None:
     line = len(wasmfile.read_text().splitlines())  # the targets line, the last one
     assert proc.stderr.splitlines() == [f"warning: {wasmfile}:{line}: {KUBERNETES}",
                                         f"warning: {wasmfile}:{line}: {COMPAT}",
+                                        f"warning: {wasmfile}:{line}: {CRI_UNPACK}",
                                         "ok: 1 file(s) checked"]
     wasmfile.write_text(wasmfile.read_text().replace("[compat, docker]", "[runwasi]"))
     import json

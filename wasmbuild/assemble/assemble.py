@@ -149,13 +149,16 @@ def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
 
         module_digest = file_sha256(module.source) if module.source else None
     validate.check_module(module, module_digest, entry, where, options.valid_memo)
-    if any(t in names for t in ("compat", "docker")) and module.source is not None:
-        from ..oci.preflight import COMPONENT
+    if module.source is not None:
+        from ..oci.preflight import COMPONENT, for_module
         from ..wasm.binary import kind
 
-        with open(module.source, "rb") as fh:
-            if kind(fh.read(8)) == "component":
-                note("warning: " + COMPONENT.format(t="/".join(t for t in names if t in ("compat", "docker"))))
+        data = module.source.read_bytes()
+        crun = [t for t in names if t in ("compat", "docker")]
+        if crun and kind(data[:8]) == "component":
+            note("warning: " + COMPONENT.format(t="/".join(crun)))
+        for finding in for_module(data, entry, names):  # a reactor, a proposal the runtime lacks
+            note(f"warning: {where}: {finding.message}")
     extra = list(image.include) + list(include)
     done = tuple((w.target, w.desc) for w in written)
     if len(written) == 1 and not extra:

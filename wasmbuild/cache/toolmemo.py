@@ -20,7 +20,7 @@ from typing import Any
 from ..dirs import cache_area
 from ..fsutil import atomic_write_bytes
 
-MEMO_VERSION = 3  # 3: the component toolchain names its package directory
+MEMO_VERSION = 4  # 3: the component toolchain names its package directory; 4: probes' info
 
 
 def _sig(path: str) -> str:

@@ -121,7 +121,7 @@ def push_cmd(
 
     stats = PushStats()
     with images.local(image) as found:
-        from ..oci.preflight import for_image, warn
+        from ..oci.preflight import for_image, for_referrers, warn
 
         # Checked before the push, printed after it succeeds (a failed push stays one line).
         findings = for_image(found.layout, found.desc)
@@ -133,7 +133,8 @@ def push_cmd(
             from ..attest.sign.transfer import local_signatures, push_sig_tags
 
             attached += local_signatures(found.layout, attached)
-            push_referrers(found.layout, attached, dest, opts, stats=stats)
+            done = push_referrers(found.layout, attached, dest, opts, stats=stats)
+            warn(for_referrers(done["registry"], done["fallback"]))
             push_sig_tags(found.layout, attached, dest, opts)
     data = {
         "digest": digest,

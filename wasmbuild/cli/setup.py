@@ -32,7 +32,7 @@ def init_cmd(
     print(f"{det['kind']} project {det['name']!r}: recipe {det['recipe']} ({', '.join(det['sources'])})")
     print(f"{verb} {', '.join(result['written'])}" + (f"; kept {', '.join(result['kept'])}" if result["kept"] else ""))
     for note in det["notes"]:
-        print(f"note: {note}", file=sys.stderr)
+        print(note if note.startswith("warning: ") else f"note: {note}", file=sys.stderr)
     print(f"next: {result['build']} && {result['run']}")
 
 
@@ -72,6 +72,8 @@ def toolchains_cmd(
             else:
                 found = toolchains.get(name)  # as the build finds it (remembered, re-probed on change)
                 row["found"] = found.identity if found else name
+                if found is not None and name == "rust":
+                    _rust_row(row, found, [s for s in the_plan.stages if s.name in stages], the_plan.project.context)
         except ToolchainError as err:
             row.update(ok=False, error=err.render())
         except KeyError:
@@ -82,12 +84,30 @@ def toolchains_cmd(
         emit_json({"toolchains": rows, "ok": ok})
     else:
         for r in rows:
-            state = f"ok ({r['found']})" if r["ok"] else f"MISSING: {r['error']}"
+            state = f"ok ({r['found']})" if r["ok"] else f"{r.get('state', 'MISSING')}: {r['error']}"
             print(f"{r['name']} (stages {', '.join(r['stages'])}): {state}")
+            if r.get("chosen"):
+                print(f"  chosen: {r['chosen']}")
+            for other in r.get("others", []):
+                print(f"  also found: {other}")
         if not rows:
             print("no stage needs a toolchain")
     if not ok:
         raise typer.Exit(4)
+
+
+def _rust_row(row: dict[str, Any], found: Any, specs: list[Any], context: Path) -> None:
+    """Which rustc was chosen and why, the others with their fix, and each crate checked against
+    the chosen cargo (its edition, its rust-version), as the build will check it."""
+    from ..execute.rust import crates_problem, describe
+
+    row["chosen"] = found.info.get("chosen")
+    row["others"] = [f"{describe(c)}: {c['why']}" for c in found.info.get("others", [])]
+    for spec in specs:
+        problem = crates_problem(spec, context, found)
+        if problem is not None:
+            row.update(ok=False, error=problem.render(), state="CANNOT BUILD")
+            return
 
 
 def sandbox_on() -> bool:

@@ -130,6 +130,12 @@ class Scheduler:
                     self.noted.add(note)
                     self.reporter.note(f"warning: {spec.toolchain} toolchain probe: {note}; using "
                                        f"{toolchain.identity.split(';')[0]}")
+        if toolchain is not None and spec.toolchain == "rust":
+            from .rust import crates_problem
+
+            problem = crates_problem(spec, self.project.context, toolchain)
+            if problem is not None:  # before cargo says "older than the 2024 edition"
+                raise problem
         job = StageJob(name=name, steps=spec.steps, env=spec.env, src=src, out=out, work=work,
                        network=spec.network, toolchain=toolchain, builder=spec.builder,
                        epoch=self.epoch, where=spec.where, user=spec.user,

@@ -16,12 +16,11 @@ import importlib.util
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import sysconfig
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -31,135 +30,10 @@ from wasmbuild.dirs import cache_area
 from wasmbuild.errors import ToolchainError
 from wasmbuild.fsutil import atomic_write_bytes
 
-BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+from .probing import BASE_PATH, PROBE_DROP, Toolchain, _candidates, _run, _try, _well_known
+from .rust import RUST_HINT, rust
 
-
-@dataclass(frozen=True)
-class Toolchain:
-    name: str
-    env: dict[str, str]
-    path_dirs: tuple[str, ...]
-    identity: str
-    notes: list[str] = field(default_factory=list, compare=False)
-
-    def search_path(self) -> str:
-        dirs = [*self.path_dirs, *BASE_PATH.split(":")]
-        return ":".join(dict.fromkeys(dirs))
-
-
-#: Variables a probe does not pass on (see :func:`_try`).
-PROBE_DROP = ("SOURCE_DATE_EPOCH", "LD_PRELOAD", "LD_AUDIT")
-PROBE_TIMEOUT = 10.0  # a compiler answers --version in well under a second
-
-
-def _probe_timeout() -> float:
-    try:
-        return float(os.environ.get("WASMBUILD_PROBE_TIMEOUT", "") or PROBE_TIMEOUT)
-    except ValueError:
-        return PROBE_TIMEOUT
-
-
-def _try(argv: list[str]) -> tuple[str | None, str]:
-    """Run a probe: (its stdout, or None; why it failed, or "").
-
-    The probe runs with the caller's environment (rustup's proxies need HOME/RUSTUP_HOME to pick
-    a toolchain) minus :data:`PROBE_DROP`: clang rejects an empty SOURCE_DATE_EPOCH, which would
-    make a working compiler look broken; and an LD_PRELOAD such as libfaketime's (``faketime``)
-    deadlocks programs linked with jemalloc -- rustup's rustc is one -- at start-up
-    (wolfcw/libfaketime#130). Stages get neither: their environment is wasmbuild's own.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in PROBE_DROP}
-    timeout = _probe_timeout()
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=True,
-                             env=env)
-    except subprocess.TimeoutExpired:
-        return None, f"`{Path(argv[0]).name} {' '.join(argv[1:2])}` timed out after {timeout:g}s"
-    except subprocess.CalledProcessError as exc:
-        last = (exc.stderr or "").strip().splitlines()[-1:] or [f"exit code {exc.returncode}"]
-        return None, last[0][:200]
-    except (OSError, subprocess.SubprocessError) as exc:
-        return None, str(exc)[:200]
-    return out.stdout.strip(), ""
-
-
-def _run(argv: list[str]) -> str | None:
-    return _try(argv)[0]
-
-
-def _candidates(env_var: str, names: list[str], extra: list[str]) -> list[str]:
-    found: list[str] = []
-    if os.environ.get(env_var):
-        found.append(os.environ[env_var])
-    for d in os.environ.get("PATH", "").split(os.pathsep):
-        for n in names:
-            p = Path(d) / n
-            if p.is_file() and os.access(p, os.X_OK):
-                found.append(str(p))
-    found.extend(p for p in extra if Path(p).is_file())
-    unique: dict[str, str] = {}
-    for item in found:
-        unique.setdefault(os.path.realpath(item), item)
-    return list(unique.values())
-
-
-def _well_known() -> list[str]:
-    """Places searched besides PATH (``WASMBUILD_TOOLCHAIN_DIRS`` overrides, "" for none)."""
-    raw = os.environ.get("WASMBUILD_TOOLCHAIN_DIRS", "/usr/bin:~/.cargo/bin")
-    return [d for d in raw.split(os.pathsep) if d]
-
-
-RUST_HINT = (
-    "install a Rust compiler with the WASI standard library: `apt-get install rustc cargo "
-    "libstd-rust-dev-wasm32` (Debian) or `rustup target add wasm32-wasip1`"
-)
-
-
-@cache
-def rust() -> Toolchain:
-    """A rustc whose sysroot has the wasm32-wasip1 (preferred) or wasm32-wasi std.
-
-    rustup's rustc often comes first on PATH without any wasm std; we keep looking instead of
-    failing on the first rustc we see.
-    """
-    tried: list[str] = []
-    extra = [str(Path(d).expanduser() / "rustc") for d in _well_known()]
-    for rustc in _candidates("WASMBUILD_RUSTC", ["rustc"], extra):
-        sysroot, why = _try([rustc, "--print", "sysroot"])
-        if not sysroot:
-            tried.append(f"{rustc} ({why or 'prints no sysroot'})")
-            continue
-        target = next(
-            (
-                t
-                for t in ("wasm32-wasip1", "wasm32-wasi")
-                if (Path(sysroot) / "lib/rustlib" / t / "lib").is_dir()
-            ),
-            None,
-        )
-        if target is None:
-            tried.append(f"{rustc} (no wasm32-wasip1/wasm32-wasi std in {sysroot})")
-            continue
-        # Use the toolchain's own binary, not a rustup proxy: stages run with a clean HOME.
-        real = Path(sysroot) / "bin" / "rustc"
-        rustc = str(real) if real.is_file() else rustc
-        version = _run([rustc, "--version"]) or "unknown"
-        cargo = Path(rustc).with_name("cargo")
-        env = {"RUSTC": rustc, "WASM_TARGET": target}
-        if cargo.is_file():
-            env["CARGO"] = str(cargo)
-        return Toolchain(
-            "rust",
-            env,
-            (str(Path(rustc).parent),),
-            f"rustc={rustc};{version};target={target}",
-            tried,
-        )
-    raise ToolchainError(
-        "no Rust compiler with a WebAssembly standard library was found"
-        + (f" (tried {'; '.join(tried)})" if tried else ""),
-        hint=RUST_HINT,
-    )
+__all__ = ["BASE_PATH", "PROBE_DROP", "RUST_HINT", "Toolchain", "get", "probe", "rust"]
 
 
 C_HINT = (
@@ -400,14 +274,14 @@ def get(name: str | None) -> Toolchain | None:
         tc = probe(name)
         _NOTES[name] = tc.notes  # only for a probe run now: a remembered one cost nothing
         return {"name": tc.name, "env": tc.env, "path_dirs": list(tc.path_dirs),
-                "identity": tc.identity}
+                "identity": tc.identity, "info": tc.info}
 
     data = remembered(name, run_probe, _witnesses, PROBE_ENV)
     env = dict(data["env"])
     if name in ("c", "cxx") and "ZIG" not in env:  # clang (zig runs no wasm-opt of its own)
         env["COMPILER_PATH"] = str(_no_wasm_opt())  # clang searches it first, as with -B
     return Toolchain(data["name"], env, tuple(data["path_dirs"]), data["identity"],
-                     _NOTES.get(name, []))
+                     _NOTES.get(name, []), dict(data.get("info") or {}))
 
 
 #: What this process's probes noted (candidates passed over, and why), by toolchain name.

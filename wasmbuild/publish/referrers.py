@@ -40,9 +40,11 @@ def publish_referrers(multi: MultiPublisher, layout: Layout, attached: Sequence[
                 copy_referrers(layout, p.store, attached)
             where.append("store")
         elif isinstance(p, RegistryPublisher):
+            from ..oci.preflight import for_referrers, warn
             from ..registry.referrers import push_referrers
 
-            push_referrers(layout, attached, p.ref, p.opts, stats=p.stats)
+            done = push_referrers(layout, attached, p.ref, p.opts, stats=p.stats)
+            warn(for_referrers(done["registry"], done["fallback"]))
             where.append(p.ref)
     return where
 

@@ -118,11 +118,14 @@ def push_referrers(layout: Layout, referrers: Sequence[Descriptor], ref: str,
                    opts: RegistryOptions | None = None, *, stats: PushStats | None = None) -> dict[str, Any]:
     """Push the artifact manifests ``referrers`` (from ``layout``) to the repository of ``ref``
     and register each with its subject. Returns what was done: ``api`` (the registry lists
-    referrers itself), ``manifests`` (pushed now), ``tags`` (fallback tags written)."""
+    referrers itself), ``manifests`` (pushed now), ``tags`` (fallback tags written),
+    ``fallback`` (the subjects listed under a fallback tag: the registry has no referrers API),
+    ``registry``."""
     opts = opts or RegistryOptions()
     stats = stats if stats is not None else PushStats()
     r = parse_ref(ref, "push to")
-    done: dict[str, Any] = {"api": None, "manifests": [], "tags": []}
+    done: dict[str, Any] = {"api": None, "manifests": [], "tags": [], "fallback": [],
+                            "registry": r.registry or ""}
     groups: dict[str, list[Descriptor]] = {}
     for d in referrers:
         subject = subject_of(layout.read_json(d.digest))
@@ -143,6 +146,7 @@ def push_referrers(layout: Layout, referrers: Sequence[Descriptor], ref: str,
                 done["manifests"].append(d.digest)
             if listed is not None:
                 continue  # the registry keeps the list (it read each manifest's subject)
+            done["fallback"].append(subject)
             current = _tag_list(c, repo, subject)
             after = merged(current, descs)
             if [d.digest for d in after] == [d.digest for d in current]:
