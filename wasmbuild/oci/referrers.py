@@ -164,14 +164,17 @@ def referrers(layout: Layout, subject: str, artifact_type: str | None = None) ->
     """The referrers of ``subject`` in ``layout``, optionally only those of ``artifact_type``:
     the list under its fallback tag where the layout has one (the store), else the artifact
     manifests in ``blobs/`` whose ``subject`` it is (an ``oci:DIR`` output, :func:`scan`)."""
+    return referrers_via(layout, subject, artifact_type)[1]
+
+
+def referrers_via(layout: Layout, subject: str, artifact_type: str | None = None) -> tuple[str, list[Descriptor]]:
+    """:func:`referrers`, and how they were found: ``"tag"`` (the fallback tag) or ``"scan"``."""
     if not layout.exists():
-        return []
+        return "scan", []
     index = layout.tags().get(fallback_tag(subject))
-    if index is not None and layout.has_blob(index.digest):
-        found = referrers_in(layout, index)
-    else:
-        found = scan(layout).get(subject, [])
-    return [d for d in found if artifact_type is None or d.artifact_type == artifact_type]
+    via, found = ("tag", referrers_in(layout, index)) if index is not None and layout.has_blob(index.digest) \
+        else ("scan", scan(layout).get(subject, []))
+    return via, [d for d in found if artifact_type is None or d.artifact_type == artifact_type]
 
 
 #: Registries refuse bigger manifests (distribution spec: at least 4 MiB must be accepted).
