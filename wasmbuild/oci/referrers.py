@@ -213,11 +213,14 @@ def _referrer_of(entry: os.DirEntry[str]) -> tuple[str, Descriptor] | None:
         if not entry.is_file() or entry.stat().st_size > MAX_MANIFEST:
             return None
         with open(entry.path, "rb") as fh:
-            data = fh.read(MAX_MANIFEST)
+            head = fh.read(64)
+            if not head.lstrip().startswith(b"{"):
+                return None  # a layer, a module: told by its first bytes, never read whole
+            data = head + fh.read(MAX_MANIFEST)
     except OSError:
         return None
-    if not data.lstrip().startswith(b"{") or b'"subject"' not in data:
-        return None  # a layer, a config, a manifest without a subject: cheap to tell
+    if b'"subject"' not in data:
+        return None  # a config, a manifest without a subject
     digest = f"sha256:{entry.name}"
     if sha256_digest(data) != digest:
         return None  # damaged: not trusted as a referrer
