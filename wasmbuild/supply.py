@@ -3,7 +3,8 @@ and bring them along when ``wasmbuild pull`` copies an image into the store.
 
 The image is named as every command names one (store, ``oci:DIR``, ``oci-archive:``, registry,
 see :mod:`wasmbuild.images`); an index resolves to its Wasm entry, whose referrers are listed
-through the fallback tag in a layout, and through the referrers API or the fallback tag on a
+through the fallback tag in the store, found by their ``subject`` in an ``oci:DIR`` or archive
+(``oci/referrers.py``), and through the referrers API or the fallback tag on a
 registry.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import ImageNotFound, RegistryError
-from .oci.referrers import ARTIFACT_INTOTO, SBOM_TYPES, document_bytes, referrers
+from .oci.referrers import ARTIFACT_INTOTO, SBOM_TYPES, document_bytes, referrers_via
 
 if TYPE_CHECKING:
     from .oci.layout import Layout
@@ -26,7 +27,8 @@ KINDS = {"sbom": SBOM_TYPES, "provenance": (ARTIFACT_INTOTO,)}
 def find_documents(ref: str, kinds: Sequence[str], opts: RegistryOptions | None = None, *,
                    store: Layout | None = None) -> dict[str, Any]:
     """The documents of ``kinds`` ("sbom", "provenance") attached to image ``ref``: keys
-    reference, source, subject, via, documents (each: kind, artifactType, digest, document)."""
+    reference, source, subject, via ("api", "tag" or "scan": how they were found), documents
+    (each: kind, artifactType, digest, document)."""
     from . import images
 
     types = [t for k in kinds for t in KINDS[k]]
@@ -36,11 +38,12 @@ def find_documents(ref: str, kinds: Sequence[str], opts: RegistryOptions | None 
             with images.local(ref, store) as found:
                 subject, _manifest = found.layout.image(found.desc)
                 pairs = []
-                for d in referrers(found.layout, subject.digest):
+                via, attached = referrers_via(found.layout, subject.digest)
+                for d in attached:
                     if d.artifact_type in types:
                         manifest = found.layout.read_json(d.digest)
                         pairs.append((d, document_bytes(found.layout.read_blob, manifest)))
-                local = _result(found.name or ref, found.source, subject.digest, "tag", pairs)
+                local = _result(found.name or ref, found.source, subject.digest, via, pairs)
             if pairs or remote is None:
                 return local
             # pulled without its documents (``pull --no-referrers``, or before pull took them)
@@ -144,7 +147,7 @@ def format_provenance(doc: dict[str, Any]) -> list[str]:
 
 def format_documents(found: dict[str, Any]) -> str:
     """Human-readable text for :func:`find_documents`'s record."""
-    via = "referrers API" if found["via"] == "api" else "fallback tag"
+    via = {"api": "referrers API", "scan": "subject scan"}.get(found["via"], "fallback tag")
     lines = [f"Reference:    {found['reference']} ({found['source']})",
              f"Subject:      {found['subject']}"]
     if not found["documents"]:

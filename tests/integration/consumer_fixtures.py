@@ -106,7 +106,7 @@ class Podman:
         link.parent.mkdir(exist_ok=True)
         if not link.is_symlink():
             link.symlink_to(oci_dir)
-        return f"oci:{link}" + _image_tag(oci_dir)
+        return f"oci:{link}"  # no tag: a wasmbuild layout's index.json has one entry
 
     def run_layout(self, oci_dir: Path, args: Sequence[str] = (), *, env: dict[str, str] | None = None,
                    entrypoint: str | None = None, platform: str = "wasi/wasm32",
@@ -123,16 +123,6 @@ class Podman:
             opts += ["--entrypoint", entrypoint]
         cmd = engine_command(self.command(*opts, self.layout_ref(oci_dir), *args))
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def _image_tag(oci_dir: Path) -> str:
-    """``:TAG`` of the one image in a layout that also holds referrers lists (tags
-    ``sha256-<hex>``, docs/supply-chain.md): containers/image takes ``oci:DIR`` without a tag only
-    when index.json has a single entry ("more than one image in oci, choose an image")."""
-    entries = json.loads((oci_dir / "index.json").read_text())["manifests"]
-    names = [(m.get("annotations") or {}).get("org.opencontainers.image.ref.name", "") for m in entries]
-    images = [n for n in names if not re.fullmatch(r"sha256-[0-9a-f]{64}", n)]
-    return f":{images[0]}" if len(entries) > 1 and len(images) == 1 and images[0] else ""
 
 
 @pytest.fixture(scope="session")

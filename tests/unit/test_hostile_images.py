@@ -117,8 +117,9 @@ def test_inspect_text_of_an_index_and_local_output_of_every_layer_shape(wb: Cli,
         out = tmp_path / f"local{len(args)}{args[-1] if args else ''}"
         proc = wb("build", ctx, *args, "-o", f"local:{out}")
         assert proc.returncode == 0, (args, proc.stderr)
-        # runwasi keeps the module in its own Wasm layer: the root filesystem is the tar layer's
-        assert sorted(p.name for p in out.iterdir()) == ([] if "runwasi" in args else ["hello.wasm"]), args
+        # runwasi keeps the module in its own Wasm layer, written at the entrypoint's path too
+        assert sorted(p.name for p in out.iterdir()) == ["hello.wasm"], args
+        assert (out / "hello.wasm").read_bytes() == GOLDEN, args
 
 
 def manifest_layout(tmp_path: Path, manifest: object, config: object = None) -> Path:

@@ -18,21 +18,26 @@ from wasmbuild.assemble.assemble import AssembleOptions
 from wasmbuild.attest import AttestOptions
 from wasmbuild.attest.facts import tools_of
 from wasmbuild.errors import ConfigError
-from wasmbuild.oci import MEDIA_MANIFEST, Descriptor
+from wasmbuild.oci import MEDIA_MANIFEST, REF_NAME, Descriptor
 from wasmbuild.oci.layout import Layout
 from wasmbuild.oci.referrers import (
     ARTIFACT_CYCLONEDX,
     ARTIFACT_INTOTO,
     ARTIFACT_SPDX,
     KIND,
+    Document,
+    attach,
+    copy_referrers,
     document_bytes,
     fallback_tag,
     merged,
     referrers,
+    scan,
 )
 from wasmbuild.pipeline import BuildOptions, BuiltImage, build, prepare
-from wasmbuild.publish import LayoutPublisher, MultiPublisher
+from wasmbuild.publish import ArchivePublisher, LayoutPublisher, MultiPublisher
 from wasmbuild.publish.referrers import publish_referrers
+from wasmbuild.supply import find_documents
 
 GOLDEN_SHA256 = hashlib.sha256(GOLDEN.read_bytes()).hexdigest()
 
@@ -144,19 +149,74 @@ def test_gc_keeps_an_images_referrers_and_drops_them_with_it(tmp_path: Path) -> 
     assert not any(store.has_blob(r.digest) for r in built.referrers)
 
 
-def test_an_oci_output_gets_the_referrers_under_the_fallback_tag(tmp_path: Path) -> None:
+def _index_entries(layout_dir: Path) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = json.loads((layout_dir / "index.json").read_bytes())["manifests"]
+    return entries
+
+
+def test_an_oci_output_holds_one_image_entry_and_its_referrers_unlisted(tmp_path: Path) -> None:
     built = _build(tmp_path)
     out = tmp_path / "out"
     multi = MultiPublisher([LayoutPublisher(out, ["v1"])])
     multi.publish(built.layout, built.descriptor)
     assert publish_referrers(multi, built.layout, built.referrers) == [f"oci:{out}"]
     layout = Layout(out)
-    assert set(layout.tags()) == {"v1", fallback_tag(built.digest)}
+    # One entry, as podman, skopeo, buildah, umoci and containerd need of a bare oci:DIR.
+    [entry] = _index_entries(out)
+    assert entry["digest"] == built.digest and entry["annotations"] == {REF_NAME: "v1"}
+    assert all(layout.has_blob(r.digest) for r in built.referrers)  # in blobs/, found by subject
     assert {d.digest for d in referrers(layout, built.digest)} == {r.digest for r in built.referrers}
+    assert {d.artifact_type for d in referrers(layout, built.digest)} == {ARTIFACT_SPDX, ARTIFACT_INTOTO}
     assert layout.resolve(None).digest == built.digest
+    found = find_documents(f"oci:{out}", ["sbom", "provenance"], store=built.layout)
+    assert {d["artifactType"] for d in found["documents"]} == {ARTIFACT_SPDX, ARTIFACT_INTOTO}
     index_before = (out / "index.json").read_bytes()
     publish_referrers(multi, built.layout, built.referrers)  # again: nothing changes
     assert (out / "index.json").read_bytes() == index_before
+
+
+def test_an_oci_output_an_older_wasmbuild_listed_loses_the_fallback_tag_not_the_documents(tmp_path: Path) -> None:
+    built = _build(tmp_path)
+    out = tmp_path / "out"
+    LayoutPublisher(out, ["v1"]).publish(built.layout, built.descriptor)
+    copy_referrers(built.layout, Layout(out), built.referrers)  # listed, as before issue 22
+    assert set(Layout(out).tags()) == {"v1", fallback_tag(built.digest)}
+    publish_referrers(MultiPublisher([LayoutPublisher(out, ["v1"])]), built.layout, built.referrers)
+    assert [e["annotations"][REF_NAME] for e in _index_entries(out)] == ["v1"]
+    assert {d.digest for d in referrers(Layout(out), built.digest)} == {r.digest for r in built.referrers}
+
+
+def test_the_subject_scan_takes_the_newest_of_a_kind_and_skips_damaged_blobs(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "l").init()
+    subject = Descriptor(MEDIA_MANIFEST, layout.write_blob(b"{}"), 2)
+    old = attach(layout, subject, [Document(ARTIFACT_SPDX, b"old", "sbom.spdx.json")], "2020-01-01T00:00:00Z")
+    theirs = attach(layout, subject, [Document(ARTIFACT_SPDX, b"x", "other")], "2020-01-01T00:00:00Z")
+    new = attach(layout, subject, [Document(ARTIFACT_SPDX, b"new", "sbom.spdx.json")], "2021-01-01T00:00:00Z")
+    layout.untag(fallback_tag(subject.digest))  # unlisted, as in an oci:DIR output
+    assert {d.digest for d in scan(layout)[subject.digest]} == {new[0].digest, theirs[0].digest}
+    assert old[0].digest not in {d.digest for d in referrers(layout, subject.digest)}
+    shutil.copytree(layout.path, tmp_path / "damaged")
+    damaged = Layout(tmp_path / "damaged")
+    damaged.blob_path(new[0].digest).write_bytes(layout.read_blob(old[0].digest))
+    (damaged.path / "blobs" / "sha256" / ".tmp-1-1-blob").write_bytes(layout.read_blob(new[0].digest))
+    # The damaged newest is no referrer (nor a writer's temp file), so the older one is the newest.
+    assert {d.digest for d in referrers(damaged, subject.digest)} == {old[0].digest, theirs[0].digest}
+    assert scan(Layout(tmp_path / "nothing")) == {}
+
+
+def test_an_oci_archive_carries_the_referrers_unlisted(tmp_path: Path) -> None:
+    import tarfile
+
+    built = _build(tmp_path)
+    tar = tmp_path / "a.tar"
+    ArchivePublisher("oci-archive", tar, ["golden:1"]).publish(built.layout, built.descriptor)
+    with tarfile.open(tar) as t:
+        index = json.loads(t.extractfile("index.json").read())  # type: ignore[union-attr]
+        names = set(t.getnames())
+    assert [m["digest"] for m in index["manifests"]] == [built.digest]
+    assert {f"blobs/sha256/{r.digest[7:]}" for r in built.referrers} <= names
+    found = find_documents(f"oci-archive:{tar}", ["sbom"], store=built.layout)
+    assert [d["artifactType"] for d in found["documents"]] == [ARTIFACT_SPDX]
 
 
 def test_cyclonedx_on_request_matches_the_1_5_schema(tmp_path: Path) -> None:

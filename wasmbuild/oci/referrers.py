@@ -6,19 +6,31 @@ changes -- its manifest, its digest and any index that lists it stay byte for by
 the documents never become entries of an image index: buildx's attestation entries
 (``unknown/unknown``) break Wasm pulls ("no match for platform", deislabs/containerd-wasm-shims#139).
 
-A layout has no referrers API, so it uses the distribution spec's fallback tag scheme
-(``spec.md``, "Referrers Tag Schema"): the tag ``sha256-<hex of the subject>`` names an image index
-listing the subject's referrers. The same rule serves the local store (where the tag keeps them
-from ``gc``) and ``-o oci:DIR`` outputs; a registry without the referrers API gets the same tag.
+A layout has no referrers API. Two ways of keeping them, chosen by who reads the layout:
+
+* **listed** (the local store): the distribution spec's fallback tag scheme (``spec.md``,
+  "Referrers Tag Schema"), the tag ``sha256-<hex of the subject>`` naming an image index of the
+  subject's referrers. The tag is what keeps them from ``gc``, and reading it costs one file; a
+  registry without the referrers API gets the same tag.
+* **unlisted** (``-o oci:DIR``, ``pull --output oci:DIR``): the artifact manifests and their
+  blobs are in ``blobs/`` but not in ``index.json``, which then holds exactly one entry, the image.
+  skopeo, podman, buildah, umoci and containerd take every ``index.json`` entry for an image
+  ("more than one image in oci, choose an image"); the image layout spec lets blobs live without
+  an entry, and oras finds referrers in a layout the same way: by the ``subject`` of the
+  manifests in ``blobs/`` (:func:`scan`).
+
+:func:`referrers` reads both: the fallback tag where the layout has one, else the subject scan.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import MEDIA_INDEX, MEDIA_MANIFEST, REF_NAME, REFERRERS_TAG, TITLE, Descriptor
+from . import MEDIA_INDEX, MEDIA_MANIFEST, REF_NAME, REFERRERS_TAG, TITLE, Descriptor, sha256_digest
 from .graph import INDEX_TYPES, children, is_index
 from .layout import Layout
 
@@ -149,13 +161,94 @@ def referrers_in(layout: Layout, index: Descriptor) -> list[Descriptor]:
 
 
 def referrers(layout: Layout, subject: str, artifact_type: str | None = None) -> list[Descriptor]:
-    """The referrers of ``subject`` in ``layout`` (through its fallback tag), optionally only
-    those of ``artifact_type``."""
+    """The referrers of ``subject`` in ``layout``, optionally only those of ``artifact_type``:
+    the list under its fallback tag where the layout has one (the store), else the artifact
+    manifests in ``blobs/`` whose ``subject`` it is (an ``oci:DIR`` output, :func:`scan`)."""
+    return referrers_via(layout, subject, artifact_type)[1]
+
+
+def referrers_via(layout: Layout, subject: str, artifact_type: str | None = None) -> tuple[str, list[Descriptor]]:
+    """:func:`referrers`, and how they were found: ``"tag"`` (the fallback tag) or ``"scan"``."""
     if not layout.exists():
-        return []
+        return "scan", []
     index = layout.tags().get(fallback_tag(subject))
-    found = referrers_in(layout, index) if index is not None and layout.has_blob(index.digest) else []
-    return [d for d in found if artifact_type is None or d.artifact_type == artifact_type]
+    via, found = ("tag", referrers_in(layout, index)) if index is not None and layout.has_blob(index.digest) \
+        else ("scan", scan(layout).get(subject, []))
+    return via, [d for d in found if artifact_type is None or d.artifact_type == artifact_type]
+
+
+#: Registries refuse bigger manifests (distribution spec: at least 4 MiB must be accepted).
+MAX_MANIFEST = 4 << 20
+#: What each blob of a layout says of referrers: (subject digest, descriptor), or None for a blob
+#: that is no referrer. By blob name, and blobs are content addressed: a name read once is known
+#: for good, so a second scan of a layout reads only its new blobs.
+_SEEN: dict[str, dict[str, tuple[str, Descriptor] | None]] = {}
+
+
+def scan(layout: Layout) -> dict[str, list[Descriptor]]:
+    """The referrers in ``layout``'s ``blobs/`` by subject: every image manifest (small, JSON,
+    its digest checked) that has a ``subject``, as a referrers list would name it. Of the
+    documents wasmbuild attached (``KIND``), the newest of each kind per subject, as
+    :func:`merged` keeps a list."""
+    blob_dir = layout.path / "blobs" / "sha256"
+    try:
+        entries = list(os.scandir(blob_dir))
+    except OSError:
+        return {}
+    seen = _SEEN.setdefault(str(blob_dir.resolve()), {})
+    by_subject: dict[str, list[Descriptor]] = {}
+    for entry in entries:
+        if entry.name not in seen:
+            seen[entry.name] = _referrer_of(entry)
+        hit = seen[entry.name]
+        if hit is not None:
+            by_subject.setdefault(hit[0], []).append(hit[1])
+    return {subject: _newest_per_kind(descs) for subject, descs in by_subject.items()}
+
+
+def _referrer_of(entry: os.DirEntry[str]) -> tuple[str, Descriptor] | None:
+    if entry.name.startswith(".") or len(entry.name) != 64:
+        return None  # a writer's temp file, not a blob
+    try:
+        if not entry.is_file() or entry.stat().st_size > MAX_MANIFEST:
+            return None
+        with open(entry.path, "rb") as fh:
+            head = fh.read(64)
+            if not head.lstrip().startswith(b"{"):
+                return None  # a layer, a module: told by its first bytes, never read whole
+            data = head + fh.read(MAX_MANIFEST)
+    except OSError:
+        return None
+    if b'"subject"' not in data:
+        return None  # a config, a manifest without a subject
+    digest = f"sha256:{entry.name}"
+    if sha256_digest(data) != digest:
+        return None  # damaged: not trusted as a referrer
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict) or doc.get("mediaType", MEDIA_MANIFEST) != MEDIA_MANIFEST:
+        return None
+    subject = subject_of(doc)
+    if subject is None:
+        return None
+    return subject, referrer_descriptor(Descriptor(MEDIA_MANIFEST, digest, len(data)), doc)
+
+
+def _newest_per_kind(descs: Sequence[Descriptor]) -> list[Descriptor]:
+    newest: dict[tuple[str | None, str], Descriptor] = {}
+    others: list[Descriptor] = []
+    for d in descs:
+        kind = d.annotations.get(KIND)
+        if kind is None:
+            others.append(d)
+            continue
+        key = (d.artifact_type, kind)
+        old = newest.get(key)
+        if old is None or (d.annotations.get(CREATED, ""), d.digest) > (old.annotations.get(CREATED, ""), old.digest):
+            newest[key] = d
+    return sorted([*others, *newest.values()], key=lambda d: (d.artifact_type or "", d.digest))
 
 
 def image_manifests(top: Descriptor, read_json: Callable[[str], Any]) -> list[Descriptor]:
@@ -176,15 +269,20 @@ def image_manifests(top: Descriptor, read_json: Callable[[str], Any]) -> list[De
     return found
 
 
-def copy_referrers(src: Layout, dst: Layout, descs: Sequence[Descriptor]) -> int:
-    """Copy the artifact manifests ``descs`` (and their blobs) from ``src`` into ``dst`` and list
-    each under its subject's fallback tag there. Returns how many lists changed."""
+def copy_referrers(src: Layout, dst: Layout, descs: Sequence[Descriptor], *, listed: bool = True) -> int:
+    """Copy the artifact manifests ``descs`` (and their blobs) from ``src`` into ``dst``. Listed
+    (the store), each goes under its subject's fallback tag there; unlisted (an ``oci:DIR``
+    output), ``index.json`` keeps only the images, and a fallback tag an older wasmbuild wrote
+    there for one of these subjects goes (its referrers stay in ``blobs/``, found by
+    :func:`scan`). Returns how many lists changed."""
     by_subject: dict[str, list[Descriptor]] = {}
     for d in descs:
         subject = subject_of(src.read_json(d.digest))
         if subject is not None:
             dst.copy_from(src, d)
             by_subject.setdefault(subject, []).append(d)
+    if not listed:
+        return sum(dst.untag(fallback_tag(subject)) for subject in sorted(by_subject))
     return sum(add_referrers(dst, subject, group) for subject, group in sorted(by_subject.items()))
 
 

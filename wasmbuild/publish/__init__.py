@@ -97,12 +97,14 @@ class ArchivePublisher:
 
     def publish(self, layout: Layout, desc: Descriptor) -> list[str]:
         from .archive import write_docker_archive, write_oci_archive
+        from .referrers import local_referrers
 
         if self.kind == "oci-archive":
             # A full reference as the ref name: `podman load` names the image after it (a bare
             # tag would become "localhost/latest:latest").
             name = self.names[0] if self.names else None
-            return [f"oci-archive:{write_oci_archive(self.path, layout, desc, tag=name)}"]
+            written = write_oci_archive(self.path, layout, desc, tag=name, referrers=local_referrers(layout, desc))
+            return [f"oci-archive:{written}"]
         return [f"docker-archive:{write_docker_archive(self.path, layout, desc, repo_tags=list(self.names))}"]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -108,14 +109,20 @@ def _write(path: Path, out: _TarWriter) -> Path:
 
 
 def write_oci_archive(
-    path: Path | str, layout: Layout, desc: Descriptor, *, tag: str | None = None
+    path: Path | str, layout: Layout, desc: Descriptor, *, tag: str | None = None,
+    referrers: Sequence[Descriptor] = (),
 ) -> Path:
     """Write ``desc`` (a manifest or an index) as a tar of an OCI layout holding only it.
 
-    ``tag`` becomes the ``org.opencontainers.image.ref.name`` of the one index entry.
+    ``tag`` becomes the ``org.opencontainers.image.ref.name`` of the one index entry. The
+    artifact manifests ``referrers`` (its SBOM, provenance) go in ``blobs/`` unlisted, as in an
+    ``oci:DIR`` output: ``index.json`` keeps its one entry, which ``podman load`` and ``ctr
+    import`` take for the image.
     """
     out = _TarWriter()
     _collect(layout, desc, out)
+    for d in referrers:
+        _collect(layout, d, out)
     _layout_files(out, desc, tag)
     return _write(Path(path), out)
 

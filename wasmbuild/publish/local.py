@@ -1,7 +1,8 @@
 """``-o local:DIR`` (buildx: ``--output type=local,dest=DIR``): files, not an image.
 
 Without ``--target`` the image's root filesystem is written into DIR (its layers applied in
-order, whiteouts honoured); with ``--target STAGE`` the stage's outputs are (see
+order, whiteouts honoured, and a raw Wasm layer -- runwasi's module, an artifact's -- written as
+the file it stands for, :func:`wasm_layer_paths`); with ``--target STAGE`` the stage's outputs are (see
 ``pipeline.build_stages``). As buildx's local exporter does, DIR is created if needed and files
 already there are overwritten or left alone, never removed wholesale.
 
@@ -16,11 +17,13 @@ import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ..errors import ConfigError, StoreError
+from ..errors import ConfigError, ImageNotFound, StoreError
 from ..fsutil import remove
-from ..oci import Descriptor
+from ..oci import TITLE, Descriptor
 from ..oci.layout import Layout
+from ..oci.targets import WASM_LAYER_TYPES
 from ..paths import PathEscape, clean_relative
 
 #: buildx ``--output type=...`` -> our transport (``tar=false`` makes ``oci`` a directory).
@@ -119,9 +122,52 @@ def _apply_layer(tar: tarfile.TarFile, root: Path) -> None:
         # devices, fifos: nothing a Wasm module's filesystem needs, never written
 
 
+def wasm_layer_paths(manifest: dict[str, Any], config: Any) -> list[tuple[str, str]]:
+    """(layer digest, path in the image) of each raw Wasm layer of ``manifest``. The entrypoint
+    module (runwasi: the layer titled like the entrypoint's file, else the first one) is at the
+    entrypoint's path, where a compat image has it; another layer, and an artifact's (which has
+    no entrypoint), at ``/TITLE``, as ``wasmbuild run`` and ``wkg oci pull`` name it."""
+    layers = [layer for layer in manifest.get("layers") or []
+              if isinstance(layer, dict) and layer.get("mediaType") in WASM_LAYER_TYPES]
+    cfg = config.get("config") if isinstance(config, dict) else None
+    entry = (cfg or {}).get("Entrypoint") if isinstance(cfg, dict) else None
+    first = entry[0] if isinstance(entry, list) and entry and isinstance(entry[0], str) else None
+    workdir = (cfg or {}).get("WorkingDir") if isinstance(cfg, dict) else None
+    entry_path = None
+    if first:
+        entry_path = first if first.startswith("/") else f"{workdir if isinstance(workdir, str) else ''}/{first}"
+
+    def title(layer: dict[str, Any]) -> str:
+        return str((layer.get("annotations") or {}).get(TITLE) or "module.wasm")
+
+    chosen = next((layer for layer in layers if entry_path and entry_path.rsplit("/", 1)[-1] == title(layer)),
+                  layers[0] if layers else None)
+    return [(str(layer["digest"]), entry_path if layer is chosen and entry_path else "/" + title(layer))
+            for layer in layers]
+
+
+def _write_wasm_layers(layout: Layout, manifest: dict[str, Any], root: Path) -> None:
+    """Each raw Wasm layer as the file it stands for (its mode, which a raw layer does not
+    carry, 0644)."""
+    config_desc = manifest.get("config") or {}
+    digest = config_desc.get("digest") if isinstance(config_desc, dict) else None
+    config = layout.read_json(digest) if isinstance(digest, str) and layout.has_blob(digest) else None
+    for layer_digest, name in wasm_layer_paths(manifest, config):
+        target = _target(root, name)
+        if target is None:
+            raise _unsafe(name, "names the root directory, not a file")
+        blob = layout.blob_path(layer_digest)
+        if not blob.is_file():
+            raise ImageNotFound(f"layer {layer_digest} is missing from {layout.path}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove(target)
+        shutil.copyfile(blob, target)
+        target.chmod(0o644)
+
+
 @dataclass(frozen=True)
 class LocalPublisher:
-    """``local:DIR``: the image's root filesystem as plain files."""
+    """``local:DIR``: the image's root filesystem as plain files, whatever its shape."""
 
     path: Path
 
@@ -132,4 +178,5 @@ class LocalPublisher:
         from ..assemble.compress import unpack_layers
 
         unpack_layers(layout, manifest, lambda tar: _apply_layer(tar, root))
+        _write_wasm_layers(layout, manifest, root)
         return [f"local:{self.path}"]

@@ -1,10 +1,11 @@
 """Publish a build's referrers (SBOM, provenance) wherever its image went.
 
-Runs after the image itself is published: an ``oci:DIR`` output gets the artifact manifests and
-the fallback tag ``sha256-<hex>`` of each image manifest (as the store has them), a registry gets
+Runs after the image itself is published: an ``oci:DIR`` output gets the artifact manifests in
+``blobs/``, unlisted (``index.json`` keeps its one image, which podman, skopeo, buildah, umoci and
+containerd need; readers find them by ``subject``, ``oci/referrers.scan``), a registry gets
 them through its referrers API or the fallback tag (``registry/referrers.py``), and the store
-already has them (the build wrote them there). Archives are left as they are: ``podman load`` and
-``docker load`` take every entry of an archive for an image.
+already has them (the build wrote them there). An ``oci-archive:`` gets them unlisted as it is
+written (``ArchivePublisher``); a ``docker-archive:`` carries none.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def publish_referrers(multi: MultiPublisher, layout: Layout, attached: Sequence[
         return where
     for p in multi.publishers:
         if isinstance(p, LayoutPublisher):
-            copy_referrers(layout, Layout(p.path), attached)
+            copy_referrers(layout, Layout(p.path), attached, listed=False)
             where.append(f"oci:{p.path}")
         elif isinstance(p, StorePublisher) and p.store is not layout:  # the build wrote them there
             with p.store.writing():
