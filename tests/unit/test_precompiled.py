@@ -41,21 +41,18 @@ def _build(root: Path, precompile: bool = True, targets: tuple[str, ...] = (), s
 
 
 class Compiles:
-    """Counts compilations (``wasmtime.Module(engine, wasm)``); ``banned`` makes one fail."""
+    """Counts compilations of Wasm to native code (``COMPILE_OBSERVERS`` of wasm/precompiled.py, build and
+    run time alike); ``banned`` makes one fail."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, banned: bool = False) -> None:
         monkeypatch.delenv("WASMBUILD_PRECOMPILED", raising=False)
-        precompiled.host_compat()  # the key's own empty compile, memoised before counting
         self.count, self.banned = 0, banned
-        original = wasmtime.Module.__init__
+        monkeypatch.setattr(fmt, "COMPILE_OBSERVERS", [self.observe])
 
-        def counting(module: Any, *args: Any, **kwargs: Any) -> None:
-            self.count += 1
-            if self.banned:
-                raise AssertionError("the module was compiled")
-            original(module, *args, **kwargs)
-
-        monkeypatch.setattr(wasmtime.Module, "__init__", counting)
+    def observe(self, kind: str, size: int) -> None:
+        self.count += 1
+        if self.banned:
+            raise AssertionError(f"the {kind} was compiled")
 
 
 def _extra(layout: Layout, subject: str) -> tuple[Descriptor, dict[str, Any]]:
@@ -228,7 +225,6 @@ def test_a_components_extra_runs_without_compiling(tmp_path: Path, monkeypatch: 
                                                    capfd: pytest.CaptureFixture[str]) -> None:
     """A WASI 0.2 component (the golden module wrapped with the pinned adapter) gets its extra
     too, and ``run`` loads it through wasmtime's component API."""
-    from wasmtime.component import Component
 
     from wasmbuild.wasm.component import wrap
 
@@ -241,10 +237,6 @@ def test_a_components_extra_runs_without_compiling(tmp_path: Path, monkeypatch: 
     [layer] = built.layout.read_json(ref.digest)["layers"]
     assert layer["annotations"][fmt.ANN_KIND] == "component"
 
-    def banned(*_args: Any, **_kwargs: Any) -> None:
-        raise AssertionError("the component was compiled")
-
-    precompiled.host_compat()
-    monkeypatch.setattr(Component, "__init__", banned)
+    Compiles(monkeypatch, banned=True)
     assert run(built.layout, built.descriptor, precompiled=True) == 0
     assert capfd.readouterr().out == HELLO

@@ -47,6 +47,7 @@ from ..wasm.precompiled import (
     PrecompileError,
     baseline_engine,
     compat_key,
+    compile_native,
     wasmtime_version,
 )
 from .compress import Compression, ZstdWriter
@@ -138,11 +139,7 @@ def _compile(module: bytes, kind: str, target: str) -> bytes:
 
     engine = baseline_engine(target)
     try:
-        if kind == "component":
-            from wasmtime.component import Component
-
-            return bytes(Component(engine, module).serialize())
-        return bytes(wasmtime.Module(engine, module).serialize())
+        return bytes(compile_native(engine, module, kind).serialize())
     except wasmtime.WasmtimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
         raise PrecompileError(f"wasmtime cannot compile the {kind}: {first}") from None

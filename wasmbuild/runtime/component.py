@@ -21,7 +21,7 @@ from ..dirs import cache_area
 from ..errors import RunError
 from ..fsutil import atomic_write_bytes
 from ..wasm import binary
-from ..wasm.precompiled import wasmtime_version
+from ..wasm.precompiled import compile_native, wasmtime_version
 from .wasi import compiling, first_line, wasi_config
 
 RUN_EXPORT = "wasi:cli/run@"
@@ -45,7 +45,7 @@ def load_component(engine: Any, path: Path, precompiled: Callable[[bytes, Path],
         if shipped is not None:
             return shipped
     with compiling(path, len(data)):
-        component = Component(engine, data)
+        component = compile_native(engine, data, "component")
     atomic_write_bytes(cached, bytes(component.serialize()))
     return component
 

@@ -129,8 +129,10 @@ def load_module(engine: Any, path: Path, precompiled: Loader | None = None, iden
         shipped = precompiled(data, cached)
         if shipped is not None:
             return shipped
+    from ..wasm.precompiled import compile_native
+
     with compiling(path, len(data)):
-        module = wasmtime.Module(engine, data)
+        module = compile_native(engine, data, "module")
     atomic_write_bytes(cached, bytes(module.serialize()))
     return module
 

@@ -23,7 +23,7 @@ import hashlib
 import os
 import re
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -120,6 +120,26 @@ def elf_section(data: bytes, name: str) -> bytes | None:
     except (struct.error, IndexError, ValueError):
         return None
     return None
+
+
+#: Called with ``(kind, size)`` before every compilation of Wasm to native code, at build time
+#: (``--precompile``) and at run time (``wasmbuild run``): the injection point for tracing, and for
+#: tests that count compilations or forbid them.
+COMPILE_OBSERVERS: list[Callable[[str, int], None]] = []
+
+
+def compile_native(engine: Any, data: bytes, kind: str) -> Any:
+    """``data`` (a ``module`` or a ``component``) compiled for ``engine``: the one place that
+    compiles (wasmtime's ``Module``/``Component``), so :data:`COMPILE_OBSERVERS` sees them all."""
+    for observe in COMPILE_OBSERVERS:
+        observe(kind, len(data))
+    if kind == "component":
+        from wasmtime.component import Component
+
+        return Component(engine, data)
+    import wasmtime
+
+    return wasmtime.Module(engine, data)
 
 
 def baseline_engine(target: str) -> Any:
