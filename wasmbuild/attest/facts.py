@@ -21,6 +21,7 @@ from .. import __version__
 from ..assemble.assemble import image_files
 from ..cache.digests import DigestMemo, file_sha256
 from ..execute.scheduler import StageResult
+from ..execute.tools import parse as parse_tools
 from ..load.model import download_purl
 from ..paths import clean_image_path, clean_relative
 from ..plan import Plan
@@ -61,7 +62,7 @@ class Download:
 class Tool:
     """What ran stages: a host toolchain (compiler, C library) or a builder image."""
 
-    kind: str  # "toolchain", "library", "builder" or "runner"
+    kind: str  # "toolchain", "library", "builder", "runner" or "tool" (a stage's `tools:`)
     name: str
     version: str  # "" when unknown
     identity: str  # the runner identity the stage cache key holds
@@ -196,6 +197,13 @@ def _digest_of(path: str, memo: DigestMemo | None) -> str | None:
 def tools_of(identity: str, memo: DigestMemo | None = None) -> list[Tool]:
     """What a runner identity (``Executor.identity``, see ``execute/toolchains.py`` and the
     container executor) names: compiler and C library, or builder image."""
+    identity, declared = parse_tools(identity)
+    tools = [Tool("tool", name, "", identity, sha, f"file://{path}", (), debian_package(path))
+             for name, path, sha in declared]
+    return tools + _runner_tools(identity, memo)
+
+
+def _runner_tools(identity: str, memo: DigestMemo | None) -> list[Tool]:
     fields = identity.split(";")
     head, _, value = fields[0].partition("=")
     if head in ("rustc", "cc") and len(fields) >= 2:

@@ -30,6 +30,7 @@ from . import inputs as stage_inputs
 from . import limits, toolchains
 from .executors import Executor, StageJob, executor_for, run_job
 from .keys import stage_key
+from .tools import resolve as resolve_tools
 
 
 @dataclass
@@ -140,7 +141,8 @@ class Scheduler:
                        network=spec.network, toolchain=toolchain, builder=spec.builder,
                        epoch=self.epoch, where=spec.where, user=spec.user,
                        timeout=limits.stage_timeout(spec.timeout), caches=caches,
-                       stable_paths=bool(spec.caches))
+                       stable_paths=bool(spec.caches),
+                       tools=() if spec.builder else resolve_tools(spec, self.memo))
         run_job(executor, job, lambda line: self.reporter.stage_log(name, line))
         for declared in spec.outputs:
             if not (out / declared).exists() and not (out / declared).is_symlink():

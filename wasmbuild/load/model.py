@@ -228,6 +228,13 @@ class Stage(_Strict):
         "by --no-cache. One build writes a cache at a time (a second one waits).",
     )
 
+    tools: list[Annotated[str, StringConstraints(min_length=1, pattern=r"^[^\s;=]+$")]] = Field(
+        default_factory=list,
+        description="Commands the steps run from outside the system directories (a venv, ~/.local, "
+        "/opt, ~/go): a name found on your PATH, or an absolute path. Host stages only: shown "
+        "read-only in the sandbox, first on PATH, their identity in the stage key and the SBOM.",
+    )
+
     _optimize = field_validator("optimize", mode="before")(_check_optimize)
     timeout: int | str | None = Field(
         None,
@@ -265,6 +272,13 @@ class Stage(_Strict):
                 if a != b and b.startswith(a + "/"):
                     raise ValueError(f"cache path {b!r} lies inside cache path {a!r}")
         return value
+
+    @model_validator(mode="after")
+    def _tools_on_the_host(self) -> Stage:
+        if self.tools and self.builder:
+            raise ValueError("`tools` names host commands; a builder stage has its own (install them "
+                             "in the builder image)")
+        return self
 
     @model_validator(mode="after")
     def _recipe_or_steps(self) -> Stage:

@@ -29,6 +29,8 @@ class StageSpec:
     timeout: float | None = None
     #: Persistent caches (``caches:``) as (name, path under $WORK); never in the stage key.
     caches: tuple[tuple[str, str], ...] = ()
+    #: Host commands the steps run from outside the system directories (``tools:``).
+    tools: tuple[str, ...] = ()
 
     @property
     def depends_on(self) -> tuple[str, ...]:

@@ -67,6 +67,7 @@ def render(loaded: Loaded, problems: Problems | None = None) -> Project:
             component=stage.component,
             timeout=parse_duration(stage.timeout) if stage.timeout is not None else None,
             caches=tuple((c.name, c.path) for c in stage.caches),
+            tools=tuple(dict.fromkeys(stage.tools)),
         )
     _check_image_sources(loaded, specs, problems)
     problems.raise_if_any()
@@ -154,6 +155,8 @@ def _render_stage(name: str, stage: Stage, where: str, pos: Positions,
         merged["component"] = stage.component
     if stage.timeout is not None:
         merged["timeout"] = stage.timeout
+    if stage.tools:  # the recipe's tools, then the Wasmfile's
+        merged["tools"] = [*(data.get("tools") or []), *stage.tools]
     if stage.caches:  # the Wasmfile's caches replace the recipe's of the same name
         own = {c.name for c in stage.caches}
         merged["caches"] = [c for c in data.get("caches") or [] if not (isinstance(c, dict) and c.get("name") in own)]

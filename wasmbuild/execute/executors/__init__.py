@@ -32,6 +32,7 @@ from ...load.model import RESERVED_ENV
 from ...render.project import StageSpec
 from ..limits import describe, max_output
 from ..toolchains import Toolchain
+from ..tools import HostTool
 
 Log = Callable[[str], None]
 TAIL_LINES = 80
@@ -83,6 +84,8 @@ class StageJob:
     #: directories: set for a stage with ``caches:``, whose tools (cargo) record absolute paths
     #: in the cache and would otherwise start over in every build.
     stable_paths: bool = False
+    #: Declared host tools (``tools:``): first on PATH, their roots readable in the sandbox.
+    tools: tuple[HostTool, ...] = ()
 
 
 #: Where a stage with caches sees its directories (host sandbox and builder containers alike).

@@ -18,6 +18,7 @@ from pathlib import Path
 from ...render.project import StageSpec
 from .. import toolchains
 from ..toolchains import BASE_PATH
+from ..tools import identity_of, resolve
 from . import STABLE, Log, Paths, StageJob, Watchdog, lines_of, on_interrupt, sandbox, stage_env
 
 
@@ -25,6 +26,8 @@ class HostSession:
     def __init__(self, job: StageJob, bwrap: str | None, watchdog: Watchdog):
         self.job = job
         path = job.toolchain.search_path() if job.toolchain else BASE_PATH
+        if job.tools:  # declared tools first, each once
+            path = ":".join(dict.fromkeys([*(os.path.dirname(t.path) for t in job.tools), *path.split(":")]))
         where = (STABLE if bwrap and job.stable_paths else (str(job.src), str(job.out), str(job.work)))
         self.env = stage_env(job, Paths(*where, path))
         self.src = where[0]
@@ -84,7 +87,7 @@ class HostExecutor:
     def identity(self, spec: StageSpec) -> str:
         # The sandbox does not enter the key: it changes what a step may touch, not its output.
         toolchain = toolchains.get(spec.toolchain)
-        return toolchain.identity if toolchain else "host"
+        return (toolchain.identity if toolchain else "host") + identity_of(resolve(spec))
 
     @contextlib.contextmanager
     def session(self, job: StageJob) -> Iterator[HostSession]:

@@ -13,7 +13,8 @@ later mount shows through an earlier tmpfs):
   connectable through a read-only mount), ``/root``, ``/home`` and the user's ``$HOME``: keys,
   registry credentials and shell history are not visible;
 * read-only again: the toolchain's directories that those tmpfs hid (a rustup toolchain under
-  ``~/.rustup``, a venv under the home, clang's ``COMPILER_PATH`` shim in the cache), and
+  ``~/.rustup``, a venv under the home, clang's ``COMPILER_PATH`` shim in the cache), the install
+  roots of the stage's declared ``tools:`` (``execute/tools.py``), and
   ``WASMBUILD_SANDBOX_RO`` (``:``-separated) for anything else a step must read;
 * writable: a toolchain's own compile cache (zig's ``ZIG_GLOBAL_CACHE_DIR``, a cache area of
   wasmbuild's, content-addressed by zig), so wasi-libc is compiled once, not in every stage;
@@ -129,7 +130,8 @@ def extra_ro() -> list[str]:
 
 def _readable(job: StageJob, hidden: list[str]) -> list[str]:
     """The hidden directories to show again read-only (outermost only, existing only)."""
-    wanted = sorted({os.path.realpath(p) for p in [*toolchain_dirs(job), *extra_ro()]
+    tools = [root for t in job.tools for root in t.roots]
+    wanted = sorted({os.path.realpath(p) for p in [*toolchain_dirs(job), *tools, *extra_ro()]
                      if os.path.isabs(p) and os.path.exists(p)})
     # Only what a tmpfs hid, and never a hidden root itself (that would show the whole home).
     wanted = [p for p in wanted if _under(p, hidden) and p not in hidden]
