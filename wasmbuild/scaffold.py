@@ -3,6 +3,7 @@
 What it recognises, first match wins:
 
 * a Rust crate (``Cargo.toml`` with a binary): recipe ``rust`` with ``crate: .`` (cargo, offline);
+* a Go module (``go.mod``): recipe ``go`` with ``module: .``;
 * C++ sources (``*.cpp``, ``*.cc``, ``*.cxx`` at the top or under ``src/``): recipe ``cxx``;
 * C sources (``*.c`` likewise, their headers (``*.h``) as ``headers``, ``include/`` as an include
   directory): recipe ``c``;
@@ -42,6 +43,7 @@ _IGNORE_COMMON = ["# Not part of the build context: neither hashed nor copied (.
                   ".git", "Wasmfile", ".wasmignore"]
 _IGNORE = {
     "rust": ["target"],
+    "go": ["**/*.wasm"],
     "c": ["**/*.o", "**/*.wasm"],
     "cxx": ["**/*.o", "**/*.wasm"],
     "python": ["**/__pycache__", "**/*.pyc", ".venv", "venv", ".pytest_cache", ".mypy_cache", ".ruff_cache"],
@@ -201,12 +203,23 @@ def _python(folder: Path) -> Detected:
                     f"{name}.wasm", [f"{app}/{entry}" if app != "." else entry], notes, extra)
 
 
+def _go(folder: Path) -> Detected:
+    name = image_name(folder)
+    text = (folder / "go.mod").read_text(errors="replace")
+    notes = []
+    if re.search(r"^require\b", text, re.MULTILINE) and not (folder / "vendor").is_dir():
+        notes.append("the module requires other modules: run `go mod vendor` (the build is offline)")
+    return Detected("go", name, "go", {"module": ".", "output": f"{name}.wasm"}, f"{name}.wasm", ["go.mod"], notes)
+
+
 def detect(folder: Path) -> Detected:
     """What the project in ``folder`` is, as a recipe and its parameters."""
     if not folder.is_dir():
         raise ConfigError(f"{folder} is not a folder")
     if (folder / "Cargo.toml").is_file():
         return _rust(folder)
+    if (folder / "go.mod").is_file():
+        return _go(folder)
     if cxx := _sources(folder, _CXX):
         return _c_like(folder, "cxx", cxx)
     if c := _sources(folder, (".c",)):
@@ -214,7 +227,7 @@ def detect(folder: Path) -> Detected:
     if any(p.name not in _NOT_APPS for d in (folder, folder / "src", folder / "app") if d.is_dir()
            for p in d.glob("*.py")):
         return _python(folder)
-    raise ConfigError(f"found no project in {folder.resolve()}: no Cargo.toml, no *.c/*.cpp, no *.py",
+    raise ConfigError(f"found no project in {folder.resolve()}: no Cargo.toml, no go.mod, no *.c/*.cpp, no *.py",
                       hint="run `wasmbuild init` in the project's folder, or see `wasmbuild recipes`")
 
 
@@ -231,6 +244,8 @@ def _yaml(value: Any) -> str:
 
 
 _WHAT = {"rust": "the Rust crate in this folder: cargo --offline, for wasm32-wasip1\n# (wasm32-wasi on older Rust)",
+         "go": ("the Go module: go build with GOOS=wasip1 GOARCH=wasm, offline\n"
+                "# (vendored dependencies; pip install 'wasmbuild[go]' brings Go)"),
          "c": "the C sources: clang and wasi-libc",
          "cxx": "the C++ sources: clang++ and libc++ for WASI",
          "python": "the Python app: a WASI 0.2 component made by\n# componentize-py (no CPython compile, no container)"}

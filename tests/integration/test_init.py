@@ -81,6 +81,17 @@ def test_a_missing_header_is_named_by_its_context_path_with_the_fix(wb: Runner, 
     assert "/src/main.c" not in build.stderr and str(Path.home()) not in last, build.stderr
 
 
+def test_init_a_go_module(wb: Runner, tmp_path: Path) -> None:
+    folder = tmp_path / "gopher"
+    folder.mkdir()
+    (folder / "go.mod").write_text("module example.com/gopher\n\ngo 1.21\n")
+    (folder / "main.go").write_text('package main\n\nimport (\n\t"fmt"\n\t"os"\n)\n\n'
+                                    'func main() { fmt.Println("gopher", len(os.Args)-1) }\n')
+    report, out = init_build_run(wb, folder, "x", "y")
+    assert report["detected"]["recipe"] == "go"  # type: ignore[index]
+    assert out == "gopher 2\n"
+
+
 def test_init_a_cxx_folder(wb: Runner, tmp_path: Path) -> None:
     folder = tmp_path / "cxx"
     shutil.copytree(FIXTURES / "cxx-app", folder)

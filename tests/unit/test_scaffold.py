@@ -99,3 +99,11 @@ def test_a_different_runner_file_is_not_replaced(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="exists already and differs"):
         init(tmp_path)
     assert not (tmp_path / "Wasmfile").exists()
+
+
+def test_a_go_module_and_its_unvendored_requirements(tmp_path: Path) -> None:
+    write(tmp_path / "svc", {"go.mod": "module example.com/svc\n\ngo 1.22\n\nrequire github.com/x/y v1.0.0\n",
+                             "main.go": "package main\n", "helper.c": ""})
+    det = detect(tmp_path / "svc")  # go.mod wins over a stray C file
+    assert (det.kind, det.recipe, det.params) == ("go", "go", {"module": ".", "output": "svc.wasm"})
+    assert det.notes == ["the module requires other modules: run `go mod vendor` (the build is offline)"]

@@ -26,7 +26,10 @@ def test_a_tool_in_a_runner_identity_reads_back_and_is_an_sbom_tool() -> None:
     tool = HostTool("go", "/opt/venv/bin/go", "/opt/venv/lib/go/bin/go", "ab" * 32)
     assert tool.roots == ("/opt/venv", "/opt/venv/lib/go")
     identity = "host" + identity_of((tool,))
-    assert parse(identity) == ("host", [("go", "/opt/venv/lib/go/bin/go", "ab" * 32)])
+    assert parse(identity) == ("host", [("go", "/opt/venv/lib/go/bin/go", "ab" * 32, "")])
+    versioned = HostTool("go", "/opt/a=b/go", "/opt/a=b/go", "cd" * 32, "go version go1.27.3 linux/amd64")
+    assert parse("host" + identity_of((versioned,)))[1] == [
+        ("go", "/opt/a=b/go", "cd" * 32, "go version go1.27.3 linux/amd64")]
     [found] = tools_of(identity)
     assert (found.kind, found.name, found.sha256, found.uri) == ("tool", "go", "ab" * 32,
                                                                  "file:///opt/venv/lib/go/bin/go")

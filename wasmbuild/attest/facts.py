@@ -198,8 +198,8 @@ def tools_of(identity: str, memo: DigestMemo | None = None) -> list[Tool]:
     """What a runner identity (``Executor.identity``, see ``execute/toolchains.py`` and the
     container executor) names: compiler and C library, or builder image."""
     identity, declared = parse_tools(identity)
-    tools = [Tool("tool", name, "", identity, sha, f"file://{path}", (), debian_package(path))
-             for name, path, sha in declared]
+    tools = [Tool("tool", name, version, identity, sha, f"file://{path}", (), debian_package(path))
+             for name, path, sha, version in declared]
     return tools + _runner_tools(identity, memo)
 
 
