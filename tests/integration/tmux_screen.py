@@ -29,8 +29,21 @@ class Screen:
                f"wasmbuild {' '.join(shlex.quote(a) for a in args)}; echo $? > "
                f"{shlex.quote(str(self.rc_file))}; sleep 600")
         # -f /dev/null: no user tmux.conf; remain-on-exit is not needed as the shell sleeps.
-        subprocess.run([self.tmux, "-S", self.socket, "-f", "/dev/null", "new-session", "-d",
-                        "-x", str(width), "-y", str(height), cmd], check=True)
+        # The server's start sometimes fails on a loaded machine ("server exited unexpectedly",
+        # seen in CI between other engines' tests, never reproduced alone): start it again, a few
+        # times, before the test fails with what tmux said.
+        said = ""
+        for attempt in range(4):
+            started = subprocess.run([self.tmux, "-S", self.socket, "-f", "/dev/null", "new-session", "-d",
+                                      "-x", str(width), "-y", str(height), cmd], capture_output=True, text=True)
+            if started.returncode == 0:
+                break
+            said = started.stderr.strip()
+            subprocess.run([self.tmux, "-S", self.socket, "kill-server"], capture_output=True, check=False)
+            Path(self.socket).unlink(missing_ok=True)
+            time.sleep(0.5 * (attempt + 1))
+        else:
+            raise AssertionError(f"tmux would not start a session: {said}")
 
     def text(self) -> str:
         return subprocess.run([self.tmux, "-S", self.socket, "capture-pane", "-p"],
