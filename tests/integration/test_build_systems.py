@@ -58,7 +58,7 @@ def build(wb: Runner, root: Path, *extra: str) -> tuple[str, str]:
 
 def compiled(log: str, marks: tuple[str, str]) -> list[str]:
     """Which of greet.c and main.c the build log shows compiled."""
-    return [name for name, mark in zip(("greet.c", "main.c"), marks) if mark in log]
+    return [name for name, mark in zip(("greet.c", "main.c"), marks, strict=True) if mark in log]
 
 
 @pytest.mark.parametrize(("system", "toolchain", "params", "marks"), CASES,
