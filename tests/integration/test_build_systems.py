@@ -84,3 +84,16 @@ def test_builds_runs_and_rebuilds_incrementally(wb: Runner, tmp_path: Path, syst
     clean, log = build(wb, tmp_path, "--no-cache")
     assert compiled(log, marks) == ["greet.c", "main.c"], log[-3000:]  # --no-cache: an empty build dir
     assert clean == incremental
+
+
+def test_a_failing_configure_shows_the_end_of_config_log(wb: Runner, tmp_path: Path) -> None:
+    require("autoreconf")
+    src = project(tmp_path, "autotools", "auto", "outputs: ['app:app.wasm'], autoreconf: true")
+    configure_ac = src / "configure.ac"
+    configure_ac.write_text(configure_ac.read_text().replace(
+        "AC_CHECK_HEADERS([stdio.h])", "AC_CHECK_HEADERS([nosuch.h], [], [AC_MSG_ERROR([nosuch.h is required])])"))
+    proc = wb("build", str(tmp_path / "Wasmfile"), "--verbose", timeout=600)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert "configure failed; the end of config.log:" in proc.stderr
+    shown = proc.stderr.split("the end of config.log:", 1)[1]
+    assert "#include <nosuch.h>" in shown and "error: nosuch.h is required" in shown  # the failed test
