@@ -30,6 +30,7 @@ from wasmbuild.dirs import cache_area
 from wasmbuild.errors import ToolchainError
 from wasmbuild.fsutil import atomic_write_bytes
 
+from . import cross
 from .probing import BASE_PATH, PROBE_DROP, Toolchain, _candidates, _run, _try, _well_known
 from .rust import RUST_HINT, rust
 
@@ -280,7 +281,12 @@ def get(name: str | None) -> Toolchain | None:
     env = dict(data["env"])
     if name in ("c", "cxx") and "ZIG" not in env:  # clang (zig runs no wasm-opt of its own)
         env["COMPILER_PATH"] = str(_no_wasm_opt())  # clang searches it first, as with -B
-    return Toolchain(data["name"], env, tuple(data["path_dirs"]), data["identity"],
+    path_dirs, identity = tuple(data["path_dirs"]), data["identity"]
+    if name in ("c", "cxx", "zig"):  # CC, CXX, AR, ..., the CMake and Meson files (cross.py)
+        env = cross.complete(env)
+        path_dirs = (str(Path(env["CC"]).parent), *path_dirs)
+        identity = f"{identity};cross={cross.CROSS_REVISION}"
+    return Toolchain(data["name"], env, path_dirs, identity,
                      _NOTES.get(name, []), dict(data.get("info") or {}))
 
 

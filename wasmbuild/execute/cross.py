@@ -1,0 +1,217 @@
+"""The cross environment of a C/C++ toolchain, like wasi-sdk's: what build systems read.
+
+A ``c``, ``cxx`` or ``zig`` stage gets, besides ``$WASM_TARGET`` (and clang's ``$WASI_SYSROOT``):
+
+* ``CC`` / ``CXX``: wrapper scripts that always compile for WASI (the target and the sysroot
+  are in the wrapper, as wasi-sdk's clang has them built in), so ``make CC="$CC"`` works even
+  when a Makefile sets its own ``CFLAGS``; ``AR``, ``RANLIB``, ``NM``, ``STRIP`` (llvm's next to
+  clang; ``zig ar`` / ``zig ranlib`` for zig, llvm's ``nm``/``strip`` when installed);
+* ``CFLAGS`` / ``CXXFLAGS`` / ``LDFLAGS`` carrying the target and sysroot (libc++'s headers and
+  ``-fno-exceptions`` for C++; zig's ``-Wl,--strip-debug``) for tools that call the compiler
+  themselves; ``WASI_HOST`` for ``./configure --host``;
+* ``CMAKE_TOOLCHAIN_FILE`` (``CMAKE_SYSTEM_NAME`` ``WASI``, with a ``Platform/WASI.cmake`` that
+  sets ``WASI``, as wasi-sdk's) and ``MESON_CROSS_FILE`` (``meson setup --cross-file``).
+
+The files live in one directory of the ``toolchains`` cache area named by the hash of their
+content (:func:`materialize`), written whole and renamed into place: concurrent builds write
+the same bytes or find them there. The sandbox shows the directory read-only (a toolchain
+variable names a file in it). :data:`CROSS_REVISION` is part of the toolchain identity, so a
+change to what is generated here changes the stage keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+from pathlib import Path
+
+from ..dirs import cache_area
+from ..fsutil import staged_dir
+
+#: Bumped when the generated files or variables change meaning (it enters the identity).
+CROSS_REVISION = 1
+
+#: Variables this module adds or replaces (documented in docs/c-projects.md).
+VARIABLES = ("CC", "CXX", "AR", "RANLIB", "NM", "STRIP", "CFLAGS", "CXXFLAGS", "LDFLAGS",
+             "WASI_HOST", "CMAKE_TOOLCHAIN_FILE", "MESON_CROSS_FILE")
+
+_LLVM_TOOLS = {"AR": "llvm-ar", "RANLIB": "llvm-ranlib", "NM": "llvm-nm", "STRIP": "llvm-strip"}
+
+
+def _llvm_tool(tool: str, compiler: str | None) -> str | None:
+    """llvm's ``tool`` from the compiler's own installation (``clang-16`` -> ``llvm-ar-16`` or
+    the ``llvm-ar`` next to the real binary), else the newest one on PATH."""
+    candidates: list[Path] = []
+    if compiler:
+        candidates.append(Path(os.path.realpath(compiler)).parent / tool)
+        _, dash, version = Path(compiler).name.partition("-")
+        if dash and version.isdigit():
+            candidates.append(Path(compiler).parent / f"{tool}-{version}")
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    for name in (tool, *(f"{tool}-{v}" for v in range(21, 13, -1))):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _wrapper(argv: list[str], strip_debug: bool = False) -> str:
+    """A POSIX sh script running ``argv`` then the caller's arguments.
+
+    ``strip_debug`` (zig): links get ``-Wl,--strip-debug`` (zig's wasi-libc objects carry debug
+    info naming the wheel's install path); compile-only calls do not (an unused linker flag
+    would warn, and ``-Werror`` projects fail on warnings)."""
+    cmd = " ".join(shlex.quote(a) for a in argv)
+    if not strip_debug:
+        return f'#!/bin/sh\nexec {cmd} "$@"\n'
+    return ("#!/bin/sh\nlink=-Wl,--strip-debug\n"
+            'for a in "$@"; do case $a in -c|-S|-E|-M|-MM) link=;; esac; done\n'
+            f'exec {cmd} $link "$@"\n')
+
+
+#: GNU ld options meson 1.0 passes to any lld-like linker that wasm-ld rejects; each is
+#: meaningless for wasm-ld (it resolves archives in any order, fails on undefined symbols by
+#: default, and links no shared libraries), so meson's compiler wrapper drops them.
+MESON_DROPPED = ("-Wl,--as-needed", "-Wl,--no-undefined", "-Wl,--start-group", "-Wl,--end-group",
+                 "-Wl,--allow-shlib-undefined")
+
+
+def _dropping(compiler: str) -> str:
+    cases = "|".join(MESON_DROPPED)
+    return ('#!/bin/sh\n# wasmbuild: the compiler for meson, without the GNU ld options wasm-ld rejects\n'
+            f'for a in "$@"; do shift; case $a in {cases}) continue;; esac; set -- "$@" "$a"; done\n'
+            f'exec {shlex.quote(compiler)} "$@"\n')
+
+
+def _cmake(env: dict[str, str], share: str) -> str:
+    target = env["WASM_TARGET"]
+    lines = [
+        "# wasmbuild: cross-compiling for WASI (generated; like wasi-sdk's wasi-sdk.cmake)",
+        "set(CMAKE_SYSTEM_NAME WASI)",
+        "set(CMAKE_SYSTEM_VERSION 1)",
+        "set(CMAKE_SYSTEM_PROCESSOR wasm32)",
+        f'list(APPEND CMAKE_MODULE_PATH "{share}")',
+        f'set(CMAKE_C_COMPILER "{env["CC"]}")',
+        f'set(CMAKE_CXX_COMPILER "{env["CXX"]}")',
+        f'set(CMAKE_ASM_COMPILER "{env["CC"]}")',
+        f"set(CMAKE_C_COMPILER_TARGET {target})",
+        f"set(CMAKE_CXX_COMPILER_TARGET {target})",
+        f"set(CMAKE_ASM_COMPILER_TARGET {target})",
+    ]
+    for var, name in (("AR", "CMAKE_AR"), ("RANLIB", "CMAKE_RANLIB"), ("NM", "CMAKE_NM"),
+                      ("STRIP", "CMAKE_STRIP")):
+        if var in env:
+            lines.append(f'set({name} "{env[var]}" CACHE FILEPATH "")')
+    if "WASI_SYSROOT" in env:
+        lines.append(f'set(CMAKE_SYSROOT "{env["WASI_SYSROOT"]}")')
+    lines += [
+        "set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)",
+        "set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)",
+        "set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)",
+        "set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)",
+        # No shared libraries in WASI (yet): add_library() without STATIC still builds one.
+        "set_property(GLOBAL PROPERTY TARGET_SUPPORTS_SHARED_LIBS FALSE)",
+        "set(BUILD_SHARED_LIBS OFF CACHE BOOL \"\")",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _meson(env: dict[str, str]) -> str:
+    def q(value: str) -> str:
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    binaries = [("ar", "AR"), ("nm", "NM"), ("strip", "STRIP")]
+    lines = ["# wasmbuild: cross-compiling for WASI (generated)", "[binaries]",
+             f"c = {q('@DIR@/bin/meson-cc')}", f"cpp = {q('@DIR@/bin/meson-c++')}"]
+    lines += [f"{key} = {q(env[var])}" for key, var in binaries if var in env]
+    lines += [
+        "",
+        "[properties]",
+        "needs_exe_wrapper = true",
+        "",
+        "[host_machine]",
+        "system = 'wasi'",
+        "cpu_family = 'wasm32'",
+        "cpu = 'wasm32'",
+        "endian = 'little'",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plan(env: dict[str, str]) -> tuple[dict[str, str], dict[str, tuple[str, int]]]:
+    """The cross variables for a probed C/C++ toolchain's ``env`` and the files they name, as
+    (variables with the placeholder ``@DIR@`` for the directory, {relative path: (text, mode)})."""
+    target = env["WASM_TARGET"]
+    root = env.get("WASI_SYSROOT")
+    zig = env.get("ZIG")
+    files: dict[str, tuple[str, int]] = {}
+    out: dict[str, str] = {"WASI_HOST": target}
+    base = [f"--target={target}", *([f"--sysroot={root}"] if root else [])]
+    cxx_extra = shlex.split(env.get("WASM_CXXFLAGS", ""))
+    if zig:
+        files["bin/wasm32-wasi-zig-cc"] = (_wrapper([zig, "cc", *base], strip_debug=True), 0o755)
+        files["bin/wasm32-wasi-zig-c++"] = (_wrapper([zig, "c++", *base], strip_debug=True), 0o755)
+        files["bin/zig-ar"] = (_wrapper([zig, "ar"]), 0o755)
+        files["bin/zig-ranlib"] = (_wrapper([zig, "ranlib"]), 0o755)
+        out.update(CC="@DIR@/bin/wasm32-wasi-zig-cc", CXX="@DIR@/bin/wasm32-wasi-zig-c++",
+                   AR="@DIR@/bin/zig-ar", RANLIB="@DIR@/bin/zig-ranlib")
+        for var in ("NM", "STRIP"):  # zig has neither for wasm: llvm's, when there is one
+            found = _llvm_tool(_LLVM_TOOLS[var], None)
+            if found:
+                out[var] = found
+    else:
+        cc = env["CC"]
+        cxx = env.get("CXX") or str(Path(cc).with_name(Path(cc).name.replace("clang", "clang++", 1)))
+        files[f"bin/{target}-clang"] = (_wrapper([cc, *base]), 0o755)
+        files[f"bin/{target}-clang++"] = (_wrapper([cxx, *base, *cxx_extra]), 0o755)
+        out.update(CC=f"@DIR@/bin/{target}-clang", CXX=f"@DIR@/bin/{target}-clang++")
+        for var, tool in _LLVM_TOOLS.items():
+            found = _llvm_tool(tool, cc)
+            if found:
+                out[var] = found
+    ldflags = [*base, *(["-Wl,--strip-debug"] if zig else [])]
+    out.update(CFLAGS=" ".join(base), CXXFLAGS=" ".join([*base, *cxx_extra, "-fno-exceptions"]),
+               LDFLAGS=" ".join(ldflags),
+               CMAKE_TOOLCHAIN_FILE="@DIR@/share/wasi.cmake",
+               MESON_CROSS_FILE="@DIR@/share/meson-cross.ini")
+    named = {**env, **out}
+    files["share/wasi.cmake"] = (_cmake(named, "@DIR@/share"), 0o644)
+    # Loaded after CMake's generic system file (which would reset a suffix set earlier).
+    files["share/Platform/WASI.cmake"] = ("# wasmbuild (as wasi-sdk's): the WASI platform\n"
+                                          'set(WASI 1)\nset(CMAKE_EXECUTABLE_SUFFIX ".wasm")\n', 0o644)
+    files["share/meson-cross.ini"] = (_meson(named), 0o644)
+    files["bin/meson-cc"] = (_dropping(out["CC"]), 0o755)
+    files["bin/meson-c++"] = (_dropping(out["CXX"]), 0o755)
+    return out, files
+
+
+def materialize(files: dict[str, tuple[str, int]], area: Path | None = None) -> Path:
+    """The directory holding ``files`` (``@DIR@`` replaced by its path), written once.
+
+    Named by the hash of the content, so an existing directory is already right; a new one is
+    written in a temp directory and renamed into place (a concurrent writer's copy is the same)."""
+    area = area or cache_area("toolchains")
+    digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()[:20]
+    final = area / f"cross-{digest}"
+    if not final.is_dir():
+        with staged_dir(final) as tmp:
+            for rel, (text, mode) in sorted(files.items()):
+                path = tmp / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text.replace("@DIR@", str(final)))
+                path.chmod(mode)
+    return final
+
+
+def complete(env: dict[str, str], area: Path | None = None) -> dict[str, str]:
+    """``env`` of a C/C++ toolchain with the cross variables added (``CC``/``CXX`` replaced by
+    the wrappers), its files written (see the module docstring)."""
+    out, files = plan(env)
+    where = str(materialize(files, area))
+    return {**env, **{k: v.replace("@DIR@", where) for k, v in out.items()}}
