@@ -130,5 +130,6 @@ def test_init_in_a_folder_with_no_project(wb: Runner, tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("hi\n")
     proc = wb("init", str(tmp_path))
     assert proc.returncode == 2
-    assert proc.stderr.startswith(f"error: found no project in {tmp_path}: no Cargo.toml, no go.mod, no *.c/*.cpp, no *.py")
+    assert proc.stderr.startswith(
+        f"error: found no project in {tmp_path}: no Cargo.toml, no go.mod, no *.c/*.cpp, no *.py")
     assert not (tmp_path / "Wasmfile").exists()
