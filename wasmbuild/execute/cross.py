@@ -209,9 +209,17 @@ def materialize(files: dict[str, tuple[str, int]], area: Path | None = None) -> 
     return final
 
 
+#: What :func:`plan` made of a toolchain's env in this process: ``toolchains.get`` asks for every
+#: stage and step, and the llvm lookups (PATH walks) and the content hash need doing once.
+_PLANNED: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], dict[str, tuple[str, int]]]] = {}
+
+
 def complete(env: dict[str, str], area: Path | None = None) -> dict[str, str]:
     """``env`` of a C/C++ toolchain with the cross variables added (``CC``/``CXX`` replaced by
     the wrappers), its files written (see the module docstring)."""
-    out, files = plan(env)
-    where = str(materialize(files, area))
+    key = tuple(sorted(env.items()))
+    if key not in _PLANNED:
+        _PLANNED[key] = plan(env)
+    out, files = _PLANNED[key]
+    where = str(materialize(files, area))  # cheap when there: one is_dir (a prune may remove it)
     return {**env, **{k: v.replace("@DIR@", where) for k, v in out.items()}}

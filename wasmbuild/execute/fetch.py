@@ -47,7 +47,7 @@ def npm_pack(name: str, version: str, sha256: str, timeout: float = 300.0) -> Pa
         if got != sha256:
             raise BuildError(f"npm package {name}@{version} has sha256 {got}, the Wasmfile pins {sha256}",
                              hint="check the package and version, or update `sha256` if the new file is trusted")
-        return cached(add(packed[0])) or download_dir() / sha256
+        return download_dir() / add(packed[0], got)
 
 
 def cached(sha256: str, memo: DigestMemo | None = None) -> Path | None:
@@ -60,9 +60,9 @@ def cached(sha256: str, memo: DigestMemo | None = None) -> Path | None:
     return None
 
 
-def add(path: Path) -> str:
-    """Copy ``path`` into the download cache; returns its sha256."""
-    digest = file_sha256(path)
+def add(path: Path, digest: str | None = None) -> str:
+    """Copy ``path`` into the download cache; returns its sha256 (``digest``: already known)."""
+    digest = digest or file_sha256(path)
     dest = download_dir() / digest
     if not dest.is_file():
         with open(path, "rb") as src, atomic_writer(dest) as out:

@@ -30,6 +30,7 @@ from . import inputs as stage_inputs
 from . import limits, toolchains
 from .executors import Executor, StageJob, executor_for, run_job
 from .keys import stage_key
+from .tools import HostTool, identity_of
 from .tools import resolve as resolve_tools
 
 
@@ -82,7 +83,9 @@ class Scheduler:
             ready = dict(self.outputs)
         found = stage_inputs.stage_inputs(spec, self.project.context, ready, self.memo)
         executor = self.options.executor_factory(spec)
-        runner = executor.identity(spec)
+        # declared host tools (`tools:`), found and hashed once: in the key and given to the job
+        tools = () if spec.builder else resolve_tools(spec, self.memo)
+        runner = executor.identity(spec) + identity_of(tools)
         if spec.component:  # the wrapping tools (wasm-tools, the pinned adapters) shape the outputs
             runner += ";" + toolchains.get("component").identity  # type: ignore[union-attr]
         key = stage_key(spec, [(i.dest, i.digest) for i in found], runner)
@@ -96,7 +99,7 @@ class Scheduler:
             cached = use_cache and self.cache.restore(key, out)
             if not cached:
                 stage_inputs.place(found, src, spec, self.memo)
-                self._execute(spec, key, executor, src, out, work, runner, use_cache)
+                self._execute(spec, key, executor, src, out, work, runner, use_cache, tools)
         with self.lock:
             self.outputs[name] = out
         elapsed = time.monotonic() - start
@@ -104,12 +107,13 @@ class Scheduler:
         return StageResult(name, key, cached, elapsed, runner, tuple(found))
 
     def _execute(self, spec: StageSpec, key: str, executor: Executor, src: Path, out: Path,
-                 work: Path, runner: str = "", use_cache: bool = True) -> None:
+                 work: Path, runner: str = "", use_cache: bool = True,
+                 tools: tuple[HostTool, ...] = ()) -> None:
         name = spec.name
         if not (use_cache and spec.caches) or spec.builder:  # --no-cache, or a builder: empty
             for _, rel in spec.caches:
                 (work / rel).mkdir(parents=True, exist_ok=True)
-            self._run(spec, key, executor, src, out, work, ())
+            self._run(spec, key, executor, src, out, work, (), tools)
             return
         # The caches of one project's stage run by one toolchain or builder (see cache/mounts.py).
         scope = f"{self.project.context.resolve()}\0{runner}"
@@ -119,10 +123,10 @@ class Scheduler:
 
         with mounts.mounted(name, spec.caches, scope, waiting) as held:
             mounts.restamp(src, held)  # unchanged inputs keep last build's mtimes (make, cargo)
-            self._run(spec, key, executor, src, out, work, tuple((m.path, m.data) for m in held))
+            self._run(spec, key, executor, src, out, work, tuple((m.path, m.data) for m in held), tools)
 
     def _run(self, spec: StageSpec, key: str, executor: Executor, src: Path, out: Path,
-             work: Path, caches: tuple[tuple[str, Path], ...]) -> None:
+             work: Path, caches: tuple[tuple[str, Path], ...], tools: tuple[HostTool, ...] = ()) -> None:
         name = spec.name
         toolchain = None if spec.builder else toolchains.get(spec.toolchain)
         if toolchain is not None:
@@ -142,7 +146,7 @@ class Scheduler:
                        epoch=self.epoch, where=spec.where, user=spec.user,
                        timeout=limits.stage_timeout(spec.timeout), caches=caches,
                        stable_paths=bool(spec.caches),
-                       tools=() if spec.builder else resolve_tools(spec, self.memo))
+                       tools=tools)
         run_job(executor, job, lambda line: self.reporter.stage_log(name, line))
         for declared in spec.outputs:
             if not (out / declared).exists() and not (out / declared).is_symlink():

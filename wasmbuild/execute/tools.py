@@ -63,7 +63,7 @@ def resolve(spec: StageSpec, memo: DigestMemo | None = None) -> tuple[HostTool, 
         # the user's PATH, then the environment wasmbuild itself runs from (a venv not activated)
         path = name if os.path.isabs(name) else (shutil.which(name) or shutil.which(
             name, path=os.path.dirname(sys.executable)))
-        if path is None or not os.path.isfile(path) or not os.access(path, os.X_OK):
+        if path is None or not os.path.isfile(path) or not os.access(path, os.X_OK | os.R_OK):
             where = "is not an executable file" if os.path.isabs(name) else "is not on your PATH"
             raise ToolchainError(f"stage {spec.name!r}: tool {name!r} {where}", where=spec.where or None,
                                  hint="install it, or name it by its absolute path in `tools:`")

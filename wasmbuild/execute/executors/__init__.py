@@ -151,12 +151,11 @@ def context_paths(src: str) -> Callable[[str], str]:
     """Rewrites a line of step output so that ``$SRC/main.c`` reads ``main.c``: the inputs sit in
     ``$SRC`` at their paths in the build context, and a temporary directory means nothing to the
     user (``-ffile-prefix-map`` does the same for the bytes of the output)."""
-    prefix = re.compile(r"(?<![\w./-])" + re.escape(src.rstrip("/")) + r"/(?=[^\s])")
-
-    def rewrite(text: str) -> str:
-        return prefix.sub("", text) if src.rstrip("/") else text
-
-    return rewrite
+    base = src.rstrip("/")
+    if not base:
+        return lambda text: text
+    prefix = re.compile(r"(?<![\w./-])" + re.escape(base) + r"/(?=[^\s])")
+    return lambda text: prefix.sub("", text)
 
 
 def run_job(executor: Executor, job: StageJob, log: Log) -> None:

@@ -18,7 +18,6 @@ from pathlib import Path
 from ...render.project import StageSpec
 from .. import toolchains
 from ..toolchains import BASE_PATH
-from ..tools import identity_of, resolve
 from . import STABLE, Log, Paths, StageJob, Watchdog, lines_of, on_interrupt, sandbox, stage_env
 
 
@@ -87,7 +86,7 @@ class HostExecutor:
     def identity(self, spec: StageSpec) -> str:
         # The sandbox does not enter the key: it changes what a step may touch, not its output.
         toolchain = toolchains.get(spec.toolchain)
-        return (toolchain.identity if toolchain else "host") + identity_of(resolve(spec))
+        return toolchain.identity if toolchain else "host"
 
     @contextlib.contextmanager
     def session(self, job: StageJob) -> Iterator[HostSession]:
