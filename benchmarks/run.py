@@ -157,7 +157,7 @@ def fmt_b(n: int) -> str:
 def rustc() -> tuple[str, str]:
     from wasmbuild.execute import toolchains
 
-    rust = toolchains.rust()
+    rust = toolchains.probe("rust")
     return rust.env["RUSTC"], rust.env["WASM_TARGET"]
 
 

@@ -103,14 +103,18 @@ if is_true "${INPUT_SETUP_TOOLCHAINS:-true}"; then
           sudo -n sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 >/dev/null || true
         fi
         ;;
-      rust)
-        # A stock runner's rustup has no WebAssembly standard library until asked for one.
-        if command -v rustup >/dev/null; then
-          rustup target add wasm32-wasip1 || rustup target add wasm32-wasi
-        fi
-        ;;
-      c | cxx | zig | component)
-        : # pip-only toolchains (the ziglang and componentize-py wheels) came with wasmbuild
+      *)
+        # What the toolchain's recipe folder declares (`toolchain.setup` in its recipe.yaml):
+        # rust runs `rustup target add wasm32-wasip1` where rustup is installed; the pip-only
+        # toolchains (the ziglang and componentize-py wheels) came with wasmbuild and need none.
+        while IFS= read -r command; do
+          [ -n "$command" ] || continue
+          echo "$name: $command"
+          bash -c "$command" || echo "::warning::setting up $name: \`$command\` failed (exit $?)" >&2
+        done < <(python3 -c 'import json, sys
+for t in json.load(open(sys.argv[1]))["toolchains"]:
+    if t["name"] == sys.argv[2]:
+        print("\n".join(t.get("setup", [])))' "$work/toolchains.json" "$name")
         ;;
     esac
   done

@@ -199,7 +199,7 @@ def test_cxx_with_clang_and_zig_prints_the_same(wb: Runner, tmp_path: Path) -> N
     need("zig")
     shutil.copy(FIXTURES / "cxx-hello" / "main.cpp", tmp_path / "main.cpp")
     _two_toolchains(tmp_path, "cxx", ["main.cpp"], [])
-    assert toolchains.cxx().name == "cxx" and "clang++" in toolchains.cxx().env["CXX"]
+    assert toolchains.probe("cxx").name == "cxx" and "clang++" in toolchains.probe("cxx").env["CXX"]
     assert _same_output_both_ways(wb, tmp_path, "cxx") == "sorted: component hello wasm (3 words)\n"
 
 

@@ -24,7 +24,7 @@ def _debug_hello(dest: Path) -> Path:
     """The seed article's hello.rs as a debug build (opt-level 0, DWARF): ~6.9 MB."""
     from wasmbuild.execute import toolchains
 
-    rust = toolchains.rust()
+    rust = toolchains.probe("rust")
     (dest / "hello.rs").write_text(HELLO_RS)
     out = dest / "hello.wasm"
     subprocess.run([rust.env["RUSTC"], "--target", rust.env["WASM_TARGET"], "-C", "opt-level=0", "-g",

@@ -110,11 +110,11 @@ def test_every_c_toolchain_stage_gets_the_cross_environment(tmp_path: Path, monk
     zig.write_text('#!/bin/sh\n[ "$1" = version ] && echo 0.99.0 || echo "$@"\n')
     zig.chmod(0o755)
     monkeypatch.setenv("WASMBUILD_ZIG", str(zig))
-    toolchains.zig.cache_clear()
+    toolchains.module("zig").zig.cache_clear()
     try:
         tc = toolchains.get("zig")
     finally:
-        toolchains.zig.cache_clear()
+        toolchains.module("zig").zig.cache_clear()
     assert tc is not None and set(cross.VARIABLES) <= set(tc.env)
     # a change to the generated files changes the identity, hence the stage keys
     assert tc.identity.endswith(f";cross={cross.CROSS_REVISION}")

@@ -10,7 +10,9 @@ import pytest
 import yaml
 
 from wasmbuild.errors import ConfigError
-from wasmbuild.scaffold import RUNNER_MODULE, detect, init
+from wasmbuild.scaffold import detect, init
+
+RUNNER_MODULE = "wasmbuild_run"  # the runner module python-component's init writes
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

@@ -29,7 +29,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[st
                                "WASI_SYSROOT": str(tmp_path / "sys")}, (str(bindir),),
                          f"cc={cc};v{len(calls)}")
 
-    monkeypatch.setitem(toolchains.PROBES, "c", lambda: probe("c"))
+    monkeypatch.setattr(toolchains.module("c"), "probe", lambda: probe("c"))
     monkeypatch.setenv("WASMBUILD_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
     monkeypatch.delenv("WASMBUILD_CC", raising=False)

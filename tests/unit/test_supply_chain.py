@@ -238,16 +238,33 @@ def test_unknown_sbom_format_is_a_config_error() -> None:
     assert AttestOptions.parse(["spdx"], enabled=False) == AttestOptions.off()
 
 
-def test_runner_identities_name_compilers_libraries_and_builders() -> None:
-    rust = tools_of("rustc=/nonexistent/rustc;rustc 1.63.0 (4b91a6ea7 2022-08-08);target=wasm32-wasi")
-    assert [(t.kind, t.name, t.version) for t in rust] == [("toolchain", "rustc", "1.63.0")]
-    c = tools_of("cc=/nonexistent/clang-16;Debian clang version 16.0.6 (15~deb12u1);sysroot=/nope;wasm32-wasi")
-    assert [(t.kind, t.name, t.version) for t in c] == [("toolchain", "clang", "16.0.6"), ("library", "wasi-libc", "")]
-    assert c[1].uri == "file:///nope/lib/wasm32-wasi/libc.a"
+def test_what_ran_a_stage_names_compilers_libraries_and_builders() -> None:
+    """The toolchain folders' ``facts`` and the container executor's ``tools`` give typed records;
+    the SBOM's tools come from those (attest never parses a runner identity)."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from wasmbuild.execute import toolchains
+    from wasmbuild.execute.executors.container import ContainerExecutor
+    from wasmbuild.execute.probing import Toolchain
+    from wasmbuild.render.project import StageSpec
+
+    rust = Toolchain("rust", {"RUSTC": "/nonexistent/rustc", "WASM_TARGET": "wasm32-wasi"}, (),
+                     "rustc=/nonexistent/rustc;rustc 1.63.0 (4b91a6ea7 2022-08-08);target=wasm32-wasi")
+    found = tools_of(toolchains.facts(rust), rust.identity)
+    assert [(t.kind, t.name, t.version, t.uri) for t in found] == [
+        ("toolchain", "rustc", "1.63.0", "file:///nonexistent/rustc")]
+    c = Toolchain("c", {"CC": "/nonexistent/clang-16", "WASM_TARGET": "wasm32-wasi", "WASI_SYSROOT": "/nope"}, (),
+                  "cc=/nonexistent/clang-16;Debian clang version 16.0.6 (15~deb12u1);sysroot=/nope;wasm32-wasi")
+    libs = tools_of(toolchains.facts(c), c.identity)
+    assert [(t.kind, t.name, t.version) for t in libs] == [
+        ("toolchain", "clang", "16.0.6"), ("library", "wasi-libc", "")]
+    assert libs[1].uri == "file:///nope/lib/wasm32-wasi/libc.a"
     image = "sha256:" + "ab" * 32
-    [builder] = tools_of(f"builder=python-wasi;image={image}")
+    spec = cast(StageSpec, SimpleNamespace(builder="python-wasi"))
+    [builder] = tools_of(ContainerExecutor(image_for=lambda _: image).tools(spec), "builder")
     assert (builder.kind, builder.name, builder.version, builder.sha256) == ("builder", "python-wasi", image, "ab" * 32)
-    assert tools_of("host") == []
+    assert tools_of((), "host") == []
 
 
 def test_a_new_wasmbuild_document_replaces_the_old_one_of_its_kind_only() -> None:

@@ -17,7 +17,9 @@ from tests.support import missing
 from tests.support.pipeline import FakeExecutor
 from wasmbuild.errors import ToolchainError
 from wasmbuild.execute import toolchains
-from wasmbuild.execute.rust import RUSTUP_FIX, crate_problem, rust
+
+RUST = toolchains.module("rust")  # the rust recipe folder's toolchain.py
+RUSTUP_FIX, crate_problem, rust = RUST.RUSTUP_FIX, RUST.crate_problem, RUST.probe
 
 CARGO_NEW = '[package]\nname = "hello"\nversion = "0.1.0"\nedition = "{edition}"\n{extra}\n[dependencies]\n'
 

@@ -14,7 +14,8 @@ from wasmbuild.execute import toolchains
 from wasmbuild.execute.toolchains import Toolchain
 from wasmbuild.render import recipes
 
-CACHED = (toolchains.c, toolchains.cxx, toolchains.clang, toolchains.clangxx, toolchains.zig)
+C, CXX, ZIG = (toolchains.module(n) for n in ("c", "cxx", "zig"))  # the recipe folders' code
+CACHED = (C.clang, CXX.clangxx, ZIG.zig)
 
 
 @pytest.fixture(autouse=True)
@@ -34,13 +35,13 @@ def _fake_zig(tmp_path: Path) -> Path:
 
 
 def _no_clang() -> Toolchain:
-    raise ToolchainError("wasi-libc (the WASI C library) was not found", hint=toolchains.C_HINT)
+    raise ToolchainError("wasi-libc (the WASI C library) was not found", hint=C.C_HINT)
 
 
 def test_zig_toolchain_wraps_cc_and_cxx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WASMBUILD_ZIG", str(_fake_zig(tmp_path)))
     monkeypatch.delenv("WASMBUILD_ZIG_CACHE", raising=False)
-    tc = toolchains.zig()
+    tc = toolchains.probe("zig")
     assert tc.name == "zig" and tc.env["WASM_TARGET"] == "wasm32-wasi" and "WASI_SYSROOT" not in tc.env
     assert tc.env["ZIG_GLOBAL_CACHE_DIR"] == os.path.join(os.environ["WASMBUILD_CACHE"], "zig")
     assert tc.env["WASM_LDFLAGS"] == "-Wl,--strip-debug"
@@ -53,19 +54,19 @@ def test_zig_toolchain_wraps_cc_and_cxx(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_c_falls_back_to_zig_when_clang_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WASMBUILD_ZIG", str(_fake_zig(tmp_path)))
-    monkeypatch.setattr(toolchains, "clang", _no_clang)
-    tc = toolchains.c()
-    assert tc.name == "c" and tc.env["CC"].endswith("zig-cc") and tc.identity == toolchains.zig().identity
+    monkeypatch.setattr(C, "clang", _no_clang)
+    tc = toolchains.probe("c")
+    assert tc.name == "c" and tc.env["CC"].endswith("zig-cc") and tc.identity == toolchains.probe("zig").identity
     assert tc.notes == ["using zig: wasi-libc (the WASI C library) was not found"]
-    monkeypatch.setattr(toolchains, "clangxx", _no_clang)
-    assert toolchains.cxx().env["CXX"].endswith("zig-c++")
+    monkeypatch.setattr(CXX, "clangxx", _no_clang)
+    assert toolchains.probe("cxx").env["CXX"].endswith("zig-c++")
 
 
 def test_without_zig_the_clang_error_stands(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WASMBUILD_ZIG", "")  # "" turns zig off
-    monkeypatch.setattr(toolchains, "clang", _no_clang)
+    monkeypatch.setattr(C, "clang", _no_clang)
     with pytest.raises(ToolchainError, match=r"wasi-libc .* was not found \(.*or pip install ziglang"):
-        toolchains.c()
+        toolchains.probe("c")
     with pytest.raises(ToolchainError, match="zig was not found"):
         toolchains.get("zig")
 
@@ -117,7 +118,7 @@ def test_the_component_toolchain_shows_this_package_to_the_sandbox(tmp_path: Pat
     from wasmbuild.execute.executors import StageJob
     from wasmbuild.execute.executors.sandbox import toolchain_dirs
 
-    tc = toolchains.component()
+    tc = toolchains.probe("component")
     package = Path(wasmbuild.__file__).resolve().parent
     assert tc.env["WASMBUILD_PACKAGE"] == str(package)
     job = StageJob(name="s", steps=(), env={}, src=tmp_path, out=tmp_path, work=tmp_path, toolchain=tc)

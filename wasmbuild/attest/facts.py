@@ -12,7 +12,6 @@ import contextlib
 import functools
 import hashlib
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,8 @@ from pathlib import Path
 from .. import __version__
 from ..assemble.assemble import image_files
 from ..cache.digests import DigestMemo, file_sha256
+from ..execute.probing import ToolRecord
 from ..execute.scheduler import StageResult
-from ..execute.tools import parse as parse_tools
 from ..load.model import download_purl
 from ..paths import clean_image_path, clean_relative
 from ..plan import Plan
@@ -181,11 +180,6 @@ def _context_files(context: Path, rel: str) -> list[FileFact]:
     return out
 
 
-def _version(text: str) -> str:
-    m = re.search(r"version (\d[\w.+~-]*)", text) or re.search(r"\b(\d+\.\d+(?:\.\d+)?[\w.+~-]*)", text)
-    return m.group(1) if m else ""
-
-
 def _digest_of(path: str, memo: DigestMemo | None) -> str | None:
     real = os.path.realpath(path)
     try:
@@ -194,38 +188,17 @@ def _digest_of(path: str, memo: DigestMemo | None) -> str | None:
         return None
 
 
-def tools_of(identity: str, memo: DigestMemo | None = None) -> list[Tool]:
-    """What a runner identity (``Executor.identity``, see ``execute/toolchains.py`` and the
-    container executor) names: compiler and C library, or builder image."""
-    identity, declared = parse_tools(identity)
-    tools = [Tool("tool", name, version, identity, sha, f"file://{path}", (), debian_package(path))
-             for name, path, sha, version in declared]
-    return tools + _runner_tools(identity, memo)
-
-
-def _runner_tools(identity: str, memo: DigestMemo | None) -> list[Tool]:
-    fields = identity.split(";")
-    head, _, value = fields[0].partition("=")
-    if head in ("rustc", "cc") and len(fields) >= 2:
-        name = "rustc" if head == "rustc" else ("clang" if "clang" in fields[1] else Path(value).name)
-        real = os.path.realpath(value)
-        tools = [Tool("toolchain", name, _version(fields[1]), identity, _digest_of(value, memo),
-                      f"file://{real}", (), debian_package(real))]
-        sysroot = next((f.partition("=")[2] for f in fields if f.startswith("sysroot=")), None)
-        if sysroot is not None and len(fields) >= 4:
-            libc = str(Path(sysroot) / "lib" / fields[3] / "libc.a")
-            package = debian_package(libc)
-            tools.append(Tool("library", "wasi-libc", package[1] if package else "", identity,
-                              _digest_of(libc, memo), f"file://{libc}", (), package))
-        return tools
-    if head == "builder":
-        image = next((f.partition("=")[2] for f in fields if f.startswith("image=")), "")
-        hexpart = image.removeprefix("sha256:")
-        return [Tool("builder", value, image, identity,
-                     hexpart if re.fullmatch(r"[0-9a-f]{64}", hexpart) else None, None, ())]
-    if identity in ("", "host"):
-        return []
-    return [Tool("runner", identity[:80], "", identity, None, None, ())]
+def tools_of(records: Sequence[ToolRecord], identity: str, memo: DigestMemo | None = None) -> list[Tool]:
+    """The SBOM's tools for the records of what ran a stage (``StageResult.tools``: the toolchain
+    folder's ``facts``, declared tools, the builder): each file hashed, with its Debian package."""
+    tools = []
+    for r in records:
+        real = os.path.realpath(r.path) if r.path else None
+        sha = r.sha256 or (_digest_of(r.path, memo) if r.path else None)
+        package = debian_package(real) if real else None
+        version = r.version or (package[1] if package and r.kind == "library" else "")
+        tools.append(Tool(r.kind, r.name, version, identity, sha, f"file://{real}" if real else None, (), package))
+    return tools
 
 
 DPKG_STATUS = Path("/var/lib/dpkg/status")
@@ -311,7 +284,7 @@ def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Pat
                 downloads[inp.url] = Download(Path(inp.file_name).name, inp.url, inp.sha256, users,
                                               download_purl(inp.url))
                 own_downloads.append(inp.url)
-        for tool in tools_of(result.runner, memo):
+        for tool in tools_of(result.tools, result.runner, memo):
             key = (tool.kind, tool.name, tool.identity)
             prior_tool = tools.get(key)
             users = (*prior_tool.stages, spec.name) if prior_tool else (spec.name,)

@@ -20,7 +20,7 @@ def init_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Detect and report; write nothing.")] = False,
     json_out: Json = False,
 ) -> None:
-    """Write a commented Wasmfile for the project here (a Cargo crate, C/C++ sources, a Python app)."""
+    """Write a commented Wasmfile for the project here (a Cargo crate, a Go module, Zig, C/C++, a Python app)."""
     from ..scaffold import init
 
     result = init(folder, force=force, dry_run=dry_run)
@@ -44,7 +44,7 @@ def toolchains_cmd(
     json_out: Json = False,
 ) -> None:
     """Check that the toolchains (and container engine) the Wasmfile's stages need are here (exit 4 if not)."""
-    from ..errors import ToolchainError
+    from ..errors import ConfigError, ToolchainError
     from ..execute import toolchains
     from ..pipeline import prepare
     from .build import _wasmfile
@@ -70,14 +70,14 @@ def toolchains_cmd(
 
                 row["found"] = check()
             else:
+                row["setup"] = list(toolchains.setup(name))  # what the GitHub Action runs first
                 found = toolchains.get(name)  # as the build finds it (remembered, re-probed on change)
                 row["found"] = found.identity if found else name
-                if found is not None and name == "rust":
-                    _rust_row(row, found, [s for s in the_plan.stages if s.name in stages], the_plan.project.context)
-        except ToolchainError as err:
+                if found is not None:  # the folder's own report (rust: which rustc and why)
+                    specs = [s for s in the_plan.stages if s.name in stages]
+                    row.update(toolchains.report(name, found, specs, the_plan.project.context))
+        except (ToolchainError, ConfigError) as err:
             row.update(ok=False, error=err.render())
-        except KeyError:
-            row.update(ok=False, error=f"toolchain {name!r} is unknown to this wasmbuild")
         rows.append(row)
     ok = all(r["ok"] for r in rows)
     if json_out:
@@ -94,20 +94,6 @@ def toolchains_cmd(
             print("no stage needs a toolchain")
     if not ok:
         raise typer.Exit(4)
-
-
-def _rust_row(row: dict[str, Any], found: Any, specs: list[Any], context: Path) -> None:
-    """Which rustc was chosen and why, the others with their fix, and each crate checked against
-    the chosen cargo (its edition, its rust-version), as the build will check it."""
-    from ..execute.rust import crates_problem, describe
-
-    row["chosen"] = found.info.get("chosen")
-    row["others"] = [f"{describe(c)}: {c['why']}" for c in found.info.get("others", [])]
-    for spec in specs:
-        problem = crates_problem(spec, context, found)
-        if problem is not None:
-            row.update(ok=False, error=problem.render(), state="CANNOT BUILD")
-            return
 
 
 def sandbox_on() -> bool:

@@ -1,9 +1,11 @@
 """What every toolchain probe shares: the :class:`Toolchain` record, running a probe safely,
-and the candidates on PATH and in the well-known places."""
+and the candidates on PATH and in the well-known places. The toolkit of the recipe folders'
+``toolchain.py`` modules (docs/languages.md)."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,26 @@ class Toolchain:
     def search_path(self) -> str:
         dirs = [*self.path_dirs, *BASE_PATH.split(":")]
         return ":".join(dict.fromkeys(dirs))
+
+
+@dataclass(frozen=True)
+class ToolRecord:
+    """One program or library that ran a stage, as the SBOM and the provenance name it: a
+    toolchain folder's ``facts(toolchain)``, a declared tool, a builder image. The attest step
+    adds the file's sha256 and the Debian package that owns it."""
+
+    kind: str  # "toolchain", "library", "tool", "builder", "runner"
+    name: str
+    version: str = ""
+    path: str | None = None  # a file on this machine (hashed by attest unless sha256 is known)
+    #: Known already: a declared tool's hash, a builder image's id (nothing on disk to hash).
+    sha256: str | None = None
+
+
+def version_in(text: str) -> str:
+    """``16.0.6`` from ``Debian clang version 16.0.6 (15)``, ``1.63.0`` from ``rustc 1.63.0 (...)``."""
+    m = re.search(r"version (\d[\w.+~-]*)", text) or re.search(r"\b(\d+\.\d+(?:\.\d+)?[\w.+~-]*)", text)
+    return m.group(1) if m else ""
 
 
 #: Variables a probe does not pass on (see :func:`_try`).

@@ -30,6 +30,7 @@ from . import inputs as stage_inputs
 from . import limits, toolchains
 from .executors import Executor, StageJob, executor_for, run_job
 from .keys import stage_key
+from .probing import ToolRecord
 from .tools import HostTool, identity_of
 from .tools import resolve as resolve_tools
 
@@ -53,6 +54,17 @@ class StageResult:
     #: and its inputs with their digests: what the SBOM and the provenance record.
     runner: str = ""
     inputs: tuple[stage_inputs.InputFile, ...] = ()
+    #: What ran it, as the SBOM names it: the toolchain folder's ``facts``, the declared tools,
+    #: the builder image (typed: attest never parses ``runner``).
+    tools: tuple[ToolRecord, ...] = ()
+
+
+def _records(executor: Executor, spec: StageSpec, runner: str) -> tuple[ToolRecord, ...]:
+    """What the executor says ran ``spec`` (``Executor.tools``), else its identity as one record."""
+    tools = getattr(executor, "tools", None)
+    if tools is not None:
+        return tuple(tools(spec))
+    return (ToolRecord("runner", runner[:80]),) if runner not in ("", "host") else ()
 
 
 class Scheduler:
@@ -85,9 +97,13 @@ class Scheduler:
         executor = self.options.executor_factory(spec)
         # declared host tools (`tools:`), found and hashed once: in the key and given to the job
         tools = () if spec.builder else resolve_tools(spec, self.memo)
-        runner = executor.identity(spec) + identity_of(tools)
+        ran_by = executor.identity(spec)
+        runner = ran_by + identity_of(tools)
+        records = _records(executor, spec, ran_by) + tuple(t.record for t in tools)
         if spec.component:  # the wrapping tools (wasm-tools, the pinned adapters) shape the outputs
-            runner += ";" + toolchains.get("component").identity  # type: ignore[union-attr]
+            from ..wasm.component import tools_identity
+
+            runner += ";" + tools_identity()
         key = stage_key(spec, [(i.dest, i.digest) for i in found], runner)
         use_cache = not self.options.no_cache and name not in self.options.no_cache_stages
         self.reporter.stage_start(name)
@@ -104,7 +120,7 @@ class Scheduler:
             self.outputs[name] = out
         elapsed = time.monotonic() - start
         self.reporter.stage_end(name, cached, elapsed)
-        return StageResult(name, key, cached, elapsed, runner, tuple(found))
+        return StageResult(name, key, cached, elapsed, runner, tuple(found), records)
 
     def _execute(self, spec: StageSpec, key: str, executor: Executor, src: Path, out: Path,
                  work: Path, runner: str = "", use_cache: bool = True,
@@ -135,11 +151,9 @@ class Scheduler:
                     self.noted.add(note)
                     self.reporter.note(f"warning: {spec.toolchain} toolchain probe: {note}; using "
                                        f"{toolchain.identity.split(';')[0]}")
-        if toolchain is not None and spec.toolchain == "rust":
-            from .rust import crates_problem
-
-            problem = crates_problem(spec, self.project.context, toolchain)
-            if problem is not None:  # before cargo says "older than the 2024 edition"
+        if toolchain is not None:  # the toolchain folder's own check (a crate's edition...)
+            problem = toolchains.check(spec, self.project.context, toolchain)
+            if problem is not None:
                 raise problem
         job = StageJob(name=name, steps=spec.steps, env=spec.env, src=src, out=out, work=work,
                        network=spec.network, toolchain=toolchain, builder=spec.builder,

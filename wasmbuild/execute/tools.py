@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 from ..cache.digests import DigestMemo, plain
 from ..errors import ToolchainError
 from ..render.project import StageSpec
-from .probing import PROBE_TIMEOUT
+from .probing import PROBE_TIMEOUT, ToolRecord
 from .toolchains import BASE_PATH
 
 #: The field that names a declared tool in a runner identity (``tool=NAME=PATH=SHA256``).
@@ -40,6 +39,11 @@ class HostTool:
     version: str = ""
     #: A script's interpreter (its ``#!`` line), which must be readable too.
     interpreter: str | None = None
+
+    @property
+    def record(self) -> ToolRecord:
+        """The tool as the SBOM names it: its resolved file and the hash in the stage key."""
+        return ToolRecord("tool", self.name, self.version, self.real, self.sha256)
 
     @property
     def identity(self) -> str:
@@ -105,21 +109,3 @@ def _interpreter(path: str) -> str | None:
 def identity_of(tools: tuple[HostTool, ...]) -> str:
     """The runner identity's part for ``tools`` (empty without any)."""
     return "".join(";" + t.identity for t in tools)
-
-
-def parse(identity: str) -> tuple[str, list[tuple[str, str, str, str]]]:
-    """A runner identity without its tool fields, and those as (name, path, sha256, version)."""
-    rest, tools = [], []
-    for field in identity.split(";"):
-        if field.startswith(FIELD):
-            name, _, tail = field[len(FIELD):].partition("=")
-            parts = tail.split("=")
-            # PATH=SHA256[=VERSION]; a path may hold "=", a version never does (see _version)
-            if len(parts) >= 3 and re.fullmatch(r"[0-9a-f]{64}", parts[-2]):
-                path, sha, version = "=".join(parts[:-2]), parts[-2], parts[-1]
-            else:
-                path, sha, version = "=".join(parts[:-1]), parts[-1], ""
-            tools.append((name, path, sha, version))
-        else:
-            rest.append(field)
-    return ";".join(rest), tools

@@ -212,11 +212,12 @@ class Stage(_Strict):
         description="Wrap every core module among the outputs into a WASI 0.2 component with the "
         "pinned preview 1 adapter: `command` (exports wasi:cli/run) or `reactor`.",
     )
-    toolchain: Literal["rust", "c", "cxx", "zig", "component", "none"] | None = Field(
+    toolchain: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$")] | None = Field(
         None,
-        description="Host toolchain the steps need (set by recipes): `c`/`cxx` are clang with "
-        "wasi-libc/libc++, or zig when those are missing; `zig` is zig (pip's ziglang) only; "
-        "`component` runs wasm-tools and componentize-py.",
+        description="Host toolchain the steps need (usually set by a recipe): one a recipe folder "
+        "declares (`wasmbuild recipes` lists them; docs/languages.md), or `none`. The library's: "
+        "`c`/`cxx` (clang with wasi-libc/libc++, or zig when those are missing), `zig`, `rust`, "
+        "`component` (wasm-tools and componentize-py).",
     )
     optimize: OptimizeSetting | None = Field(
         None, description=_OPTIMIZE_DOC + " Applies to the image files taken from this stage."

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,12 +35,41 @@ class Param:
 
 
 @dataclass(frozen=True)
+class ToolchainDecl:
+    """A recipe folder's ``toolchain:``: a host toolchain it brings (docs/languages.md). Its
+    code (finding it, its identity, its SBOM facts) is the folder's ``toolchain.py``."""
+
+    name: str
+    summary: str = ""
+    #: Environment variables that steer the search: a change means probing again.
+    probe_env: tuple[str, ...] = ()
+    #: Shell commands the GitHub Action runs to set the toolchain up when a stage needs it.
+    setup: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InitDecl:
+    """A recipe folder's ``init:``: the files that make ``wasmbuild init`` recognise a project
+    (globs, any match); its ``toolchain.py``'s ``init(folder)`` then writes the stage."""
+
+    files: tuple[str, ...]
+    order: int = 50  # lower is tried first: a Cargo.toml wins over the C files beside it
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     path: Path
     description: str
     params: dict[str, Param] = field(default_factory=dict)
     example: dict[str, Any] = field(default_factory=dict)
+    toolchain: ToolchainDecl | None = None
+    init: InitDecl | None = None
+
+    @property
+    def module_path(self) -> Path:
+        """The folder's code for its toolchain and ``init`` (``toolchain.py``)."""
+        return self.path / "toolchain.py"
 
     @property
     def template_path(self) -> Path:
@@ -92,11 +122,11 @@ def parse_recipe(path: Path) -> Recipe:
         raise ConfigError("recipe.yaml must be a mapping", where=str(meta_file))
     from wasmbuild.load.loader import key_hint
 
-    unknown = set(data) - {"description", "params", "example"}
+    top = ["description", "params", "example", "toolchain", "init"]
+    unknown = set(data) - set(top)
     if unknown:
         key = sorted(unknown)[0]
-        raise ConfigError(f"unknown key {key!r}", where=pos.where((key,)),
-                          hint=key_hint(key, ["description", "params", "example"]))
+        raise ConfigError(f"unknown key {key!r}", where=pos.where((key,)), hint=key_hint(key, top))
     params: dict[str, Param] = {}
     for name, spec in (data.get("params") or {}).items():
         where = pos.where(("params", name))
@@ -129,10 +159,59 @@ def parse_recipe(path: Path) -> Recipe:
         raise ConfigError(
             "`example` must map parameter names to values", where=pos.where(("example",))
         )
-    recipe = Recipe(path.name, path, str(data.get("description", "")).strip(), params, example)
+    recipe = Recipe(path.name, path, str(data.get("description", "")).strip(), params, example,
+                    _toolchain_decl(data, pos), _init_decl(data, pos))
     if not recipe.template_path.is_file():
         raise ConfigError("recipe has no stage.yaml.j2 template", where=str(path))
+    if (recipe.toolchain or recipe.init) and not recipe.module_path.is_file():
+        key = "toolchain" if recipe.toolchain else "init"
+        raise ConfigError(f"the recipe declares `{key}:` but has no toolchain.py", where=pos.where((key,)),
+                          hint="add toolchain.py (docs/languages.md: a language is one folder)")
     return recipe
+
+
+def _strings(value: Any, what: str, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{what} must be a list of strings", where=where)
+    return tuple(value)
+
+
+def _section(data: dict[str, Any], pos: Any, key: str, keys: list[str]) -> dict[str, Any] | None:
+    from wasmbuild.load.loader import key_hint
+
+    section = data.get(key)
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError(f"`{key}` must be a mapping", where=pos.where((key,)))
+    if bad := sorted(set(section) - set(keys)):
+        raise ConfigError(f"unknown key {bad[0]!r} in `{key}`", where=pos.where((key, bad[0])),
+                          hint=key_hint(bad[0], keys))
+    return section
+
+
+def _toolchain_decl(data: dict[str, Any], pos: Any) -> ToolchainDecl | None:
+    section = _section(data, pos, "toolchain", ["name", "summary", "probe_env", "setup"])
+    if section is None:
+        return None
+    name = section.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9-]*", name) or name == "none":
+        raise ConfigError("`toolchain.name` must be a lowercase name (letters, digits, -), not `none`",
+                          where=pos.where(("toolchain", "name")) if "name" in section else pos.where(("toolchain",)))
+    where = pos.where(("toolchain",))
+    return ToolchainDecl(name, str(section.get("summary", "")).strip(),
+                         _strings(section.get("probe_env", []), "`toolchain.probe_env`", where),
+                         _strings(section.get("setup", []), "`toolchain.setup`", where))
+
+
+def _init_decl(data: dict[str, Any], pos: Any) -> InitDecl | None:
+    section = _section(data, pos, "init", ["files", "order"])
+    if section is None:
+        return None
+    order = section.get("order", 50)
+    if not isinstance(order, int) or isinstance(order, bool):
+        raise ConfigError("`init.order` must be a number", where=pos.where(("init", "order")))
+    return InitDecl(_strings(section.get("files"), "`init.files`", pos.where(("init",))), order)
 
 
 @cache
@@ -154,11 +233,26 @@ def get_recipe(name: str) -> Recipe:
 
 
 def list_recipes() -> list[Recipe]:
+    return list(_all(tuple(recipe_roots())))
+
+
+@cache
+def _all(roots: tuple[Path, ...]) -> tuple[Recipe, ...]:
     seen: dict[str, Recipe] = {}
-    for root in recipe_roots():
+    for root in roots:
         for meta in sorted(root.glob("*/recipe.yaml")):
             seen.setdefault(meta.parent.name, parse_recipe(meta.parent))
-    return sorted(seen.values(), key=lambda r: r.name)
+    return tuple(sorted(seen.values(), key=lambda r: r.name))
+
+
+def toolchain_folders() -> dict[str, Recipe]:
+    """Every declared toolchain by name, with the recipe folder that declares it (the first
+    root wins, as for recipes: ``WASMBUILD_RECIPES`` may replace a library toolchain)."""
+    found: dict[str, Recipe] = {}
+    for recipe in list_recipes():
+        if recipe.toolchain is not None:
+            found.setdefault(recipe.toolchain.name, recipe)
+    return found
 
 
 def unknown_params(recipe: Recipe, given: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -34,6 +34,9 @@ def render(loaded: Loaded, problems: Problems | None = None) -> Project:
         stage = _render_stage(name, raw, where, pos, problems)
         if stage is None:
             continue
+        if stage.toolchain not in (None, "none"):
+            _check_toolchain(stage.toolchain or "", name, pos.where(("stages", name, "toolchain"))
+                             if raw.recipe is None else where, problems)
         for i, inp in enumerate(stage.inputs):
             at = pos.where(("stages", name, "inputs", i)) if raw.recipe is None else where
             _check_input(inp, name, at, ctx, names, problems)
@@ -106,6 +109,16 @@ def _check_input(inp: Input, stage: str, where: str, ctx: Path, names: set[str],
             clean_relative(inp.dest, "input dest")
     except PathEscape as exc:
         problems.add(f"stage {stage!r}: {exc}", where, "keep paths relative and inside the context")
+
+
+def _check_toolchain(toolchain: str, stage: str, where: str, problems: Problems) -> None:
+    """A toolchain some recipe folder declares (docs/languages.md), or one line naming the others."""
+    from ..load.loader import key_hint
+
+    declared = recipes.toolchain_folders()
+    if toolchain not in declared:
+        problems.add(f"stage {stage!r}: unknown toolchain {toolchain!r}", where,
+                     key_hint(toolchain, sorted(declared), "toolchains the recipe folders declare"))
 
 
 def _render_stage(name: str, stage: Stage, where: str, pos: Positions,

@@ -26,6 +26,17 @@ from . import binary, pins, tools
 from .pins import AdapterKind
 
 
+def tools_identity() -> str:
+    """Every input that shapes what the component tools (wasm-tools, componentize-py, the
+    vendored adapters and WIT) produce: tool versions, the pins digest, our revision; not paths,
+    so stage cache entries are shared between machines. A stage's runner identity carries it
+    when the stage wraps its modules (``component:``) or builds components."""
+    from . import TOOL_REVISION
+
+    return ";".join([tools.wasm_tools_version(), f"componentize-py={tools.componentize_py_version()}",
+                     f"wasi-assets={pins.pins().digest}", f"revision={TOOL_REVISION}"])
+
+
 def _checked_adapter(kind: AdapterKind, adapter: Path | None, adapter_sha256: str | None) -> Path:
     if adapter is None:
         return pins.asset(pins.adapter_name(kind))

@@ -26,6 +26,7 @@ from ...errors import BuildError, ToolchainError
 from ...fsutil import remove, temp_path
 from ...render.project import StageSpec
 from ..limits import max_output
+from ..probing import ToolRecord
 from . import Log, Paths, StageJob, Watchdog, lines_of, stage_env
 from .engine import builder_base, builder_image, connect, toolchain_env
 
@@ -176,6 +177,14 @@ class ContainerExecutor:
         """Part of the stage cache key: the builder image's content id."""
         assert spec.builder is not None
         return f"builder={spec.builder};image={self.image_for(spec.builder)}"
+
+    def tools(self, spec: StageSpec) -> tuple[ToolRecord, ...]:
+        """The builder image, named by its content id, as the SBOM lists it."""
+        assert spec.builder is not None
+        image = self.image_for(spec.builder)
+        hexpart = image.removeprefix("sha256:")
+        return (ToolRecord("builder", spec.builder, image, None,
+                           hexpart if len(hexpart) == 64 and all(c in "0123456789abcdef" for c in hexpart) else None),)
 
     @contextlib.contextmanager
     def session(self, job: StageJob) -> Iterator[ContainerSession]:

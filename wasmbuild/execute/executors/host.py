@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ...render.project import StageSpec
 from .. import toolchains
-from ..toolchains import BASE_PATH
+from ..toolchains import BASE_PATH, ToolRecord
 from . import STABLE, Log, Paths, StageJob, Watchdog, lines_of, on_interrupt, sandbox, stage_env
 
 
@@ -87,6 +87,11 @@ class HostExecutor:
         # The sandbox does not enter the key: it changes what a step may touch, not its output.
         toolchain = toolchains.get(spec.toolchain)
         return toolchain.identity if toolchain else "host"
+
+    def tools(self, spec: StageSpec) -> tuple[ToolRecord, ...]:
+        """What the SBOM says ran ``spec``: its toolchain folder's ``facts``."""
+        toolchain = toolchains.get(spec.toolchain)
+        return toolchains.facts(toolchain) if toolchain else ()
 
     @contextlib.contextmanager
     def session(self, job: StageJob) -> Iterator[HostSession]:

@@ -1,4 +1,4 @@
-"""The Rust toolchain: which rustc (and its cargo) builds for WASI, why that one, and the fix for
+"""The ``rust`` toolchain: which rustc (and its cargo) builds for WASI, why that one, and the fix for
 each one passed over; and a crate's ``edition`` / ``rust-version`` checked against the chosen
 cargo before it builds.
 
@@ -18,9 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wasmbuild.errors import ToolchainError
-
-from .probing import Toolchain, _candidates, _run, _try, _well_known
+from wasmbuild.errors import ConfigError, ToolchainError
+from wasmbuild.execute.probing import Toolchain, ToolRecord, _candidates, _run, _try, _well_known, version_in
 
 if TYPE_CHECKING:
     from wasmbuild.render.project import StageSpec
@@ -75,7 +74,7 @@ def describe(c: dict[str, Any]) -> str:
 
 
 @cache
-def rust() -> Toolchain:
+def probe() -> Toolchain:
     """The first rustc (``WASMBUILD_RUSTC``, then PATH, then ``/usr/bin`` and ``~/.cargo/bin``)
     whose sysroot has the wasm32-wasip1 (preferred) or wasm32-wasi std; the others are named in
     ``info["others"]`` with their fix."""
@@ -178,3 +177,81 @@ def crates_problem(spec: StageSpec, context: Path, tc: Toolchain) -> ToolchainEr
             if problem is not None:
                 return problem
     return None
+
+
+def check(spec: StageSpec, context: Path, tc: Toolchain) -> ToolchainError | None:
+    """Before a stage runs: a crate the chosen cargo cannot build (before cargo says "older than
+    the 2024 edition")."""
+    return crates_problem(spec, context, tc)
+
+
+def witnesses(env: dict[str, str]) -> list[str]:
+    """rustup's bin directory, and the target's standard library (`rustup target add` adds it)."""
+    paths = [str(Path.home() / ".cargo/bin")]
+    if "RUSTC" in env:
+        sysroot = Path(os.path.realpath(env["RUSTC"])).parent.parent
+        paths.append(str(sysroot / "lib" / "rustlib" / env.get("WASM_TARGET", "") / "lib"))
+    return paths
+
+
+def report(tc: Toolchain, specs: list[StageSpec], context: Path) -> dict[str, Any]:
+    """Which rustc was chosen and why, the others with their fix, and each crate checked against
+    the chosen cargo (its edition, its rust-version), as the build will check it."""
+    row: dict[str, Any] = {"chosen": tc.info.get("chosen"),
+                           "others": [f"{describe(c)}: {c['why']}" for c in tc.info.get("others", [])]}
+    for spec in specs:
+        problem = crates_problem(spec, context, tc)
+        if problem is not None:
+            row.update(ok=False, error=problem.render(), state="CANNOT BUILD")
+            break
+    return row
+
+
+def facts(tc: Toolchain) -> list[ToolRecord]:
+    fields = tc.identity.split(";")
+    return [ToolRecord("toolchain", "rustc", version_in(fields[1] if len(fields) > 1 else ""), tc.env["RUSTC"])]
+
+
+def init(folder: Path) -> Any:
+    """A crate with a program (src/main.rs or one [[bin]]): ``crate: .``, built offline."""
+    from wasmbuild.scaffold import Detected, image_name
+
+    try:
+        cargo = tomllib.loads((folder / "Cargo.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {folder / 'Cargo.toml'}: {exc}") from None
+    package = cargo.get("package")
+    if not isinstance(package, dict) or "name" not in package:
+        raise ConfigError(f"{folder / 'Cargo.toml'} has no [package] (a workspace?)",
+                          hint="run `wasmbuild init` in the folder of the crate that builds the program")
+    bins = [b for b in cargo.get("bin", []) if isinstance(b, dict) and "name" in b]
+    if not bins and not (folder / "src" / "main.rs").is_file():
+        raise ConfigError(f"crate {package['name']!r} has no program (no src/main.rs or [[bin]])",
+                          hint="a WASI command needs fn main; add src/main.rs")
+    program = str(bins[0]["name"]) if bins else str(package["name"])
+    notes = []
+    if len(bins) > 1:
+        notes.append(f"the crate has {len(bins)} [[bin]] targets; the recipe expects exactly one")
+    if cargo.get("dependencies") and not (folder / "vendor").is_dir():
+        notes.append("the rust recipe builds offline: run `cargo vendor` (and commit vendor/ and "
+                     ".cargo/config.toml) so the dependencies are in the build context")
+    notes += _toolchain_notes(folder)
+    return Detected("rust", image_name(folder), "rust", {"crate": ".", "output": f"{program}.wasm"},
+                    f"{program}.wasm", ["Cargo.toml"], notes,
+                    what=("the Rust crate in this folder: cargo --offline, for wasm32-wasip1\n"
+                          "# (wasm32-wasi on older Rust)"),
+                    ignore=["target"])
+
+
+def _toolchain_notes(folder: Path) -> list[str]:
+    """A warning when the Rust wasmbuild will use cannot build this crate (its edition or
+    rust-version is newer than that cargo), with the fix; nothing when no Rust is found yet
+    (`wasmbuild toolchains` says what to install)."""
+    from wasmbuild.execute import toolchains
+
+    try:
+        found = toolchains.get("rust")
+    except ToolchainError:
+        return []
+    problem = crate_problem(folder / "Cargo.toml", found) if found is not None else None
+    return [f"warning: {problem.render()}"] if problem is not None else []
