@@ -10,7 +10,7 @@ layers      layer and gzip-segment memos (``assemble/layer.py``)
 wasm-valid  markers of entrypoint modules wasmtime validated
 optimized   modules after ``optimize:`` (wasm-opt), by content and settings
 toolchains  found toolchains (``cache/toolmemo.py``), their wrapper scripts, Debian owners of files
-zig         zig's compiled wasi-libc and libc++ (``WASMBUILD_ZIG_CACHE`` may put it elsewhere)
+compilers   toolchains' own compile caches, a folder each (zig's compiled wasi-libc and libc++)
 digests     remembered digests of big input files (``cache/digests.py``)
 rootfs      image roots unpacked by ``wasmbuild run``
 modules     modules compiled by ``wasmbuild run``
@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-AREAS = ("stages", "downloads", "layers", "wasm-valid", "optimized", "toolchains", "zig", "digests",
+AREAS = ("stages", "downloads", "layers", "wasm-valid", "optimized", "toolchains", "compilers", "digests",
          "rootfs", "modules", "precompiled", "builds", "caches")
 
 
@@ -56,8 +56,6 @@ def cache_area(name: str) -> Path:
     assert name in AREAS, name
     if name == "downloads":
         return download_dir()
-    if name == "zig" and os.environ.get("WASMBUILD_ZIG_CACHE"):
-        return Path(os.environ["WASMBUILD_ZIG_CACHE"])
     return cache_dir() / name
 
 

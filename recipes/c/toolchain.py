@@ -4,7 +4,7 @@ clang must link a wasm32-wasi module (wasm-ld, compiler-rt's wasm32 builtins, wa
 Debian's ``clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32``, or a wasi-sdk through
 ``WASMBUILD_CC`` and ``WASI_SYSROOT``. Without one, zig builds C with its own wasi-libc, so
 ``pip install wasmbuild`` alone can build C. Every C stage gets the cross environment of
-``wasmbuild.execute.cross`` (CC, AR, CFLAGS, the CMake toolchain and Meson cross files). The
+``cross.py`` beside this file (CC, AR, CFLAGS, the CMake toolchain and Meson cross files). The
 ``cxx`` folder reuses :func:`clang`, :func:`links`, :func:`complete` and :func:`facts`.
 """
 
@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from wasmbuild.errors import ToolchainError
-from wasmbuild.execute import cross, toolchains
+from wasmbuild.execute import toolchains
 from wasmbuild.execute.probing import Toolchain, ToolRecord, _candidates, _run, _try, _well_known, version_in
+
+#: The cross environment (CC, AR, CFLAGS, CMake and Meson files): cross.py beside this file.
+cross = toolchains.load_module(Path(__file__).with_name("cross.py"))
 
 C_HINT = (
     "install clang with wasi-libc: `apt-get install clang-16 lld-16 wasi-libc "
@@ -101,7 +104,7 @@ def witnesses(env: dict[str, str]) -> list[str]:
 
 
 def complete(tc: Toolchain) -> Toolchain:
-    """The cross environment (wasmbuild.execute.cross, planned once per process) and, for
+    """The cross environment (cross.py, planned once per process) and, for
     clang, the wasm-opt shim."""
     env = dict(tc.env)
     if "ZIG" not in env:  # clang (zig runs no wasm-opt of its own)

@@ -10,6 +10,7 @@ versions, not paths.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -21,9 +22,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from wasmbuild.dirs import cache_area
+from wasmbuild.dirs import cache_area, cache_dir
 from wasmbuild.errors import ToolchainError
-from wasmbuild.execute import cross
+from wasmbuild.execute import toolchains
 from wasmbuild.execute.probing import Toolchain, ToolRecord, _run
 from wasmbuild.fsutil import atomic_write_bytes
 
@@ -61,8 +62,18 @@ def _wrappers(zig_exe: str) -> Path:
 
 
 def global_cache() -> str:
-    """Where zig keeps its compiled wasi-libc/libc++: ``WASMBUILD_ZIG_CACHE``, else our cache dir."""
-    return os.environ.get("WASMBUILD_ZIG_CACHE") or str(cache_area("zig"))
+    """Where zig keeps its compiled wasi-libc/libc++: ``WASMBUILD_ZIG_CACHE``, else the cache's
+    ``compilers`` area (a cache area of its own, ``zig``, before the toolchain was a folder:
+    moved over once, so its minutes of compiling are not lost)."""
+    if os.environ.get("WASMBUILD_ZIG_CACHE"):
+        return os.environ["WASMBUILD_ZIG_CACHE"]
+    path = cache_area("compilers") / "zig"
+    old = cache_dir() / "zig"
+    if old.is_dir() and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # another build moved it first
+            os.rename(old, path)
+    return str(path)
 
 
 @cache
@@ -79,7 +90,8 @@ def zig() -> Toolchain:
     env = {"CC": str(bindir / "zig-cc"), "CXX": str(bindir / "zig-c++"), "ZIG": exe, "WASM_TARGET": target,
            "WASM_LDFLAGS": "-Wl,--strip-debug", "ZIG_GLOBAL_CACHE_DIR": global_cache()}
     return Toolchain("zig", env, (str(bindir),),
-                     f"zig {version};ziglang={_dist_version('ziglang')};target={target}")
+                     f"zig {version};ziglang={_dist_version('ziglang')};target={target}",
+                     writable=("ZIG_GLOBAL_CACHE_DIR",))
 
 
 def probe() -> Toolchain:
@@ -88,6 +100,7 @@ def probe() -> Toolchain:
 
 def complete(tc: Toolchain) -> Toolchain:
     """The C/C++ cross environment (CC, AR, CFLAGS, CMake and Meson files) for zig cc."""
+    cross = toolchains.module("c").cross  # the C family's cross environment, the c folder's code
     env = cross.complete(dict(tc.env))
     return replace(tc, env=env, path_dirs=(str(Path(env["CC"]).parent), *tc.path_dirs),
                    identity=f"{tc.identity};cross={cross.CROSS_REVISION}")

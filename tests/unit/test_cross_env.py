@@ -1,4 +1,4 @@
-"""The cross environment of the C/C++ toolchains (execute/cross.py): the variables, the
+"""The cross environment of the C/C++ toolchains (recipes/c/cross.py): the variables, the
 wrappers, the CMake toolchain file and the Meson cross file, without a real compiler."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from wasmbuild.execute import cross
+from wasmbuild.execute import toolchains
+
+cross = toolchains.module("c").cross  # recipes/c/cross.py
 
 CLANG_ENV = {"CC": "/opt/llvm/bin/clang-16", "WASM_TARGET": "wasm32-wasip1", "WASI_SYSROOT": "/opt/sysroot"}
 

@@ -43,7 +43,8 @@ def test_zig_toolchain_wraps_cc_and_cxx(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.delenv("WASMBUILD_ZIG_CACHE", raising=False)
     tc = toolchains.probe("zig")
     assert tc.name == "zig" and tc.env["WASM_TARGET"] == "wasm32-wasi" and "WASI_SYSROOT" not in tc.env
-    assert tc.env["ZIG_GLOBAL_CACHE_DIR"] == os.path.join(os.environ["WASMBUILD_CACHE"], "zig")
+    assert tc.env["ZIG_GLOBAL_CACHE_DIR"] == os.path.join(os.environ["WASMBUILD_CACHE"], "compilers", "zig")
+    assert tc.writable == ("ZIG_GLOBAL_CACHE_DIR",)  # the sandbox lets the steps write it
     assert tc.env["WASM_LDFLAGS"] == "-Wl,--strip-debug"
     # The identity names versions, not paths: cache entries are shared between machines.
     assert tc.identity.startswith("zig 0.99.0;ziglang=") and str(tmp_path) not in tc.identity

@@ -20,7 +20,7 @@ from typing import Any
 from ..dirs import cache_area
 from ..fsutil import atomic_write_bytes
 
-MEMO_VERSION = 4  # 3: the component toolchain names its package directory; 4: probes' info
+MEMO_VERSION = 5  # 3: the component toolchain names its package directory; 4: probes' info; 5: writable
 
 
 def _sig(path: str) -> str:

@@ -25,6 +25,9 @@ class Toolchain:
     #: toolchain and why), ``others`` (each candidate passed over, with the fix), ``cargo``
     #: and ``rustc`` (their versions, "1.65.0").
     info: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: Variables of ``env`` naming a cache directory the steps must write (the sandbox makes
+    #: it writable): zig compiles wasi-libc/libc++ once into its own, content-addressed by zig.
+    writable: tuple[str, ...] = ()
 
     def search_path(self) -> str:
         dirs = [*self.path_dirs, *BASE_PATH.split(":")]

@@ -143,13 +143,13 @@ def get(name: str | None) -> Toolchain | None:
         tc = probe(name)
         _NOTES[name] = tc.notes  # only for a probe run now: a remembered one cost nothing
         return {"name": tc.name, "env": tc.env, "path_dirs": list(tc.path_dirs),
-                "identity": tc.identity, "info": tc.info}
+                "identity": tc.identity, "info": tc.info, "writable": list(tc.writable)}
 
     # The folder's code is part of what was probed: an upgrade of it probes again.
     tag = f"{name}-{_code_digest(code)}"
     data = remembered(tag, run_probe, lambda value: _witnesses(name, value), (*PROBE_ENV, *decl.probe_env))
     found = Toolchain(data["name"], dict(data["env"]), tuple(data["path_dirs"]), data["identity"],
-                      _NOTES.get(name, []), dict(data.get("info") or {}))
+                      _NOTES.get(name, []), dict(data.get("info") or {}), tuple(data.get("writable") or ()))
     complete = _hook(name, "complete")
     return complete(found) if complete else found
 

@@ -110,14 +110,11 @@ def toolchain_dirs(job: StageJob) -> list[str]:
     return found
 
 
-#: Toolchain variables naming a cache the steps must write: zig compiles wasi-libc/libc++ once
-#: into it (content-addressed by zig itself), which every C/C++ stage then reuses.
-WRITABLE_CACHES = ("ZIG_GLOBAL_CACHE_DIR",)
-
-
 def writable_caches(job: StageJob) -> list[str]:
+    """The toolchain's own caches (``Toolchain.writable``: zig's compiled wasi-libc, which every
+    C/C++ stage then reuses)."""
     tc = job.toolchain
-    found = [tc.env[v] for v in WRITABLE_CACHES if tc is not None and tc.env.get(v, "").startswith("/")]
+    found = [tc.env[v] for v in (tc.writable if tc else ()) if tc is not None and tc.env.get(v, "").startswith("/")]
     for path in found:
         os.makedirs(path, exist_ok=True)
     return [os.path.realpath(p) for p in found]

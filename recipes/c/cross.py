@@ -1,4 +1,5 @@
-"""The cross environment of a C/C++ toolchain, like wasi-sdk's: what build systems read.
+"""The cross environment of a C/C++ toolchain, like wasi-sdk's: what build systems read (the
+``c`` folder's code, used by the ``c``, ``cxx`` and ``zig`` toolchains).
 
 A ``c``, ``cxx`` or ``zig`` stage gets, besides ``$WASM_TARGET`` (and clang's ``$WASI_SYSROOT``):
 
@@ -27,8 +28,8 @@ import shlex
 import shutil
 from pathlib import Path
 
-from ..dirs import cache_area
-from ..fsutil import staged_dir
+from wasmbuild.dirs import cache_area
+from wasmbuild.fsutil import staged_dir
 
 #: Bumped when the generated files or variables change meaning (it enters the identity).
 CROSS_REVISION = 1
