@@ -68,8 +68,9 @@ def detect(folder: Path) -> Detected:
             if found is not None:
                 assert isinstance(found, Detected), f"{recipe.module_path}: init() must return a Detected"
                 return found
-    looked = ", ".join(dict.fromkeys(f for r in asked for f in r.init.files if "/" not in f))  # type: ignore[union-attr]
-    raise ConfigError(f"found no project in {folder.resolve()}: none of {looked}",
+    looked = ", ".join(f"{'/'.join(f for f in r.init.files if '/' not in f)} ({r.name})"  # type: ignore[union-attr]
+                       for r in asked)
+    raise ConfigError(f"found no project in {folder.resolve()}: no {looked}",
                       hint="run `wasmbuild init` in the project's folder, or see `wasmbuild recipes`")
 
 

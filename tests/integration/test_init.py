@@ -131,5 +131,6 @@ def test_init_in_a_folder_with_no_project(wb: Runner, tmp_path: Path) -> None:
     proc = wb("init", str(tmp_path))
     assert proc.returncode == 2
     assert proc.stderr.startswith(
-        f"error: found no project in {tmp_path}: no Cargo.toml, no go.mod, no *.c/*.cpp, no *.py")
+        f"error: found no project in {tmp_path}: no Cargo.toml (rust), go.mod (go), build.zig/main.zig (zig), "
+        "*.cpp/*.cc/*.cxx (cxx), *.c (c), *.py (python-component)")
     assert not (tmp_path / "Wasmfile").exists()
