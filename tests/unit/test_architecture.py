@@ -134,3 +134,30 @@ def test_exit_codes_are_distinct_and_documented() -> None:
         if name != "StepFailed":  # a BuildError
             assert f"{code} " in readme.split("## Exit codes", 1)[-1], f"exit code {code} ({name}) is not in the README"
     assert len({c for n, c in codes.items() if n != "StepFailed"}) == len(codes) - 1
+
+
+REPO = PACKAGE.parent
+#: What the recipe library's folders declare: toolchains and the recipes init recognises.
+#: (The component tools, wasm-tools and componentize-py, are wasm/'s own: wrapping is core.)
+LANGUAGES = {"rust", "rustc", "cargo", "c", "cxx", "clang", "zig", "go", "python-component", "cpython-wasi"}
+
+
+def test_no_module_outside_a_recipe_folder_names_a_language() -> None:
+    """A language is one folder (docs/languages.md): the core reads the folders' declarations,
+    so no string in the package is a toolchain's or a language recipe's name."""
+    library = {p.parent.name for p in (REPO / "recipes").glob("*/toolchain.py")}
+    assert {"rust", "c", "cxx", "zig", "component", "go", "python-component"} <= library
+    named = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in LANGUAGES:
+                named.append(f"{name}:{node.lineno}: {node.value!r}")
+    assert named == []
+
+
+def test_every_declared_toolchain_comes_from_its_folder() -> None:
+    from wasmbuild.execute import toolchains
+
+    for name, recipe in toolchains.folders().items():
+        assert recipe.toolchain is not None and recipe.toolchain.name == name
+        assert recipe.module_path.is_file() and callable(toolchains.module(name).probe), name

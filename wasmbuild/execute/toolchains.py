@@ -23,6 +23,7 @@ import hashlib
 import importlib.util
 import os
 import sys
+import traceback
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -90,8 +91,11 @@ def load_module(path: Path) -> ModuleType:
         raise
     except Exception as exc:  # a folder's code is not ours: say where it broke
         sys.modules.pop(name, None)
-        raise ConfigError(f"the toolchain's code fails to load: {type(exc).__name__}: {exc}",
-                          where=str(path)) from None
+        line = exc.lineno if isinstance(exc, SyntaxError) else next(
+            (f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__)) if f.filename == str(path)), None)
+        message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        raise ConfigError(f"the toolchain's code fails to load: {type(exc).__name__}: {message}",
+                          where=f"{path}:{line}" if line else str(path)) from None
     finally:
         sys.dont_write_bytecode = writes
     return mod
