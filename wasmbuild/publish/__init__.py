@@ -64,13 +64,14 @@ def _reference(text: str) -> str:
 
 @dataclass(frozen=True)
 class StorePublisher:
-    """Tags in the local store (blobs are copied in first if the image was built elsewhere)."""
+    """Tags in the local store (blobs are copied in first if the image was built elsewhere).
+    A build passes the one store object it wrote (``BuildOptions.store``): then it only tags."""
 
     store: Layout
     names: Sequence[str]
 
     def publish(self, layout: Layout, desc: Descriptor) -> Published:
-        if layout.path.resolve() != self.store.path.resolve():
+        if layout is not self.store:
             with self.store.writing():
                 self.store.copy_from(layout, desc)
                 for name in self.names:
