@@ -2,7 +2,9 @@
 
 Each step takes the previous step's frozen output. :func:`prepare` stops before anything runs
 (``check`` and ``plan`` use it); :func:`build` executes and assembles into the local store;
-:func:`build_and_publish` adds the stage-cache exchange and the publishers the CLI asked for.
+:func:`build_and_publish` adds the stage-cache exchange and the publishers the CLI asked for;
+:func:`build_target` is ``build --target STAGE``: the stages up to one, no image. Both return
+the one :class:`BuildResult`.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import dataclasses
 import fcntl
 import functools
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .assemble.assemble import AssembleOptions, assemble
 from .attest import AttestOptions, attest
@@ -24,19 +26,23 @@ from .cache.prune import auto_prune, sweep_all
 from .cache.stages import StageCache
 from .dirs import cache_area
 from .errors import ConfigError
-from .execute.executors import Executor, executor_for
 from .execute.scheduler import ExecuteOptions, Scheduler, StageResult
 from .failpoints import fail, pause
 from .fsutil import remove, sweep, temp_path
 from .load.loader import ImageNeed, Problems, load
-from .oci import Descriptor
 from .oci.layout import Layout
 from .plan import Plan, plan
 from .publish import MultiPublisher
+from .publish.result import BuildResult, BuiltImage
 from .reference import name_from_folder
-from .render.project import StageSpec
 from .render.render import render
 from .ui import NullReporter, Reporter
+
+if TYPE_CHECKING:
+    from .registry.transport import RegistryOptions
+
+__all__ = ["BuildOptions", "BuildResult", "BuiltImage", "CacheExchange", "ExecuteOptions", "build", "build_and_publish",
+           "build_stages", "build_target", "check_stage_names", "image_names", "prepare"]
 
 
 def prepare(path: Path | str, context: Path | str | None = None, target: str | None = None,
@@ -51,15 +57,17 @@ def prepare(path: Path | str, context: Path | str | None = None, target: str | N
     return plan(render(load(path, context=context, problems=problems, image=need), problems), target)
 
 
-@dataclass
+@dataclass(frozen=True)
 class BuildOptions:
-    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
-    no_cache: bool = False
-    no_cache_stages: frozenset[str] = frozenset()
+    """How to build: the options of each step, composed (each group is its step's own type)."""
+
+    #: The local store, opened once by the caller: the build writes the image there and the
+    #: store publisher tags it there.
+    store: Layout
+    #: How the stages run (jobs, ``--no-cache``, ``--sandbox``, the executor factory).
+    execute: ExecuteOptions = field(default_factory=ExecuteOptions)
+    #: The stage cache (default: the user's).
     cache: StageCache | None = None
-    store: Layout | None = None
-    #: Picks each stage's backend (tests inject fakes; default: host or container).
-    executor_factory: Callable[[StageSpec], Executor] = executor_for
     #: How to assemble (compression...); its memos are the cache's unless ``uncached``.
     assemble: AssembleOptions = field(default_factory=AssembleOptions)
     #: Do not use the layer, validation and optimisation memos (tests of assembly itself).
@@ -68,43 +76,20 @@ class BuildOptions:
     targets: tuple[str, ...] = ()
     #: Images to add to the index by reference (``build --include``), after ``image.include``.
     include: tuple[str, ...] = ()
-    #: RegistryOptions for fetching included images.
-    registry: Any = None
+    #: How to reach registries: included images, ``--cache-from`` and ``--cache-to``.
+    registry: RegistryOptions | None = None
     #: The SBOM and provenance attached to the image (``--sbom``, ``--no-sbom``).
     attest: AttestOptions = field(default_factory=AttestOptions)
-    #: Host stages run in the bubblewrap sandbox; False (``--sandbox=off``) runs them unconfined.
-    sandbox: bool = True
     #: Targets (triples) to attach precompiled code for (``--precompile``; docs/precompiled.md).
     precompile: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class BuiltImage:
-    layout: Layout
-    descriptor: Descriptor
-    stages: tuple[StageResult, ...]
-    size: int  # bytes of config + layers + manifest
-    layer_reused: bool = False  # the layer blob came from the memo, not a new compression
-    targets: tuple[tuple[str, Descriptor], ...] = ()  # (target, manifest) of an index's entries
-    #: Artifact manifests (SBOM, provenance, precompiled code) whose subject is an image manifest
-    #: of this build.
-    referrers: tuple[Descriptor, ...] = ()
+class CacheExchange:
+    """``--cache-from`` / ``--cache-to``: stage cache entries shared through a registry."""
 
-    @property
-    def digest(self) -> str:
-        return self.descriptor.digest
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "digest": self.digest,
-            "size": self.size,
-            "layer_reused": self.layer_reused,
-            "platform": self.descriptor.platform,
-            "targets": [{"target": t, "digest": d.digest, "platform": d.platform}
-                        for t, d in self.targets],
-            "stages": [stage_json(s) for s in self.stages],
-            "referrers": [{"digest": r.digest, "artifactType": r.artifact_type} for r in self.referrers],
-        }
+    cache_from: Sequence[str] = ()
+    cache_to: str | None = None
 
 
 @contextlib.contextmanager
@@ -142,28 +127,19 @@ def _run_stages(the_plan: Plan, options: BuildOptions, reporter: Reporter) -> It
     cache = options.cache if options.cache is not None else StageCache()
     sweep_all(cache)
     memo = DigestMemo(cache_area("digests") / "memo.json")
-    factory = options.executor_factory
-    if not options.sandbox and factory is executor_for:
-        factory = functools.partial(executor_for, sandbox=False)
-    execute = ExecuteOptions(jobs=options.jobs, no_cache=options.no_cache,
-                             no_cache_stages=options.no_cache_stages, executor_factory=factory)
     with _work_dir() as root:
-        results = Scheduler(the_plan, execute, reporter, root, cache, memo).run_all()
+        results = Scheduler(the_plan, options.execute, reporter, root, cache, memo).run_all()
         yield _Run(root, results, memo)
     with contextlib.suppress(OSError):
         auto_prune(cache)
         memo.save()
 
 
-def build(the_plan: Plan, options: BuildOptions | None = None,
-          reporter: Reporter | None = None) -> BuiltImage:
+def build(the_plan: Plan, options: BuildOptions, reporter: Reporter | None = None) -> BuiltImage:
     """Run the stages and assemble the image into the store. Nothing is tagged here: the caller
     publishes (and so should hold ``store.writing()`` until it has, see :func:`build_and_publish`)."""
-    from .store import open_store
-
-    options = options or BuildOptions()
     reporter = reporter or NullReporter()
-    store = options.store or open_store()
+    store = options.store
     sweep(store.path / "blobs" / "sha256")
     with _run_stages(the_plan, options, reporter) as ran:
         outputs = ran.outputs()
@@ -183,13 +159,12 @@ def build(the_plan: Plan, options: BuildOptions | None = None,
                       done.targets, referrers)
 
 
-def build_stages(the_plan: Plan, options: BuildOptions | None = None, reporter: Reporter | None = None,
+def build_stages(the_plan: Plan, options: BuildOptions, reporter: Reporter | None = None,
                  export: Path | None = None) -> tuple[StageResult, ...]:
     """Run the planned stages and no more (``--target``): no image. With ``export``, the target
     stage's outputs are copied there (``-o local:DIR``) before the build's scratch goes."""
     from .publish.local import export_dir
 
-    options = options or BuildOptions()
     reporter = reporter or NullReporter()
     with _run_stages(the_plan, options, reporter) as ran:
         if export is not None and the_plan.target is not None:
@@ -209,20 +184,6 @@ def image_names(the_plan: Plan, tags: Sequence[str]) -> list[str]:
     return [name_from_folder(the_plan.project.path.resolve().parent, "image")]
 
 
-@dataclass
-class Request:
-    """What ``wasmbuild build`` was asked for, parsed and checked before anything runs."""
-
-    plan: Plan
-    options: BuildOptions
-    publishers: MultiPublisher
-    cache_from: Sequence[str] = ()
-    cache_to: str | None = None
-    registry: Any = None  # RegistryOptions for --cache-from/--cache-to
-    #: With a ``--target`` plan: where to copy the target stage's outputs (``-o local:DIR``).
-    export: Path | None = None
-
-
 def _pushed(reporter: Reporter, label: str, done: int, total: int) -> None:
     reporter.transfer(label, done, total, done >= total)
 
@@ -237,47 +198,72 @@ def _show_pushes(publishers: MultiPublisher, reporter: Reporter) -> None:
             p.stats = PushStats(progress=functools.partial(_pushed, reporter, f"pushing {p.ref}"))
 
 
-def build_and_publish(req: Request, reporter: Reporter) -> dict[str, Any]:
-    """Import shared cache entries, build, publish to every destination, export the cache."""
-    cache = req.options.cache = req.options.cache or StageCache()
-    result: dict[str, Any] = {}
-    if req.cache_from:
-        from .cache.shared import import_from
+def _exchange_in(options: BuildOptions, exchange: CacheExchange,
+                 reporter: Reporter) -> tuple[BuildOptions, int | None]:
+    """The options with their stage cache made concrete (the exchange imports into it and
+    exports from it), and how many entries ``--cache-from`` imported (``None``: not asked)."""
+    cache = options.cache or StageCache()
+    options = dataclasses.replace(options, cache=cache)
+    if not exchange.cache_from:
+        return options, None
+    from .cache.shared import import_from
 
-        imported = 0
-        for ref in req.cache_from:
-            keys, reason = import_from(ref, cache, req.registry)
-            imported += len(keys)
-            reporter.note(reason or f"imported {len(keys)} stage cache entries from {ref}")
-        result["cache_imported"] = imported
-    from .store import open_store
-
-    store = req.options.store = req.options.store or open_store()
-    if req.plan.target is not None:
-        stages = build_stages(req.plan, req.options, reporter, req.export)
-        result.update(target=req.plan.target, stages=[stage_json(s) for s in stages],
-                      exported=[f"local:{req.export}"] if req.export else [])
-    else:
-        with store.writing():  # until tagged: `wasmbuild gc` must not take the new blobs
-            built = build(req.plan, req.options, reporter)
-            result.update(built.to_json())
-            _show_pushes(req.publishers, reporter)
-            result.update(req.publishers.publish(built.layout, built.descriptor))
-            if built.referrers:
-                from .publish.referrers import publish_referrers
-
-                result["attached"] = publish_referrers(req.publishers, built.layout, built.referrers)
-        stages = built.stages
-
-    if req.cache_to:
-        from .cache.shared import export_to
-
-        result["cache_to"] = export_to(req.cache_to, cache, [s.key for s in stages], req.registry)
-    return result
+    imported = 0
+    for ref in exchange.cache_from:
+        keys, reason = import_from(ref, cache, _registry(options))
+        imported += len(keys)
+        reporter.note(reason or f"imported {len(keys)} stage cache entries from {ref}")
+    return options, imported
 
 
-def stage_json(s: StageResult) -> dict[str, Any]:
-    return {"name": s.name, "cached": s.cached, "seconds": round(s.seconds, 3), "key": s.key}
+def _exchange_out(options: BuildOptions, exchange: CacheExchange,
+                  stages: Sequence[StageResult]) -> str | None:
+    """``--cache-to``: push this build's stage cache entries; returns the index's name@digest."""
+    if not exchange.cache_to:
+        return None
+    from .cache.shared import export_to
+
+    assert options.cache is not None  # made concrete by _exchange_in
+    return export_to(exchange.cache_to, options.cache, [s.key for s in stages], _registry(options))
+
+
+def _registry(options: BuildOptions) -> RegistryOptions:
+    from .registry.transport import RegistryOptions
+
+    return options.registry or RegistryOptions()
+
+
+def build_and_publish(the_plan: Plan, options: BuildOptions, publishers: MultiPublisher,
+                      reporter: Reporter, exchange: CacheExchange = CacheExchange()) -> BuildResult:
+    """``wasmbuild build``: import shared cache entries, build the image, publish it (and its
+    referrers) to every destination, export the cache. A ``--target`` plan: :func:`build_target`."""
+    if the_plan.target is not None:
+        raise ValueError(f"plan of --target {the_plan.target}: no image to publish (use build_target)")
+    options, imported = _exchange_in(options, exchange, reporter)
+    with options.store.writing():  # until tagged: `wasmbuild gc` must not take the new blobs
+        built = build(the_plan, options, reporter)
+        _show_pushes(publishers, reporter)
+        published = publishers.publish(built.layout, built.descriptor)
+        attached = None
+        if built.referrers:
+            from .publish.referrers import publish_referrers
+
+            attached = tuple(publish_referrers(publishers, built.layout, built.referrers))
+    return BuildResult(built.stages, image=built, published=published, attached=attached,
+                       cache_imported=imported, cache_to=_exchange_out(options, exchange, built.stages))
+
+
+def build_target(the_plan: Plan, options: BuildOptions, reporter: Reporter, export: Path | None = None,
+                 exchange: CacheExchange = CacheExchange()) -> BuildResult:
+    """``wasmbuild build --target STAGE`` (``the_plan`` from ``prepare(..., target=STAGE)``):
+    import shared cache entries, run that stage and what it needs, copy its outputs to
+    ``export`` (``-o local:DIR``), export the cache. No image."""
+    if the_plan.target is None:
+        raise ValueError("build_target needs a plan with a target (prepare(..., target=STAGE))")
+    options, imported = _exchange_in(options, exchange, reporter)
+    stages = build_stages(the_plan, options, reporter, export)
+    return BuildResult(stages, target=the_plan.target, exported=(f"local:{export}",) if export else (),
+                       cache_imported=imported, cache_to=_exchange_out(options, exchange, stages))
 
 
 def check_stage_names(the_plan: Plan, names: Sequence[str], flag: str) -> None:

@@ -22,7 +22,7 @@ from wasmbuild.errors import WasmbuildError
 from wasmbuild.execute.executors import Log, StageJob
 from wasmbuild.inspect import inspect_layout
 from wasmbuild.oci.layout import Layout
-from wasmbuild.pipeline import BuildOptions, build, prepare
+from wasmbuild.pipeline import BuildOptions, ExecuteOptions, build, prepare
 from wasmbuild.render.project import StageSpec
 from wasmbuild.runtime.run import run_spec
 
@@ -81,8 +81,8 @@ def builds_or_refuses(ctx: Path, text: str, kinds: list[str], tmp: Path) -> None
         event("refused by prepare")
         return
     store = Layout(tmp / "store").init()
-    options = BuildOptions(store=store, executor_factory=lambda spec: Filling(spec, kinds),
-                           assemble=AssembleOptions(), jobs=1)
+    execute = ExecuteOptions(jobs=1, executor_factory=lambda spec, *, sandbox: Filling(spec, kinds))
+    options = BuildOptions(store=store, execute=execute, assemble=AssembleOptions())
     try:
         built = build(plan, options)
         store.tag("fuzz:latest", built.descriptor)

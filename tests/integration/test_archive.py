@@ -92,7 +92,7 @@ def test_docker_archive_structure_and_skopeo(
     tmp_path: Path, image: tuple[Layout, Descriptor]
 ) -> None:
     layout, desc = image
-    [where] = output_publisher(f"docker-archive:{tmp_path / 'd.tar'}", ["wasm/hello:1"]).publish(layout, desc)
+    [where] = output_publisher(f"docker-archive:{tmp_path / 'd.tar'}", ["wasm/hello:1"]).publish(layout, desc).tags
     out = Path(where.removeprefix("docker-archive:"))
     again = write_docker_archive(tmp_path / "d2.tar", layout, desc, repo_tags=["wasm/hello:1"])
     assert out.read_bytes() == again.read_bytes()
@@ -195,7 +195,7 @@ def test_archive_write_is_atomic(tmp_path: Path, image: tuple[Layout, Descriptor
 
 def test_publish_to_oci_dir_and_unknown(tmp_path: Path, image: tuple[Layout, Descriptor]) -> None:
     layout, desc = image
-    [where] = output_publisher(f"oci:{tmp_path / 'dir'}:v2", []).publish(layout, desc)
+    [where] = output_publisher(f"oci:{tmp_path / 'dir'}:v2", []).publish(layout, desc).tags
     assert where.endswith(":v2")
     assert Layout(tmp_path / "dir").resolve("v2").digest == desc.digest
     with pytest.raises(ConfigError, match="unknown output 'zip:out\\.zip'") as err:

@@ -35,6 +35,14 @@ class FakeExecutor:
 
     def __init__(self) -> None:
         self.ran: list[tuple[str, str]] = []
+        #: The ``sandbox`` setting each stage's factory call was given, by stage.
+        self.sandbox: dict[str, bool] = {}
+
+    def factory(self, spec: StageSpec, *, sandbox: bool) -> FakeExecutor:
+        """An ``ExecutorFactory`` that gives this executor for every stage and records the
+        sandbox setting it was given (a fake has nothing to confine; tests check it arrived)."""
+        self.sandbox[spec.name] = sandbox
+        return self
 
     def identity(self, spec: StageSpec) -> str:
         return "fake-1"

@@ -168,7 +168,7 @@ def test_wasmbuilds_own_cache_and_store_inside_the_context_are_never_taken(
 
     from tests.support.pipeline import GOLDEN, FakeExecutor
     from wasmbuild.oci.layout import Layout
-    from wasmbuild.pipeline import BuildOptions, build, prepare
+    from wasmbuild.pipeline import BuildOptions, ExecuteOptions, build, prepare
 
     ctx = tmp_path / "p"
     ctx.mkdir()
@@ -184,8 +184,8 @@ def test_wasmbuilds_own_cache_and_store_inside_the_context_are_never_taken(
     assert ignore.excluded(".wasmbuild/cache/stages/x") and not ignore.excluded(".wasmbuild")
     fake = FakeExecutor()
     store = Layout(ctx / ".wasmbuild" / "store").init()
-    first = build(prepare(ctx), BuildOptions(store=store, executor_factory=lambda spec: fake))
-    second = build(prepare(ctx), BuildOptions(store=store, executor_factory=lambda spec: fake))
+    first = build(prepare(ctx), BuildOptions(store=store, execute=ExecuteOptions(executor_factory=fake.factory)))
+    second = build(prepare(ctx), BuildOptions(store=store, execute=ExecuteOptions(executor_factory=fake.factory)))
     assert [s.cached for s in first.stages] == [False] and [s.cached for s in second.stages] == [True]
     assert second.digest == first.digest
     manifest = store.read_json(first.digest)

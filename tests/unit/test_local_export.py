@@ -13,7 +13,7 @@ from tests.unit.test_targets_golden import ALL, FIXTURE, build_targets, checkout
 from wasmbuild.errors import ConfigError, StoreError
 from wasmbuild.oci import MEDIA_MANIFEST, TITLE, Descriptor
 from wasmbuild.oci.layout import Layout
-from wasmbuild.publish import output_publisher
+from wasmbuild.publish import Published, output_publisher
 from wasmbuild.publish.local import LocalPublisher, from_buildx, wasm_layer_paths
 
 
@@ -24,7 +24,7 @@ def test_layers_apply_in_order_with_whiteouts(tmp_path: Path) -> None:
         {".wh.old.txt": b"", "dir/.wh..wh..opq": b"", "dir/z": b"z", "app.wasm": b"\0asm2"},
     ])
     out = tmp_path / "root"
-    assert LocalPublisher(out).publish(layout, desc) == [f"local:{out}"]
+    assert LocalPublisher(out).publish(layout, desc) == Published(tags=(f"local:{out}",))
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["app.wasm", "dir", "dir/z"]
     assert (out / "app.wasm").read_bytes() == b"\0asm2"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.support.pipeline import GOLDEN, WASMFILE, FakeExecutor
 from wasmbuild.oci.layout import Layout
-from wasmbuild.pipeline import BuildOptions, build, prepare
+from wasmbuild.pipeline import BuildOptions, ExecuteOptions, build, prepare
 
 
 def test_injected_executor_runs_each_stage_once_then_the_cache_answers(tmp_path: Path) -> None:
@@ -16,7 +16,7 @@ def test_injected_executor_runs_each_stage_once_then_the_cache_answers(tmp_path:
     (tmp_path / "p" / "Wasmfile").write_text(WASMFILE)
     fake = FakeExecutor()
     store = Layout(tmp_path / "store").init()
-    options = BuildOptions(store=store, executor_factory=lambda spec: fake, uncached=True)
+    options = BuildOptions(store=store, execute=ExecuteOptions(executor_factory=fake.factory), uncached=True)
     first = build(prepare(tmp_path / "p"), options)
     assert fake.ran == [("first", "copy hello.wasm"), ("second", "copy in.wasm")]
     assert [s.cached for s in first.stages] == [False, False]

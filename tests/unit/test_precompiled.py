@@ -18,7 +18,7 @@ from wasmbuild.errors import ConfigError
 from wasmbuild.oci import MEDIA_MANIFEST, Descriptor, sha256_digest
 from wasmbuild.oci.layout import Layout
 from wasmbuild.oci.referrers import add_referrers, referrer_descriptor, referrers
-from wasmbuild.pipeline import BuildOptions, BuiltImage, build, prepare
+from wasmbuild.pipeline import BuildOptions, BuiltImage, ExecuteOptions, build, prepare
 from wasmbuild.runtime import precompiled
 from wasmbuild.runtime.run import run
 from wasmbuild.wasm import precompiled as fmt
@@ -34,7 +34,7 @@ def _build(root: Path, precompile: bool = True, targets: tuple[str, ...] = (), s
         shutil.copy(GOLDEN, project / "hello.wasm")
         (project / "Wasmfile").write_text(WASMFILE)
     fake = FakeExecutor()
-    options = BuildOptions(store=Layout(root / "store").init(), executor_factory=lambda spec: fake,
+    options = BuildOptions(store=Layout(root / "store").init(), execute=ExecuteOptions(executor_factory=fake.factory),
                            targets=targets, attest=AttestOptions() if sbom else AttestOptions.off(),
                            precompile=fmt.resolve_targets([fmt.HOST]) if precompile else ())
     return build(prepare(project), options)

@@ -34,7 +34,7 @@ from wasmbuild.oci.referrers import (
     referrers,
     scan,
 )
-from wasmbuild.pipeline import BuildOptions, BuiltImage, build, prepare
+from wasmbuild.pipeline import BuildOptions, BuiltImage, ExecuteOptions, build, prepare
 from wasmbuild.publish import ArchivePublisher, LayoutPublisher, MultiPublisher
 from wasmbuild.publish.referrers import publish_referrers
 from wasmbuild.supply import find_documents
@@ -52,8 +52,8 @@ def _project(root: Path) -> Path:
 def _build(root: Path, attest: AttestOptions | None = None) -> BuiltImage:
     store = Layout(root / "store").init()
     fake = FakeExecutor()
-    options = BuildOptions(store=store, executor_factory=lambda spec: fake, assemble=AssembleOptions(),
-                           attest=attest or AttestOptions())
+    options = BuildOptions(store=store, execute=ExecuteOptions(executor_factory=fake.factory),
+                           assemble=AssembleOptions(), attest=attest or AttestOptions())
     return build(prepare(_project(root)), options)
 
 
@@ -358,7 +358,7 @@ def test_a_many_file_image_gets_a_valid_sbom_without_spdx_tools_in_the_build(tmp
                                    "    - {src: lib, dest: /lib}\n  entrypoint: [/hello.wasm]\n  tags: [many:1]\n")
     code = ("import sys; from pathlib import Path; "
             "from wasmbuild.oci.layout import Layout; "
-            "from wasmbuild.pipeline import BuildOptions, build, prepare; "
+            "from wasmbuild.pipeline import BuildOptions, ExecuteOptions, build, prepare; "
             f"store = Layout(Path({str(tmp_path / 'store')!r})).init(); "
             f"b = build(prepare(Path({str(root)!r})), BuildOptions(store=store)); "
             "print(b.digest, 'spdx_tools' in sys.modules)")

@@ -105,12 +105,12 @@ def _crate_project(root: Path, edition: str) -> Path:
 
 def test_the_build_stops_before_cargo_runs(two_rusts: tuple[Path, Path], tmp_path: Path) -> None:
     from wasmbuild.oci.layout import Layout
-    from wasmbuild.pipeline import BuildOptions, build, prepare
+    from wasmbuild.pipeline import BuildOptions, ExecuteOptions, build, prepare
 
     root = _crate_project(tmp_path / "p", "2024")
     fake = FakeExecutor()
-    options = BuildOptions(store=Layout(tmp_path / "store").init(), executor_factory=lambda spec: fake,
-                           uncached=True)
+    options = BuildOptions(store=Layout(tmp_path / "store").init(), uncached=True,
+                           execute=ExecuteOptions(executor_factory=fake.factory))
     with pytest.raises(ToolchainError) as err:
         build(prepare(root / "Wasmfile"), options)
     assert err.value.render().startswith(f"{root / '.' / 'Cargo.toml'}:4: edition 2024 needs cargo 1.85")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..ui import emit_json
 from .app import app
 from .options import CaFile, Json, PlainHttp, TlsVerify, WasmfileArg, registry_options, sandbox_option
+
+if TYPE_CHECKING:
+    from ..publish.result import BuildResult
 
 
 def _wasmfile(path: Path, file: Path | None) -> tuple[Path, Path | None]:
@@ -92,7 +96,16 @@ def build_cmd(
     from ..assemble.assemble import AssembleOptions
     from ..assemble.compress import parse as parse_compression
     from ..attest import AttestOptions
-    from ..pipeline import BuildOptions, Request, build_and_publish, check_stage_names, image_names, prepare
+    from ..execute.scheduler import ExecuteOptions
+    from ..pipeline import (
+        BuildOptions,
+        CacheExchange,
+        build_and_publish,
+        build_target,
+        check_stage_names,
+        image_names,
+        prepare,
+    )
     from ..progress import progress_reporter
     from ..publish import publishers
     from ..store import open_store
@@ -134,47 +147,55 @@ def build_cmd(
     if metadata_file is not None:
         _check_writable(metadata_file, "--metadata-file")
     store = open_store()  # one Layout object: the build writes it and the store publisher reads it
-    req = Request(
-        plan=the_plan,
-        options=BuildOptions(store=store, jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage),
-                             assemble=layers, targets=targets, include=tuple(include), registry=opts,
-                             attest=attest, sandbox=sandboxed, precompile=precompiled),
-        publishers=publishers(names=names, outputs=[] if target else output, push=pushes,
-                              store=store, opts=opts),
-        cache_from=cache_from, cache_to=cache_to, registry=opts, export=export,
-    )
+    options = BuildOptions(
+        store=store, execute=ExecuteOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage),
+                                            sandbox=sandboxed),
+        assemble=layers, targets=targets, include=tuple(include), registry=opts, attest=attest,
+        precompile=precompiled)
+    exchange = CacheExchange(cache_from=cache_from, cache_to=cache_to)
+    multi = publishers(names=names, outputs=output, push=pushes, store=store, opts=opts) if not target else None
     if not sandboxed:  # always said, whatever --progress/--json: it is the user's security
         print("warning: --sandbox=off: host stages run unconfined, with your files, home and "
               "network", file=sys.stderr, flush=True)
     try:
-        result = build_and_publish(req, rep)
+        if multi is None:
+            result = build_target(the_plan, options, rep, export, exchange)
+        else:
+            result = build_and_publish(the_plan, options, multi, rep, exchange)
     finally:
         rep.close()
     if chosen_signers:
         from ..attest.sign.service import sign_image
 
-        result["signed"] = [sign_image(t, chosen_signers, opts, digest=result["digest"]) for t in pushes]
+        result = dataclasses.replace(result, signed=tuple(
+            sign_image(t, chosen_signers, opts, digest=result.digest) for t in pushes))
     if metadata_file is not None:
         _write_metadata(metadata_file, result)
     if json_out:
-        emit_json(result)
-    elif target:
-        built = sum(not s["cached"] for s in result["stages"])
-        print(f"target {target}: {len(result['stages'])} stage(s), {built} built"
-              + "".join(f", exported to {where}" for where in result["exported"]))
+        emit_json(result.to_json())
     else:
-        for where in result["tags"]:
-            print(f"{where}  {result['digest']}")
-        if len(result.get("targets") or []) > 1:  # an index: say what is in it
-            for t in result["targets"]:
-                plat = "/".join((t["platform"] or {}).get(k, "?") for k in ("os", "architecture"))
-                print(f"  {t['target']:<8} {plat:<12} {t['digest']}", file=sys.stderr)
-        for ref in result["pushed"]:
-            print(f"pushed {ref}")
-        from .trust import report
+        _say(result)
 
-        for signed in result.get("signed", []):
-            report(signed, False)
+
+def _say(result: BuildResult) -> None:
+    """The result, for a person: each name with the digest (an index's entries too), or the stage built."""
+    if result.image is None:
+        built = sum(not s.cached for s in result.stages)
+        print(f"target {result.target}: {len(result.stages)} stage(s), {built} built"
+              + "".join(f", exported to {where}" for where in result.exported))
+        return
+    for where in result.published.tags:
+        print(f"{where}  {result.image.digest}")
+    if len(result.image.targets) > 1:  # an index: say what is in it
+        for name, desc in result.image.targets:
+            plat = "/".join((desc.platform or {}).get(k, "?") for k in ("os", "architecture"))
+            print(f"  {name:<8} {plat:<12} {desc.digest}", file=sys.stderr)
+    for ref in result.published.pushed:
+        print(f"pushed {ref}")
+    from .trust import report
+
+    for signed in result.signed or ():
+        report(dict(signed), False)
 
 
 def _targets(formats: list[str], platforms: list[str]) -> tuple[str, ...]:
@@ -232,20 +253,13 @@ def _check_writable(path: Path, flag: str) -> None:
         raise ConfigError(f"{flag} {path} {problem}", hint="name a file in a writable directory")
 
 
-def _write_metadata(path: Path, result: dict[str, Any]) -> None:
-    """buildx's ``--metadata-file``: the result, plus buildx's key for the digest."""
+def _write_metadata(path: Path, result: BuildResult) -> None:
+    """buildx's ``--metadata-file``: the result as ``--json`` prints it, plus buildx's keys."""
     import json
 
     from ..fsutil import atomic_write_bytes
 
-    data = dict(result)
-    if "digest" in result:
-        data["containerimage.digest"] = result["digest"]
-        from ..publish import TRANSPORTS
-
-        names = [t for t in result.get("tags", []) if not t.startswith(TRANSPORTS)]
-        data["image.name"] = ",".join(names + result.get("pushed", []))
-    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(result.metadata(), indent=2, sort_keys=True) + "\n").encode())
 
 
 @app.command("plan")

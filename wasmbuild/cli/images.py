@@ -222,7 +222,7 @@ def pull_cmd(
     if checked:
         data["verified"] = [{"format": v.format, "keyid": v.keyid, "key": v.key} for v in checked.verified]
     if extra is not None:
-        data["output"] = extra.publish(store, desc)[0]
+        data["output"] = extra.publish(store, desc).places[0]
         from ..publish import MultiPublisher
         from ..publish.referrers import publish_referrers
 

@@ -28,20 +28,25 @@ from ..render.project import StageSpec
 from ..ui import Reporter
 from . import inputs as stage_inputs
 from . import limits, toolchains
-from .executors import Executor, StageJob, executor_for, run_job
+from .executors import Executor, ExecutorFactory, StageJob, executor_for, run_job
 from .keys import stage_key
 from .probing import ToolRecord
 from .tools import HostTool, identity_of
 from .tools import resolve as resolve_tools
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExecuteOptions:
+    """How to run a build's stages (``build --jobs``, ``--no-cache``, ``--sandbox``...)."""
+
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     no_cache: bool = False
     no_cache_stages: frozenset[str] = frozenset()
-    #: Picks the backend of each stage (tests inject fakes; default: host or container).
-    executor_factory: Callable[[StageSpec], Executor] = executor_for
+    #: Host stages run in the bubblewrap sandbox; False (``--sandbox=off``) runs them unconfined.
+    sandbox: bool = True
+    #: Picks the backend of each stage, given ``sandbox`` (tests inject fakes; default: host or
+    #: container).
+    executor_factory: ExecutorFactory = executor_for
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ class Scheduler:
         with self.lock:
             ready = dict(self.outputs)
         found = stage_inputs.stage_inputs(spec, self.project.context, ready, self.memo)
-        executor = self.options.executor_factory(spec)
+        executor = self.options.executor_factory(spec, sandbox=self.options.sandbox)
         # declared host tools (`tools:`), found and hashed once: in the key and given to the job
         tools = () if spec.builder else resolve_tools(spec, self.memo)
         ran_by = executor.identity(spec)

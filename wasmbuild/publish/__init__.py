@@ -35,9 +35,25 @@ if TYPE_CHECKING:
 TRANSPORTS = ("oci-archive:", "docker-archive:", "oci:", "docker://", "local:")
 
 
+@dataclass(frozen=True)
+class Published:
+    """Where an image went: local names and files (``tags``: store tags, ``oci:``, archives,
+    ``local:``) and registry references (``pushed``)."""
+
+    tags: tuple[str, ...] = ()
+    pushed: tuple[str, ...] = ()
+
+    def __add__(self, other: Published) -> Published:
+        return Published(self.tags + other.tags, self.pushed + other.pushed)
+
+    @property
+    def places(self) -> tuple[str, ...]:
+        return self.tags + self.pushed
+
+
 class Publisher(Protocol):
-    def publish(self, layout: Layout, desc: Descriptor) -> list[str]:
-        """Put image ``desc`` of ``layout`` in place; return where it went (names or paths)."""
+    def publish(self, layout: Layout, desc: Descriptor) -> Published:
+        """Put image ``desc`` of ``layout`` in place; return where it went."""
 
 
 def _reference(text: str) -> str:
@@ -48,13 +64,14 @@ def _reference(text: str) -> str:
 
 @dataclass(frozen=True)
 class StorePublisher:
-    """Tags in the local store (blobs are copied in first if the image was built elsewhere)."""
+    """Tags in the local store (blobs are copied in first if the image was built elsewhere).
+    A build passes the one store object it wrote (``BuildOptions.store``): then it only tags."""
 
     store: Layout
     names: Sequence[str]
 
-    def publish(self, layout: Layout, desc: Descriptor) -> list[str]:
-        if layout.path.resolve() != self.store.path.resolve():
+    def publish(self, layout: Layout, desc: Descriptor) -> Published:
+        if layout is not self.store:
             with self.store.writing():
                 self.store.copy_from(layout, desc)
                 for name in self.names:
@@ -62,7 +79,7 @@ class StorePublisher:
         else:
             for name in self.names:
                 self.store.tag(name, desc)
-        return list(self.names)
+        return Published(tags=tuple(self.names))
 
 
 @dataclass(frozen=True)
@@ -73,7 +90,7 @@ class LayoutPublisher:
     path: Path
     tags: Sequence[str]
 
-    def publish(self, layout: Layout, desc: Descriptor) -> list[str]:
+    def publish(self, layout: Layout, desc: Descriptor) -> Published:
         created = not self.path.exists()
         try:
             target = Layout(self.path).init()
@@ -84,7 +101,7 @@ class LayoutPublisher:
             if created:  # leave nothing half-written behind
                 shutil.rmtree(self.path, ignore_errors=True)
             raise
-        return [f"oci:{self.path}:{tag}" for tag in self.tags]
+        return Published(tags=tuple(f"oci:{self.path}:{tag}" for tag in self.tags))
 
 
 @dataclass(frozen=True)
@@ -95,7 +112,7 @@ class ArchivePublisher:
     path: Path
     names: Sequence[str]  # full references, e.g. hello-wasm:latest
 
-    def publish(self, layout: Layout, desc: Descriptor) -> list[str]:
+    def publish(self, layout: Layout, desc: Descriptor) -> Published:
         from .archive import write_docker_archive, write_oci_archive
         from .referrers import local_referrers
 
@@ -104,8 +121,9 @@ class ArchivePublisher:
             # tag would become "localhost/latest:latest").
             name = self.names[0] if self.names else None
             written = write_oci_archive(self.path, layout, desc, tag=name, referrers=local_referrers(layout, desc))
-            return [f"oci-archive:{written}"]
-        return [f"docker-archive:{write_docker_archive(self.path, layout, desc, repo_tags=list(self.names))}"]
+            return Published(tags=(f"oci-archive:{written}",))
+        written = write_docker_archive(self.path, layout, desc, repo_tags=list(self.names))
+        return Published(tags=(f"docker-archive:{written}",))
 
 
 @dataclass
@@ -114,7 +132,7 @@ class RegistryPublisher:
     opts: RegistryOptions | None = None
     stats: PushStats | None = None
 
-    def publish(self, layout: Layout, desc: Descriptor) -> list[str]:
+    def publish(self, layout: Layout, desc: Descriptor) -> Published:
         from ..oci.preflight import for_image, warn
         from ..registry.ops import PushStats, push
 
@@ -122,19 +140,18 @@ class RegistryPublisher:
         self.stats = self.stats or PushStats()
         pushed = push(layout, desc, self.ref, self.opts, stats=self.stats)
         warn(findings)  # after the push succeeded: a failed push stays one line
-        return [pushed]
+        return Published(pushed=(pushed,))
 
 
 @dataclass
 class MultiPublisher:
     publishers: list[Publisher] = field(default_factory=list)
 
-    def publish(self, layout: Layout, desc: Descriptor) -> dict[str, list[str]]:
-        """Publish everywhere; returns ``{"tags": [...], "pushed": [...]}`` (local names and
-        files, and registry references)."""
-        done: dict[str, list[str]] = {"tags": [], "pushed": []}
+    def publish(self, layout: Layout, desc: Descriptor) -> Published:
+        """Publish everywhere, in order; returns where the image went."""
+        done = Published()
         for p in self.publishers:
-            done["pushed" if isinstance(p, RegistryPublisher) else "tags"] += p.publish(layout, desc)
+            done += p.publish(layout, desc)
         return done
 
 

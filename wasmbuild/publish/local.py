@@ -25,6 +25,7 @@ from ..oci import TITLE, Descriptor
 from ..oci.layout import Layout
 from ..oci.targets import WASM_LAYER_TYPES
 from ..paths import PathEscape, clean_relative
+from . import Published
 
 #: buildx ``--output type=...`` -> our transport (``tar=false`` makes ``oci`` a directory).
 _BUILDX_TYPES = {"local": "local:", "oci": "oci-archive:", "docker": "docker-archive:", "registry": "docker://",
@@ -171,7 +172,7 @@ class LocalPublisher:
 
     path: Path
 
-    def publish(self, layout: Layout, desc: Descriptor) -> list[str]:
+    def publish(self, layout: Layout, desc: Descriptor) -> Published:
         _, manifest = layout.image(desc)
         self.path.mkdir(parents=True, exist_ok=True)
         root = self.path.resolve()
@@ -179,4 +180,4 @@ class LocalPublisher:
 
         unpack_layers(layout, manifest, lambda tar: _apply_layer(tar, root))
         _write_wasm_layers(layout, manifest, root)
-        return [f"local:{self.path}"]
+        return Published(tags=(f"local:{self.path}",))

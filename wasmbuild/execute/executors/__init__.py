@@ -37,7 +37,7 @@ from ..tools import HostTool
 Log = Callable[[str], None]
 TAIL_LINES = 80
 
-__all__ = ["RESERVED_ENV", "Executor", "Log", "Session", "StageJob", "Watchdog", "executor_for",
+__all__ = ["RESERVED_ENV", "Executor", "ExecutorFactory", "Log", "Session", "StageJob", "Watchdog", "executor_for",
            "interrupt_all", "on_interrupt", "run_job", "stage_env"]
 
 _ON_INTERRUPT: list[Callable[[], None]] = []
@@ -182,6 +182,13 @@ def run_job(executor: Executor, job: StageJob, log: Log) -> None:
     if tree_size(job.out, limit) > limit:
         raise BuildError(f"stage {job.name!r} wrote more than {limit:,} bytes to $OUT",
                          where=job.where or None, hint="write less, or raise WASMBUILD_MAX_OUTPUT")
+
+
+class ExecutorFactory(Protocol):
+    """Picks the backend of a stage. ``sandbox`` is the build's setting (``--sandbox``): every
+    factory receives it and must honour it (a host backend runs unconfined when it is false)."""
+
+    def __call__(self, spec: StageSpec, *, sandbox: bool) -> Executor: ...
 
 
 def executor_for(spec: StageSpec, *, sandbox: bool = True) -> Executor:
