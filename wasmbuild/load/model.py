@@ -19,9 +19,7 @@ from pydantic import (
 )
 
 from wasmbuild.errors import ConfigError
-from wasmbuild.oci.targets import DEFAULT as DEFAULT_TARGET
-from wasmbuild.oci.targets import names as target_names
-from wasmbuild.oci.targets import registered as registered_targets
+from wasmbuild.oci import targets as target_registry
 
 NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 StageName = Annotated[str, StringConstraints(pattern=NAME_RE)]
@@ -31,22 +29,7 @@ EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_RE)]
 #: Variables every step gets from wasmbuild; a stage may not declare them (ours would win anyway).
 RESERVED_ENV = ("SRC", "OUT", "WORK", "HOME", "PATH", "LANG", "SOURCE_DATE_EPOCH")
 
-
-class _RegisteredTarget:
-    """The JSON Schema of a target name: the registry's names (``oci/targets.py``), asked when
-    the schema is generated; the model's validator checks them."""
-
-    @classmethod
-    def __get_pydantic_json_schema__(cls, core: Any, handler: Any) -> dict[str, Any]:
-        return {"enum": list(target_names()), "type": "string"}
-
-
-TargetName = Annotated[str, _RegisteredTarget]
-
-
-def _targets_doc() -> str:
-    shapes = ", ".join(f"`{t.name}` ({t.summary})" for t in registered_targets())
-    return f"Image shapes to write (see docs/targets.md): {shapes}. Several give one OCI image index."
+TargetName = Annotated[str, target_registry.NameSchema]  # one of the registry's (oci/targets.py)
 #: Platforms Wasm runtimes recognise (os/architecture): the seed's, Docker's, OCI/Go's.
 WASM_PLATFORMS = ("wasi/wasm32", "wasi/wasm", "wasip1/wasm", "wasip2/wasm")
 
@@ -375,9 +358,9 @@ class Image(_Strict):
         False, description="Allow a `platform` that is not a Wasm platform (" + ", ".join(WASM_PLATFORMS) + ")."
     )
     targets: list[TargetName] = Field(
-        default_factory=lambda: [DEFAULT_TARGET.name],
+        default_factory=lambda: [target_registry.DEFAULT.name],
         min_length=1,
-        json_schema_extra=lambda schema: schema.update(description=_targets_doc()),
+        json_schema_extra=target_registry.describe,
     )
     include: list[str] = Field(
         default_factory=list,
@@ -388,7 +371,7 @@ class Image(_Strict):
     @field_validator("targets", mode="before")
     @classmethod
     def _known_targets(cls, value: Any) -> Any:
-        known = target_names()
+        known = target_registry.names()
         for item in value if isinstance(value, list) else []:
             if isinstance(item, str) and item not in known:
                 import difflib

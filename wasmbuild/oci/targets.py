@@ -150,6 +150,22 @@ def platforms_help() -> str:
     return ", ".join(f"{' or '.join(t.platforms)} ({t.name})" for t in registered() if t.platforms)
 
 
+class NameSchema:
+    """pydantic's hook (``Annotated[str, NameSchema]``): a target name's JSON Schema lists the
+    registry's names, asked when the schema is generated (the model's validator checks them)."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core: Any, handler: Any) -> dict[str, Any]:
+        return {"enum": list(names()), "type": "string"}
+
+
+def describe(schema: dict[str, Any]) -> None:
+    """The JSON Schema description of the Wasmfile's ``image.targets``: every target's words."""
+    shapes = ", ".join(f"`{t.name}` ({t.summary})" for t in registered())
+    schema["description"] = (f"Image shapes to write (see docs/targets.md): {shapes}. "
+                             "Several give one OCI image index.")
+
+
 def is_tar_layer(media_type: str) -> bool:
     """Whether a layer is a (possibly compressed) tar to unpack into the root filesystem."""
     return ".tar" in media_type or "rootfs.diff" in media_type
