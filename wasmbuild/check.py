@@ -88,7 +88,9 @@ def entrypoint_imports(the_plan: Plan) -> list[str]:
     """When the entrypoint module is a file of the context (not yet to be built by a stage),
     check its imports against the runtime now rather than at build time."""
     from wasmbuild.assemble.validate import IMPORTS_HINT, imports_problem
+    from wasmbuild.errors import BuildError
     from wasmbuild.paths import PathEscape, clean_image_path, clean_relative
+    from wasmbuild.wasm import binary
 
     project = the_plan.project
     image = project.model.image
@@ -101,14 +103,14 @@ def entrypoint_imports(the_plan: Plan) -> list[str]:
                 continue
             module = project.context / clean_relative(f.src) / target[len(dest):].lstrip("/")
             if module.is_file():
-                data = module.read_bytes()
-                if data[:4] != b"\0asm":
+                # a core module's imports (a component's are its world): its header says which
+                if not binary.is_wasm_file(module) or binary.kind_of_file(module) != "module":
                     return []
-                problem = imports_problem(data, entry)
+                problem = imports_problem(module.read_bytes(), entry)
                 where = project.positions.where(("image", "entrypoint"))
                 return [f"{where}: {problem} ({IMPORTS_HINT})"] if problem else []
-    except (PathEscape, OSError):
-        return []  # reported by load, or unreadable: the build says so
+    except (PathEscape, OSError, BuildError):
+        return []  # reported by load, or unreadable or not Wasm: the build says so
     return []
 
 

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 #: The WIT world a component entrypoint targets, e.g. ``wasi:cli/command`` (manifest annotation).
 WORLD_ANNOTATION = "dev.wasmbuild.component.world"
-COMPONENT_HEADER = b"\0asm\x0d\x00\x01\x00"
 
 
 @dataclass(frozen=True)
@@ -127,9 +126,10 @@ def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
     target = clean_image_path(entry if entry.startswith("/") else f"{image.workdir}/{entry}")
     where = project.positions.where(("image", "entrypoint"))
     module = validate.entrypoint_module(entries, target, entry, where)
+    module_kind = validate.module_kind(module, entry, where)  # once: every target and check ask it
     annotations = dict(image.annotations)
     assert module.source is not None
-    if module.source.read_bytes()[:8] == COMPONENT_HEADER:  # a WASI 0.2 component says so
+    if module_kind == "component":  # a WASI 0.2 component says so
         from ..wasm import binary
 
         world = binary.component_world(module.source).name
@@ -141,23 +141,21 @@ def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
                      variant=image.variant)
     names = tuple(dict.fromkeys(targets or image.targets))
     inputs = Inputs(spec, entries, module, epoch, project.positions.where(("image", "targets")),
-                    options.compression, options.transfer)
+                    options.compression, options.transfer, module_kind)
     written, layers = write_targets(layout, inputs, names, memo)
     module_digest = layers.digests.get(module.path)
     if module_digest is None and options.valid_memo is not None:
         from ..cache.digests import file_sha256
 
         module_digest = file_sha256(module.source) if module.source else None
-    validate.check_module(module, module_digest, entry, where, options.valid_memo)
-    if module.source is not None:
-        from ..oci.preflight import COMPONENT, for_module
-        from ..wasm.binary import kind
+    validate.check_module(module, module_digest, entry, where, options.valid_memo, kind=module_kind)
+    from ..oci.preflight import for_component, for_module
 
-        data = module.source.read_bytes()
-        crun = [t for t in names if t in ("compat", "docker")]
-        if crun and kind(data[:8]) == "component":
-            note("warning: " + COMPONENT.format(t="/".join(crun)))
-        for finding in for_module(data, entry, names):  # a reactor, a proposal the runtime lacks
+    if module_kind == "component":
+        for finding in for_component(names):  # a runtime that runs core modules only
+            note(finding.render())
+    else:  # a core module's own facts: a reactor, a proposal the runtime lacks
+        for finding in for_module(module.source.read_bytes(), entry, names):
             note(f"warning: {where}: {finding.message}")
     extra = list(image.include) + list(include)
     done = tuple((w.target, w.desc) for w in written)

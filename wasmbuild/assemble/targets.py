@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ConfigError
@@ -20,12 +20,19 @@ from ..oci import MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST, TITLE, Descriptor, 
 from ..oci.graph import platform_text
 from ..oci.layout import Layout
 from ..oci.targets import (
+    ARTIFACT,
+    COMPAT,
+    DOCKER,
     MEDIA_RUNWASI_LAYER,
     MEDIA_WASM,
     MEDIA_WASM_CONFIG,
+    RUNWASI,
     RUNWASI_LAYERS_LABEL,
+    Target,
+    find,
+    names,
 )
-from ..wasm.binary import component_names, is_wasm, kind
+from ..wasm.binary import Kind, component_names, is_wasm_file, kind_of_file
 from .compress import Compression
 from .image import ImageSpec, config_json, manifest_annotations, rfc3339, write_image
 from .layer import Entry, LayerMemo, cached_layer
@@ -57,6 +64,18 @@ class Inputs:
     compression: Compression | None = None  # of the tar layers (None: gzip, default level)
     #: ``transfer(label, done, total, finished)``: bytes compressed so far, for the live display.
     transfer: Callable[[str, int, int, bool], None] | None = None
+    #: The entrypoint's kind, decided once from its header (None: read it here).
+    module_kind: Kind | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.module_kind is None:
+            assert self.module.source is not None
+            object.__setattr__(self, "module_kind", kind_of_file(self.module.source))
+
+    @property
+    def wasi_os(self) -> str:
+        """``wasip2`` for a component entrypoint, ``wasip1`` for a core module."""
+        return "wasip2" if self.module_kind == "component" else "wasip1"
 
 
 class Layers:
@@ -100,29 +119,40 @@ def _module_blob(layout: Layout, module: Entry, media_type: str) -> Descriptor:
     return Descriptor(media_type, digest, size, {TITLE: title})
 
 
-def _wasi_os(module: Entry) -> str:
-    assert module.source is not None
-    with open(module.source, "rb") as fh:
-        head = fh.read(8)
-    return "wasip2" if kind(head) == "component" else "wasip1"
+Writer = Callable[[Layout, "Inputs", "Layers"], Written]
+#: Each registered target's writer, by target name (filled by :func:`writes`).
+WRITERS: dict[str, Writer] = {}
 
 
+def writes(target: Target) -> Callable[[Writer], Writer]:
+    """Register the decorated function as ``target``'s writer (one per target)."""
+    def register(fn: Writer) -> Writer:
+        if target.name in WRITERS:
+            raise ValueError(f"target {target.name!r} has a writer already")
+        WRITERS[target.name] = fn
+        return fn
+    return register
+
+
+@writes(COMPAT)
 def write_compat(layout: Layout, inputs: Inputs, layers: Layers) -> Written:
     layer, diff_id = layers.full()
-    return Written("compat", write_image(layout, inputs.spec, [(layer, diff_id)], inputs.epoch))
+    return Written(COMPAT.name, write_image(layout, inputs.spec, [(layer, diff_id)], inputs.epoch))
 
 
+@writes(DOCKER)
 def write_docker(layout: Layout, inputs: Inputs, layers: Layers) -> Written:
     layer, diff_id = layers.full()
     spec = replace(inputs.spec, platform="wasi/wasm", variant=None)
-    return Written("docker", write_image(layout, spec, [(layer, diff_id)], inputs.epoch))
+    return Written(DOCKER.name, write_image(layout, spec, [(layer, diff_id)], inputs.epoch))
 
 
+@writes(RUNWASI)
 def write_runwasi(layout: Layout, inputs: Inputs, layers: Layers) -> Written:
     """Config ``wasm``/``wasip1`` (``wasip2`` for a component); rootfs diff_ids name only the tar
     layer: containerd (1.6.25+, 1.7.7+; containerd PR 9142) unpacks the layers whose diff_ids the
     config lists and leaves the Wasm layer to the shim."""
-    wasi_os = _wasi_os(inputs.module)
+    wasi_os = inputs.wasi_os
     tar = layers.without_module()
     wasm = _module_blob(layout, inputs.module, MEDIA_RUNWASI_LAYER)
     labels = dict(inputs.spec.labels)
@@ -132,10 +162,11 @@ def write_runwasi(layout: Layout, inputs: Inputs, layers: Layers) -> Written:
     if tar is None:  # no tar layer: the history entry must not count as one
         config["history"][0]["empty_layer"] = True
     layer_descs = ([tar[0]] if tar else []) + [wasm]
-    return Written("runwasi", _write_manifest(layout, config, MEDIA_CONFIG, layer_descs, spec,
-                                              {"os": wasi_os, "architecture": "wasm"}))
+    return Written(RUNWASI.name, _write_manifest(layout, config, MEDIA_CONFIG, layer_descs, spec,
+                                                 {"os": wasi_os, "architecture": "wasm"}))
 
 
+@writes(ARTIFACT)
 def write_artifact(layout: Layout, inputs: Inputs, layers: Layers) -> Written:
     """The CNCF TAG-Runtime Wasm OCI artifact: one ``application/wasm`` layer (the module, titled
     like ``wkg oci push`` titles it), config ``application/vnd.wasm.config.v0+json``."""
@@ -148,8 +179,7 @@ def write_artifact(layout: Layout, inputs: Inputs, layers: Layers) -> Written:
             hint="drop `artifact` from image.targets, or keep one .wasm file in image.files",
         )
     assert inputs.module.source is not None
-    data = inputs.module.source.read_bytes()
-    wasi_os = "wasip2" if kind(data[:8]) == "component" else "wasip1"
+    wasi_os = inputs.wasi_os
     wasm = _module_blob(layout, inputs.module, MEDIA_WASM)
     config: dict[str, Any] = {
         "created": rfc3339(inputs.epoch),
@@ -158,12 +188,12 @@ def write_artifact(layout: Layout, inputs: Inputs, layers: Layers) -> Written:
         "layerDigests": [wasm.digest],
     }
     if wasi_os == "wasip2":  # the spec: "MUST be present when it is a component"
-        imports, exports = component_names(data)
+        imports, exports = component_names(inputs.module.source.read_bytes())
         config["component"] = {"exports": exports, "imports": imports}
     desc = _write_manifest(layout, config, MEDIA_WASM_CONFIG, [wasm], inputs.spec,
                            {"os": wasi_os, "architecture": "wasm"}, artifact_type=MEDIA_WASM_CONFIG,
                            annotations=dict(inputs.spec.annotations))
-    return Written("artifact", desc)
+    return Written(ARTIFACT.name, desc)
 
 
 def _write_manifest(layout: Layout, config: dict[str, Any], config_type: str,
@@ -187,32 +217,23 @@ def _write_manifest(layout: Layout, config: dict[str, Any], config_type: str,
 
 def _modules(entries: list[Entry]) -> list[Entry]:
     """The image files that are WebAssembly binaries (by their header, not their name)."""
-    found = []
-    for e in entries:
-        if e.kind == "file" and e.source is not None:
-            with open(e.source, "rb") as fh:
-                if is_wasm(fh.read(4)):
-                    found.append(e)
-    return found
-
-
-WRITERS = {"compat": write_compat, "docker": write_docker, "runwasi": write_runwasi,
-           "artifact": write_artifact}
+    return [e for e in entries if e.kind == "file" and e.source is not None and is_wasm_file(e.source)]
 
 
 def write_targets(layout: Layout, inputs: Inputs, targets: Sequence[str],
                   memo: LayerMemo | None) -> tuple[list[Written], Layers]:
     """Write each target's manifest (and the blobs under it) into ``layout``."""
-    unknown = [t for t in targets if t not in WRITERS]
+    unknown = [t for t in targets if find(t) is None]
     if unknown:
         raise ConfigError(f"unknown target {unknown[0]!r}", where=inputs.where,
-                          hint=f"use {', '.join(WRITERS)}")
+                          hint=f"use {', '.join(names())}")
     layers = Layers(layout, inputs, memo)
-    written = [WRITERS[t](layout, inputs, layers) for t in targets]
+    written = [WRITERS[t](layout, inputs, layers) for t in targets]  # KeyError: a bug (no @writes)
     seen: dict[str, str] = {}
+    shares = {t for t in targets if (rule := find(t)) is not None and rule.shares_platform}
     for w in written:
         plat = platform_text(w.desc)
-        if plat in seen and w.target != "artifact" and seen[plat] != "artifact":
+        if plat in seen and w.target not in shares and seen[plat] not in shares:
             raise ConfigError(f"targets {seen[plat]} and {w.target} both give platform {plat}",
                               where=inputs.where,
                               hint="change image.platform or drop one of the two targets")

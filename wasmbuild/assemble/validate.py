@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from ..errors import BuildError
+from ..wasm.binary import Kind
 from .imports import missing_imports
 from .layer import Entry
 
@@ -24,10 +25,32 @@ def entrypoint_module(entries: list[Entry], target: str, entry: str, where: str)
     return found
 
 
+def module_kind(found: Entry, entry: str, where: str) -> Kind:
+    """Module or component: the entrypoint's kind, from its 8-byte header, decided once per
+    build (the targets, the world annotation, the pre-flight and :func:`check_module` ask it)."""
+    from ..wasm import binary
+
+    assert found.source is not None
+    try:
+        return binary.kind_of_file(found.source)
+    except BuildError:
+        with found.source.open("rb") as fh:
+            head = fh.read(8)
+    if head[:4] != binary.MAGIC:
+        raise BuildError(f"entrypoint {entry!r} is not a WebAssembly module (no \\0asm header)",
+                         where=where, hint="point the entrypoint at a .wasm file built by a stage")
+    try:
+        binary.kind(head, f"entrypoint {entry!r}")  # the same refusal, naming the entrypoint
+    except BuildError as exc:
+        raise BuildError(exc.message, where=where, hint=exc.hint) from None
+    raise AssertionError("kind_of_file refused a header kind accepts")
+
+
 def check_module(found: Entry, digest: str | None, entry: str, where: str,
-                 memo: Path | None) -> None:
+                 memo: Path | None, *, kind: Kind | None = None) -> None:
     """Validate the entrypoint module with wasmtime (a module or a component), and check that
-    the runtime provides its imports (:func:`imports_problem`).
+    the runtime provides its imports (:func:`imports_problem`). ``kind``: :func:`module_kind`,
+    if the caller has it.
 
     A module this wasmtime accepted once is not checked again (CPython's takes ~0.5 s, and
     importing wasmtime ~0.06 s): the marker in ``memo`` names the content digest and wasmtime's
@@ -45,12 +68,10 @@ def check_module(found: Entry, digest: str | None, entry: str, where: str,
 
     from ..wasm import binary
 
+    kind = kind or module_kind(found, entry, where)
     data = found.source.read_bytes()
-    if data[:4] != b"\0asm":
-        raise BuildError(f"entrypoint {entry!r} is not a WebAssembly module (no \\0asm header)",
-                         where=where, hint="point the entrypoint at a .wasm file built by a stage")
     try:
-        if binary.kind(data, f"entrypoint {entry!r}") == "component":  # wasmtime-py: modules only
+        if kind == "component":  # wasmtime-py: modules only
             binary.validate(found.source)
         else:
             wasmtime.Module.validate(wasmtime.Engine(), data)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..oci.targets import names as target_names
+from ..oci.targets import platforms_help
 from ..ui import emit_json
 from .app import app
 from .options import CaFile, Json, PlainHttp, TlsVerify, WasmfileArg, registry_options, sandbox_option
@@ -58,11 +60,11 @@ def build_cmd(
     cache_to: Annotated[str | None, typer.Option(
         "--cache-to", help="Export this build's stage cache entries to this ref.")] = None,
     fmt: Annotated[list[str], typer.Option(
-        "--format", metavar="TARGET", help="Image shape to write, repeatable: compat, docker, runwasi, "
-        "artifact (default: image.targets; several give one index).")] = [],  # noqa: B006
+        "--format", metavar="TARGET", help=f"Image shape to write, repeatable: {', '.join(target_names())} "
+        "(default: image.targets; several give one index).")] = [],  # noqa: B006
     platform: Annotated[list[str], typer.Option(
         "--platform", metavar="OS/ARCH", help="The target giving this platform, repeatable: "
-        "wasi/wasm32 (compat), wasi/wasm (docker), wasip1/wasm or wasip2/wasm (runwasi).")] = [],  # noqa: B006
+        f"{platforms_help()}.")] = [],  # noqa: B006
     include: Annotated[list[str], typer.Option(
         "--include", metavar="IMAGE", help="Add an existing image to the index by reference, "
         "repeatable: oci:DIR[:TAG] or REGISTRY/NAME@sha256:DIGEST.")] = [],  # noqa: B006
@@ -200,21 +202,9 @@ def _say(result: BuildResult) -> None:
 
 def _targets(formats: list[str], platforms: list[str]) -> tuple[str, ...]:
     """``--format`` and ``--platform`` as target names, in the order given, each once."""
-    from ..errors import ConfigError
-    from ..oci.targets import PLATFORM_TARGETS, TARGETS
+    from ..oci.targets import chosen
 
-    names: list[str] = []
-    for f in formats:
-        if f not in TARGETS:
-            raise ConfigError(f"unknown --format {f!r}", hint=f"use {', '.join(TARGETS)}")
-        names.append(f)
-    for plat in platforms:
-        if plat not in PLATFORM_TARGETS:
-            raise ConfigError(f"--platform {plat} is not a Wasm platform wasmbuild writes",
-                              hint="use " + ", ".join(f"{p} ({t})" for p, t in PLATFORM_TARGETS.items())
-                              + "; add another platform's image with --include")
-        names.append(PLATFORM_TARGETS[plat])
-    return tuple(dict.fromkeys(names))
+    return chosen(formats, platforms)
 
 
 def _target_export(target: str, outputs: list[str], tags: list[str], push: bool) -> Path | None:

@@ -224,7 +224,7 @@ def wrap_outputs(spec: StageSpec, out: Path, log: Callable[[str], None]) -> None
         top = out / declared
         files = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
         for path in files:
-            if path.is_symlink() or path.read_bytes()[:4] != b"\0asm" or binary.kind_of_file(path) != "module":
+            if path.is_symlink() or not binary.is_wasm_file(path) or binary.kind_of_file(path) != "module":
                 continue
             tmp = path.with_name(path.name + ".component")
             try:

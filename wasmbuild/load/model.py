@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from wasmbuild.errors import ConfigError
+from wasmbuild.oci import targets as target_registry
 
 NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 StageName = Annotated[str, StringConstraints(pattern=NAME_RE)]
@@ -27,7 +28,8 @@ ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_RE)]
 #: Variables every step gets from wasmbuild; a stage may not declare them (ours would win anyway).
 RESERVED_ENV = ("SRC", "OUT", "WORK", "HOME", "PATH", "LANG", "SOURCE_DATE_EPOCH")
-TargetName = Literal["compat", "docker", "runwasi", "artifact"]
+
+TargetName = Annotated[str, target_registry.NameSchema]  # one of the registry's (oci/targets.py)
 #: Platforms Wasm runtimes recognise (os/architecture): the seed's, Docker's, OCI/Go's.
 WASM_PLATFORMS = ("wasi/wasm32", "wasi/wasm", "wasip1/wasm", "wasip2/wasm")
 
@@ -357,11 +359,9 @@ class Image(_Strict):
         False, description="Allow a `platform` that is not a Wasm platform (" + ", ".join(WASM_PLATFORMS) + ")."
     )
     targets: list[TargetName] = Field(
-        default_factory=lambda: list[TargetName](["compat"]),
+        default_factory=lambda: [target_registry.DEFAULT.name],
         min_length=1,
-        description="Image shapes to write (see docs/targets.md): `compat` (platform and variant "
-        "above), `docker` (wasi/wasm), `runwasi` (Wasm layer), `artifact` (CNCF Wasm OCI "
-        "artifact). Several give one OCI image index.",
+        json_schema_extra=target_registry.describe,
     )
     include: list[str] = Field(
         default_factory=list,
@@ -372,7 +372,7 @@ class Image(_Strict):
     @field_validator("targets", mode="before")
     @classmethod
     def _known_targets(cls, value: Any) -> Any:
-        known = ("compat", "docker", "runwasi", "artifact")
+        known = target_registry.names()
         for item in value if isinstance(value, list) else []:
             if isinstance(item, str) and item not in known:
                 import difflib

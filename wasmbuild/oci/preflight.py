@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BuildError
 from . import Descriptor
 from .graph import WASI_OSES, children, is_index, platform_text
-from .targets import target_of
+from .targets import ARTIFACT_CONFIG, CRI_UNPACK, Target, find, registered, shape_of
+from .targets import COMPAT_TRAP as COMPAT
+
+__all__ = ["ARTIFACT_CONFIG", "COMPAT", "CRI_UNPACK", "Finding", "for_component", "for_image",
+           "for_module", "for_referrers", "for_targets", "for_wasmfile", "warn"]
 
 if TYPE_CHECKING:
     from .layout import Layout
@@ -27,10 +31,6 @@ KUBERNETES = ("an index holding only Wasm entries: Kubernetes nodes pull their o
               "manifest), or --include the node's linux image")
 ATTESTATION = ("{n} unknown/unknown entr{y} in the index (buildx attestations) break Wasm pulls "
                "(deislabs/containerd-wasm-shims#139): rebuild with --provenance=false --sbom=false")
-COMPAT = ("target compat relies on wasi/wasm32 and the module.wasm.image/variant annotation: "
-          "Docker matches wasi/wasm only (docker/for-win#13410), and podman 4.6+ and CRI-O drop "
-          "image annotations (containers/podman#18542, cri-o/cri-o#6906): add the docker target "
-          "(--platform wasi/wasm) or set the annotation on the pod")
 COMPONENT = ("target {t} holds a component: crun's wasmtime handler runs core modules only "
              "(containers/crun#1871; components wait for containers/crun#1877): use the runwasi "
              "target for components")
@@ -42,18 +42,8 @@ EXCEPTIONS = ("the entrypoint {e} uses the exception-handling proposal (it has a
               "runwasi's wasmtime shim lacks for target {t}: it ships wasmtime 36, and exceptions "
               "came in wasmtime 37 behind `-W exceptions` (bytecodealliance/wasmtime#11326): build "
               "without Wasm exceptions (C/C++: no -fwasm-exceptions, no -mllvm -wasm-enable-sjlj)")
-#: Which targets' runtimes lack a proposal (wasm/features.py names them), with the message.
-LACKING = {"exception-handling": (("docker", "runwasi"), EXCEPTIONS)}
-CRI_UNPACK = ("target docker on Kubernetes: containerd 2.1+ pulls CRI images through its transfer "
-              "service, which does not unpack a non-host platform such as wasi/wasm, and the pod fails "
-              "with \"parent snapshot ... does not exist\" (containerd/containerd#8515, "
-              "rancher-sandbox/rancher-desktop#10524): pull the image on the node first with "
-              "`ctr -n k8s.io image pull --local --platform wasi/wasm REF`")
-ARTIFACT_CONFIG = ("target artifact: its config type application/vnd.wasm.config.v0+json is refused "
-                   "by registries that allow only known artifact types (Quay without it in "
-                   "ALLOWED_OCI_ARTIFACT_TYPES, oras-project/oras#738) and by tools that read only "
-                   "container images (regclient/regclient#791): if a push is refused, allow the "
-                   "type on the registry, or push the runwasi target")
+#: What a runtime lacking a proposal (wasm/features.py names them; ``Target.lacks``) breaks.
+LACKING = {"exception-handling": EXCEPTIONS}
 NO_REFERRERS = ("{registry} has no referrers API (distribution/distribution#3716, docker/roadmap#724): "
                 "the SBOM and provenance are listed under the fallback tag {tag} instead, which "
                 "clients that ask only the API do not read (wasmbuild and oras read both)")
@@ -72,23 +62,28 @@ class Finding:
         return f"{self.level}: {self.message}"
 
 
+def _known(targets: Sequence[str]) -> list[Target]:
+    return [t for name in targets if (t := find(name)) is not None]
+
+
 def for_targets(targets: Sequence[str], *, includes: int = 0,
                 component: bool | None = None) -> list[Finding]:
     """What the targets a Wasmfile names (plus ``includes`` included images) will meet."""
     found: list[Finding] = []
     if len(targets) > 1 and not includes:
         found.append(Finding("warning", KUBERNETES))
-    if "compat" in targets:
-        found.append(Finding("warning", COMPAT))
-    if "docker" in targets:
-        found.append(Finding("warning", CRI_UNPACK))
-    if "artifact" in targets:
-        found.append(Finding("warning", ARTIFACT_CONFIG))
-    if "artifact" in targets and len(targets) + includes > 1:
+    found += [Finding("warning", t.trap) for t in registered() if t.trap and t.name in targets]
+    if any(t.alone for t in _known(targets)) and len(targets) + includes > 1:
         found.append(Finding("warning", ARTIFACT_IN_INDEX))
     if component:
-        found += [Finding("warning", COMPONENT.format(t=t)) for t in targets if t in ("compat", "docker")]
+        found += for_component(targets)
     return found
+
+
+def for_component(targets: Sequence[str]) -> list[Finding]:
+    """A component entrypoint on ``targets`` whose runtime runs core modules only."""
+    crun = [t.name for t in _known(targets) if not t.runs_components]
+    return [Finding("warning", COMPONENT.format(t="/".join(crun)))] if crun else []
 
 
 def for_module(data: bytes, entry: str, targets: Sequence[str]) -> list[Finding]:
@@ -104,10 +99,9 @@ def for_module(data: bytes, entry: str, targets: Sequence[str]) -> list[Finding]
         return []
     found = [Finding("warning", REACTOR.format(e=entry), "entrypoint")] if facts.reactor else []
     for proposal in facts.proposals:
-        lacking, message = LACKING.get(proposal, ((), ""))
-        hit = [t for t in targets if t in lacking]
-        if hit:
-            found.append(Finding("warning", message.format(e=entry, t="/".join(hit)), "entrypoint"))
+        hit = [t.name for t in _known(targets) if proposal in t.lacks]
+        if hit and proposal in LACKING:
+            found.append(Finding("warning", LACKING[proposal].format(e=entry, t="/".join(hit)), "entrypoint"))
     return found
 
 
@@ -127,7 +121,7 @@ def for_wasmfile(image: Any, context: Path) -> list[Finding]:
     """``wasmbuild check``: the Wasmfile's targets; the module kind when its entrypoint is a
     context file (a stage's output is only known after the build)."""
     from ..paths import clean_image_path, clean_relative
-    from ..wasm.binary import kind
+    from ..wasm.binary import kind_of_file
 
     entry = image.entrypoint[0]
     component = None
@@ -136,9 +130,10 @@ def for_wasmfile(image: Any, context: Path) -> list[Finding]:
         target = clean_image_path(entry if entry.startswith("/") else f"{image.workdir}/{entry}")
         source = next((f.src for f in image.files if f.src and clean_image_path(f.dest) == target), None)
         if source is not None:
-            data = (context / clean_relative(source)).read_bytes()
-            component = kind(data[:8]) == "component"
-            module = for_module(data, entry, list(image.targets))
+            path = context / clean_relative(source)
+            component = kind_of_file(path) == "component"  # from its header: a component is big
+            if not component:
+                module = for_module(path.read_bytes(), entry, list(image.targets))
     except (OSError, ValueError, BuildError):
         component = None  # load and render report a bad path or a non-Wasm entrypoint
     return for_targets(list(image.targets), includes=len(image.include), component=component) + module
@@ -148,10 +143,8 @@ def for_image(layout: Layout, desc: Descriptor) -> list[Finding]:
     """What an image about to be pushed will meet (an index: each of its entries too)."""
     doc = layout.read_json(desc.digest)
     if not is_index(desc, doc):
-        # A single manifest: its own shape's traps. (The compat target's reliance on its
-        # annotation is `wasmbuild check`'s to tell: repeated on every push of the default
-        # target, it would be noise that teaches users to skip warnings.)
-        return _for_manifest(layout, doc, target_of(doc, layout.config_platform(desc.digest)))
+        # A single manifest: its own shape's traps (those with ``trap_on_push``).
+        return _for_manifest(layout, doc, shape_of(doc, layout.config_platform(desc.digest)))
     entries = children(desc, doc)
     unknown = [e for e in entries if platform_text(e) in ("unknown/unknown", "?/?")]
     found: list[Finding] = []
@@ -160,26 +153,24 @@ def for_image(layout: Layout, desc: Descriptor) -> list[Finding]:
     wasm = [e for e in entries if (e.platform or {}).get("os") in WASI_OSES]
     if wasm and len(wasm) == len(entries) - len(unknown):
         found.append(Finding("warning", KUBERNETES))
-    shapes = []
+    shapes: list[Target | None] = []
     for e in wasm:
         if layout.has_blob(e.digest):
             manifest = layout.read_json(e.digest)
-            shapes.append(target_of(manifest, e.platform))
+            shapes.append(shape_of(manifest, e.platform))
             found += [f for f in _for_manifest(layout, manifest, shapes[-1]) if f not in found]
-    if "artifact" in shapes and len(entries) > 1:
+    if any(s is not None and s.alone for s in shapes) and len(entries) > 1:
         found.append(Finding("warning", ARTIFACT_IN_INDEX))
     return found
 
 
-def _for_manifest(layout: Layout, manifest: dict[str, Any], shape: str) -> list[Finding]:
+def _for_manifest(layout: Layout, manifest: dict[str, Any], shape: Target | None) -> list[Finding]:
     found = []
-    if shape == "docker":
-        found.append(Finding("warning", CRI_UNPACK))
-    if shape == "artifact":
-        found.append(Finding("warning", ARTIFACT_CONFIG))
+    if shape is not None and shape.trap and shape.trap_on_push:
+        found.append(Finding("warning", shape.trap))
     module = _entry_module(layout, manifest)
     if module is not None:
-        found += for_module(module[1], module[0], [shape])
+        found += for_module(module[1], module[0], [shape.name] if shape is not None else [])
     return found
 
 

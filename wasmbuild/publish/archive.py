@@ -135,11 +135,11 @@ def write_docker_archive(
     ``repo_tags`` are full references (``name:tag``) recorded in ``manifest.json``.
     """
     mdesc, manifest = layout.image(desc)
-    from wasmbuild.oci.targets import target_of
+    from wasmbuild.oci.targets import shape_of
 
-    shape = target_of(manifest, mdesc.platform)
-    if shape in ("runwasi", "artifact"):
-        raise ConfigError(f"docker-archive holds container images, and target {shape} has layers "
+    shape = shape_of(manifest, mdesc.platform)
+    if shape is not None and not shape.tar_layers_only:
+        raise ConfigError(f"docker-archive holds container images, and target {shape.name} has layers "
                           "docker load cannot unpack (a raw Wasm module)",
                           hint="write it with -o oci-archive:FILE or oci:DIR, or push it")
     out = _TarWriter()

@@ -25,7 +25,7 @@ from ..fsutil import atomic_write_bytes, staged_dir
 from ..oci import TITLE, Descriptor
 from ..oci.graph import platform_text
 from ..oci.layout import Layout
-from ..oci.targets import WASM_LAYER_TYPES, target_of
+from ..oci.targets import WASM_LAYER_TYPES, shape_of, target_of
 from ..paths import PathEscape, clean_image_path
 from .precompiled import Loader, loader
 from .wasi import compiling, first_line, wasi_config
@@ -160,7 +160,8 @@ def run(
     config = layout.read_json(manifest["config"]["digest"])
     wasm_layer = next((layer for layer in manifest.get("layers") or []
                        if layer.get("mediaType") in WASM_LAYER_TYPES), None)
-    if target_of(manifest) == "artifact":
+    shape = shape_of(manifest)
+    if shape is not None and shape.runs_as == "module":  # the Wasm OCI artifact
         if wasm_layer is None:
             raise RunError(f"the Wasm artifact {desc.digest} has no application/wasm layer to run",
                            hint="build or pull it again: a Wasm OCI artifact holds one Wasm layer")

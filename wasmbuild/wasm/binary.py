@@ -9,6 +9,7 @@ sections, so no tool is needed for them. A component's WIT world comes from
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -73,10 +74,25 @@ def kind(data: bytes, name: str = "the input") -> Kind:
                      hint="rebuild it with a current toolchain")
 
 
+#: :func:`kind_of_file`'s answers, by path and stat signature (a rewritten file asks again).
+_KIND_MEMO: dict[tuple[str, int, int, int, int, int], Kind] = {}
+_KIND_MEMO_MAX = 4096
+
+
 def kind_of_file(path: Path) -> Kind:
-    """:func:`kind` of a file, reading only its header."""
+    """:func:`kind` of a file, reading only its header, once per file: every step that asks
+    about the same file (the targets, the checks, ``run``) gets the memoised answer."""
     with path.open("rb") as fh:
-        return kind(fh.read(8), str(path))
+        st = os.fstat(fh.fileno())
+        key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        known = _KIND_MEMO.get(key)
+        if known is not None:
+            return known
+        answer = kind(fh.read(8), str(path))
+    if len(_KIND_MEMO) >= _KIND_MEMO_MAX:
+        _KIND_MEMO.clear()
+    _KIND_MEMO[key] = answer
+    return answer
 
 
 class _Reader:
@@ -318,6 +334,12 @@ _COMPONENT_EXPORT_SECTION = 11
 
 def is_wasm(data: bytes) -> bool:
     return data[:4] == MAGIC
+
+
+def is_wasm_file(path: Path) -> bool:
+    """Whether a file is a WebAssembly binary, by its magic (reading 4 bytes, not the file)."""
+    with path.open("rb") as fh:
+        return is_wasm(fh.read(4))
 
 
 class _ComponentReader(_Reader):
