@@ -161,3 +161,25 @@ def test_every_declared_toolchain_comes_from_its_folder() -> None:
     for name, recipe in toolchains.folders().items():
         assert recipe.toolchain is not None and recipe.toolchain.name == name
         assert recipe.module_path.is_file() and callable(toolchains.module(name).probe), name
+
+
+def test_attest_reads_typed_records_not_recipes() -> None:
+    """attest/ is fed by the stage results (typed ToolRecords) and the StageSpec's recipe digest:
+    it never climbs back to render to re-read recipes."""
+    bad = [f"{a} imports {b}" for a, deps in GRAPH.items() if a.startswith("wasmbuild.attest")
+           for b in deps if b.startswith("wasmbuild.render")]
+    assert bad == []
+
+
+def test_a_recipe_digest_ignores_compiled_code(tmp_path: Path) -> None:
+    from wasmbuild.render.recipes import tree_digest
+
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "toolchain.py").write_text("x = 1\n")
+    before = tree_digest.__wrapped__(folder)
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "toolchain.cpython-311.pyc").write_bytes(b"compiled")
+    assert tree_digest.__wrapped__(folder) == before
+    (folder / "toolchain.py").write_text("x = 2\n")
+    assert tree_digest.__wrapped__(folder) != before

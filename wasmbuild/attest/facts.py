@@ -257,8 +257,6 @@ def _dpkg_owner(path: str) -> tuple[str, str, str] | None:
 def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Path],
            memo: DigestMemo | None = None) -> Facts:
     """The facts of one build: ``results`` are the scheduler's, ``outputs`` each stage's $OUT."""
-    from ..render.recipes import get_recipe, library_dir
-
     project = plan.project
     context = project.context
     sources: dict[str, FileFact] = {}
@@ -290,12 +288,10 @@ def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Pat
             users = (*prior_tool.stages, spec.name) if prior_tool else (spec.name,)
             tools[key] = Tool(tool.kind, tool.name, tool.version, tool.identity, tool.sha256, tool.uri, users,
                               tool.package)
-        if spec.recipe is not None:
-            recipe = get_recipe(spec.recipe)
-            prior_recipe = recipes.get(recipe.name)
+        if spec.recipe is not None and spec.recipe_sha256 is not None:  # from render: no re-reading
+            prior_recipe = recipes.get(spec.recipe)
             users = (*prior_recipe.stages, spec.name) if prior_recipe else (spec.name,)
-            library = recipe.path.resolve().is_relative_to(library_dir().resolve())
-            recipes[recipe.name] = RecipeFact(recipe.name, _tree_sha256(recipe.path), library, users)
+            recipes[spec.recipe] = RecipeFact(spec.recipe, spec.recipe_sha256, spec.recipe_library, users)
         stages.append(StageFact(spec.name, result.key, result.runner, spec.recipe, closure[spec.name],
                                 tuple(sorted(set(own_sources))), tuple(sorted(set(own_downloads)))))
     for item in project.model.image.files:
@@ -319,12 +315,6 @@ def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Pat
         recipes=tuple(recipes[k] for k in sorted(recipes)),
         stages=tuple(sorted(stages, key=lambda s: s.name)),
     )
-
-
-def _tree_sha256(path: Path) -> str:
-    from ..cache.digests import tree_sha256
-
-    return tree_sha256(path)
 
 
 def _epoch() -> int:

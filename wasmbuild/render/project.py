@@ -31,6 +31,10 @@ class StageSpec:
     caches: tuple[tuple[str, str], ...] = ()
     #: Host commands the steps run from outside the system directories (``tools:``).
     tools: tuple[str, ...] = ()
+    #: The recipe folder's tree digest (its template, its toolchain code) and whether it is the
+    #: library's: what the SBOM names, carried here so attest never reads recipes again.
+    recipe_sha256: str | None = None
+    recipe_library: bool = False
 
     @property
     def depends_on(self) -> tuple[str, ...]:

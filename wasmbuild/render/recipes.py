@@ -245,6 +245,18 @@ def _all(roots: tuple[Path, ...]) -> tuple[Recipe, ...]:
     return tuple(sorted(seen.values(), key=lambda r: r.name))
 
 
+@cache
+def tree_digest(path: Path) -> str:
+    """A recipe folder's digest: every file of it (the template, scripts, its toolchain code),
+    never the ``__pycache__`` an installer may have compiled beside the code."""
+    from wasmbuild.cache.digests import tree_sha256
+
+    def lister(directory: Path) -> list[Path]:
+        return sorted((p for p in directory.iterdir() if p.name != "__pycache__"), key=lambda p: p.name)
+
+    return tree_sha256(path, lister)
+
+
 def toolchain_folders() -> dict[str, Recipe]:
     """Every declared toolchain by name, with the recipe folder that declares it (the first
     root wins, as for recipes: ``WASMBUILD_RECIPES`` may replace a library toolchain)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -71,6 +72,7 @@ def render(loaded: Loaded, problems: Problems | None = None) -> Project:
             timeout=parse_duration(stage.timeout) if stage.timeout is not None else None,
             caches=tuple((c.name, c.path) for c in stage.caches),
             tools=tuple(dict.fromkeys(stage.tools)),
+            **_recipe_identity(raw.recipe),
         )
     _check_image_sources(loaded, specs, problems)
     problems.raise_if_any()
@@ -109,6 +111,15 @@ def _check_input(inp: Input, stage: str, where: str, ctx: Path, names: set[str],
             clean_relative(inp.dest, "input dest")
     except PathEscape as exc:
         problems.add(f"stage {stage!r}: {exc}", where, "keep paths relative and inside the context")
+
+
+def _recipe_identity(name: str | None) -> dict[str, Any]:
+    """``recipe_sha256`` / ``recipe_library`` of a rendered stage (nothing without a recipe)."""
+    if name is None:
+        return {}
+    recipe = recipes.get_recipe(name)
+    return {"recipe_sha256": recipes.tree_digest(recipe.path),
+            "recipe_library": recipe.path.resolve().is_relative_to(recipes.library_dir().resolve())}
 
 
 def _check_toolchain(toolchain: str, stage: str, where: str, problems: Problems) -> None:
