@@ -1,8 +1,9 @@
 """Console entry point. ``--version`` answers before any heavy import (start-up stays fast), and
 so does ``run``: ``run [OPTIONS] IMAGE [ARGS...]`` with only the options ``run`` takes calls the
 same function as the Typer command (``runtime/command.py``) without importing typer, rich or
-pydantic; any other argv (help, an unknown option...) goes to the full CLI.
-``WASMBUILD_FAST_RUN=0`` sends ``run`` to the full CLI too."""
+pydantic; so does ``check [--json] [FILE...]`` (``check.check_command``, without typer and rich);
+any other argv (help, an unknown option...) goes to the full CLI.
+``WASMBUILD_FAST_RUN=0`` sends ``run`` and ``check`` to the full CLI too."""
 
 from __future__ import annotations
 
@@ -26,6 +27,15 @@ def main(argv: list[str] | None = None) -> int:
 
             debug = "--debug" in args or os.environ.get("WASMBUILD_DEBUG", "") not in ("", "0")  # as run_cli
             return guarded(lambda: run_image(parsed), debug)
+    if args[:1] == ["check"] and os.environ.get("WASMBUILD_FAST_RUN", "1") != "0":
+        from wasmbuild.check import check_command, parse_check_argv
+
+        wanted = parse_check_argv(args[1:])
+        if wanted is not None:
+            from wasmbuild.errors import guarded
+
+            debug = os.environ.get("WASMBUILD_DEBUG", "") not in ("", "0")
+            return guarded(lambda: check_command(*wanted), debug)
     from wasmbuild.cli import run_cli
 
     return run_cli(args)

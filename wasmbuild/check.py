@@ -63,7 +63,7 @@ def check_recipe(path: Path) -> list[str]:
 def check_wasmfile(path: Path, warnings: list[str] | None = None) -> list[str]:
     """Problems of the Wasmfile at ``path``; the pre-flight warnings of its targets (the traps
     their consumers meet, ``oci/preflight.py``) are added to ``warnings``."""
-    from wasmbuild.pipeline import prepare
+    from wasmbuild.plan import prepare
 
     try:
         the_plan = prepare(path, image="optional")
@@ -154,3 +154,43 @@ def check_paths(paths: list[Path], warnings: list[str] | None = None) -> tuple[l
         else:
             os.environ["WASMBUILD_RECIPES"] = old
     return problems, checked
+
+
+def check_command(files: list[Path], json_out: bool = False) -> int:
+    """``wasmbuild check FILES``: the problems and warnings printed (or as JSON); the exit code
+    (2 if any problem). Shared by the Typer command and ``__main__``'s fast path, which imports
+    no CLI framework (check runs in pre-commit hooks, on every commit)."""
+    import sys
+
+    from wasmbuild.ui import emit_json
+
+    warnings: list[str] = []
+    problems, checked = check_paths(files or [Path("Wasmfile")], warnings)
+    if json_out:
+        emit_json({"checked": checked, "problems": problems, "warnings": warnings, "ok": not problems})
+    else:
+        for p in problems:
+            print(f"error: {p}", file=sys.stderr)
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        if not problems:
+            print(f"ok: {len(checked)} file(s) checked", file=sys.stderr)
+    return 2 if problems else 0
+
+
+def parse_check_argv(args: list[str]) -> tuple[list[Path], bool] | None:
+    """``check [--json] [FILE...]`` as (files, json), or None for anything else (``--help``, an
+    unknown option: the full CLI answers those)."""
+    files, json_out, only_paths = [], False, False
+    for arg in args:
+        if only_paths:
+            files.append(Path(arg))
+        elif arg == "--":
+            only_paths = True
+        elif arg == "--json":
+            json_out = True
+        elif arg.startswith("-"):
+            return None
+        else:
+            files.append(Path(arg))
+    return files, json_out

@@ -27,15 +27,13 @@ from .cache.stages import StageCache
 from .dirs import cache_area
 from .errors import ConfigError
 from .execute.scheduler import ExecuteOptions, Scheduler, StageResult
-from .failpoints import fail, pause
+from .failpoints import pause
 from .fsutil import remove, sweep, temp_path
-from .load.loader import ImageNeed, Problems, load
 from .oci.layout import Layout
-from .plan import Plan, plan
+from .plan import Plan, prepare
 from .publish import MultiPublisher
 from .publish.result import BuildResult, BuiltImage
 from .reference import name_from_folder
-from .render.render import render
 from .ui import NullReporter, Reporter
 
 if TYPE_CHECKING:
@@ -43,18 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BuildOptions", "BuildResult", "BuiltImage", "CacheExchange", "ExecuteOptions", "build", "build_and_publish",
            "build_stages", "build_target", "check_stage_names", "image_names", "prepare"]
-
-
-def prepare(path: Path | str, context: Path | str | None = None, target: str | None = None,
-            image: ImageNeed | None = None) -> Plan:
-    """``load``, ``render`` and ``plan`` a Wasmfile: everything short of running it. Every
-    problem found by load and render is reported together (one ConfigError listing them).
-    ``target``: plan only that stage and what it needs (``--target``); the image is then neither
-    needed nor checked (``image``: see ``load``)."""
-    fail("prepare")  # crash tests only (see failpoints)
-    problems = Problems()
-    need = image or ("ignored" if target is not None else "required")
-    return plan(render(load(path, context=context, problems=problems, image=need), problems), target)
 
 
 @dataclass(frozen=True)

@@ -285,21 +285,11 @@ def check_cmd(
     json_out: Json = False,
 ) -> None:
     """Validate Wasmfiles and recipes without building (exit 2 if any problem)."""
-    from ..check import check_paths
+    from ..check import check_command
 
-    warnings: list[str] = []
-    problems, checked = check_paths(list(files or [Path("Wasmfile")]), warnings)
-    if json_out:
-        emit_json({"checked": checked, "problems": problems, "warnings": warnings, "ok": not problems})
-    else:
-        for p in problems:
-            print(f"error: {p}", file=sys.stderr)
-        for w in warnings:
-            print(f"warning: {w}", file=sys.stderr)
-        if not problems:
-            print(f"ok: {len(checked)} file(s) checked", file=sys.stderr)
-    if problems:
-        raise typer.Exit(2)
+    code = check_command(list(files or []), json_out)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("recipes")

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import graphlib
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from wasmbuild.errors import ConfigError
 from wasmbuild.render.project import Project, StageSpec
+
+if TYPE_CHECKING:
+    from wasmbuild.load.loader import ImageNeed
 
 
 @dataclass(frozen=True)
@@ -100,3 +104,20 @@ def plan(project: Project, target: str | None = None) -> Plan:
     order = tuple(n for n in full_order if n in needed)
     unused = tuple(n for n in full_order if n not in needed)
     return Plan(project, order, {n: deps[n] for n in order}, unused, target)
+
+
+def prepare(path: Path | str, context: Path | str | None = None, target: str | None = None,
+            image: ImageNeed | None = None) -> Plan:
+    """``load``, ``render`` and ``plan`` a Wasmfile: everything short of running it. Every
+    problem found by load and render is reported together (one ConfigError listing them).
+    ``target``: plan only that stage and what it needs (``--target``); the image is then neither
+    needed nor checked (``image``: see ``load``). Imports nothing of the later steps, so
+    ``check`` and ``plan`` start fast."""
+    from wasmbuild.failpoints import fail
+    from wasmbuild.load.loader import Problems, load
+    from wasmbuild.render.render import render
+
+    fail("prepare")  # crash tests only (see failpoints)
+    problems = Problems()
+    need = image or ("ignored" if target is not None else "required")
+    return plan(render(load(path, context=context, problems=problems, image=need), problems), target)

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Start-up of the commands that should cost little (issue 18, item 5): `check`, `plan` and a
+no-op `build` of Wasmfile.example, median wall time of ``--repeat`` runs each, the commands
+taking turns; with the full Typer CLI (``WASMBUILD_FAST_RUN=0``) for `check` as the peer of its
+fast path, and the bare interpreter as the floor. The load average is printed before and after.
+
+    .venv/bin/python benchmarks/cli_startup.py [--repeat 10] [--json out.json]
+
+`python -X importtime -m wasmbuild check Wasmfile.example` says where the rest goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+WB = [sys.executable, "-m", "wasmbuild"]
+GOALS = {"check": 0.15, "build (no-op)": 0.25}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "WASMBUILD_STORE": f"{tmp}/store", "WASMBUILD_CACHE": f"{tmp}/cache"}
+        wasmfile = str(REPO / "Wasmfile.example")
+        build = [*WB, "build", "-f", wasmfile, str(REPO)]
+        subprocess.run(build, env=env, check=True, capture_output=True)  # then every build is a no-op
+        commands = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "check": [*WB, "check", wasmfile],
+            "check (full CLI)": [*WB, "check", wasmfile],
+            "plan": [*WB, "plan", wasmfile],
+            "build (no-op)": build,
+        }
+        times: dict[str, list[float]] = {k: [] for k in commands}
+        load_before = os.getloadavg()[0]
+        for _ in range(args.repeat):
+            for name, argv in commands.items():
+                run_env = {**env, "WASMBUILD_FAST_RUN": "0"} if "full CLI" in name else env
+                start = time.perf_counter()
+                subprocess.run(argv, env=run_env, check=True, capture_output=True)
+                times[name].append(time.perf_counter() - start)
+        load_after = os.getloadavg()[0]
+    rows = {name: statistics.median(t) for name, t in times.items()}
+    print(f"load average {load_before:.2f} -> {load_after:.2f}; median of {args.repeat}")
+    for name, seconds in rows.items():
+        goal = GOALS.get(name)
+        print(f"{name:<18} {seconds:6.3f} s" + (f"   goal <= {goal} s: {'met' if seconds <= goal else 'not met'}"
+                                                 if goal else ""))
+    if args.json:
+        args.json.write_text(json.dumps({"median_s": rows, "load": [load_before, load_after],
+                                         "repeat": args.repeat}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
