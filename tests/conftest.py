@@ -29,7 +29,7 @@ pytest_plugins = [
 
 
 #: Modules whose own helpers start the CLI in a process (the rest use this file's ``wb``).
-_CLI_MODULES = {"test_run_fastpath.py"}
+_CLI_MODULES = {"test_run_fastpath.py", "test_check_fastpath.py"}
 
 
 def _process_wb(item: pytest.Item) -> bool:
