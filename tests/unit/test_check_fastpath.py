@@ -36,10 +36,11 @@ def test_fast_and_full_check_say_the_same(tmp_path: Path, args: list[str]) -> No
 
 
 def test_the_fast_path_imports_no_cli_framework_and_no_later_step() -> None:
-    code = ("import sys; from wasmbuild.__main__ import main; rc = main(['check', %r]); "
+    wasmfile = str(REPO / "Wasmfile.example")
+    code = (f"import sys; from wasmbuild.__main__ import main; rc = main(['check', {wasmfile!r}]); "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'click') or "
             "m.startswith(('wasmbuild.pipeline', 'wasmbuild.execute', 'wasmbuild.attest', 'wasmbuild.publish', "
-            "'wasmbuild.registry', 'wasmbuild.cli'))]; print(rc, sorted(bad))") % str(REPO / "Wasmfile.example")
+            "'wasmbuild.registry', 'wasmbuild.cli'))]; print(rc, sorted(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.stdout.strip() == "0 []", out.stdout + out.stderr
