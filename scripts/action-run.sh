@@ -90,6 +90,12 @@ if is_true "${INPUT_SETUP_TOOLCHAINS:-true}"; then
   fi
   needed=$(python3 -c 'import json, sys; print(" ".join(t["name"] for t in json.load(open(sys.argv[1]))["toolchains"]))' \
     "$work/toolchains.json")
+  # What a folder's set-up commands may use: the Python wasmbuild runs on (its venv) and the
+  # source it was installed from (this action's checkout), e.g. to install an extra.
+  if [[ "$(basename "${wb[0]}")" == python* ]]; then WASMBUILD_PYTHON=${wb[0]}
+  else WASMBUILD_PYTHON="$(dirname "$(command -v "${wb[0]}")")/python"; fi
+  WASMBUILD_SOURCE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  export WASMBUILD_PYTHON WASMBUILD_SOURCE
   for name in $needed; do
     case "$name" in
       sandbox)

@@ -4,8 +4,9 @@ venv and nothing else (no clang, no wasi-libc, no Rust), as a fresh GitHub runne
 One container run installs wasmbuild from this checkout with pip (like action.yml), then runs the
 action script several times, each like one CI job step: a project with a shell stage (outputs,
 summary, and the stage cache reused by the second run), a Rust project (no Rust there: one clear
-error, exit 4), and the C example, which builds with the zig that pip brought (the `c` recipe's
-fallback when clang is missing).
+error, exit 4), the C example, which builds with the zig that pip brought (the `c` recipe's
+fallback when clang is missing), the Zig example (the same zig), and the Go example, whose Go
+the action installs first (the `go` folder's `setup`: wasmbuild's `go` extra).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ DRIVER = r"""
 set -u
 export RUNNER_TEMP=/work/tmp GITHUB_PATH=/work/github_path ACTION_PATH=/action PIP_CERT=/host-ca.crt
 mkdir -p "$RUNNER_TEMP"
-for tool in clang clang-16 cc gcc c++ rustc cargo rustup wasm-ld zig; do
+for tool in clang clang-16 cc gcc c++ rustc cargo rustup wasm-ld zig go; do
   if command -v "$tool" >/dev/null; then echo "not python-only: $tool is installed" >&2; exit 90; fi
 done
 for dir in /usr/lib/wasm32-wasi /usr/include/wasm32-wasi /opt/wasi-sdk; do
@@ -79,6 +80,11 @@ if [ -n "${WITH_C:-}" ]; then
   : >/work/c.out
   step c c
   wasmbuild run c:1 >/work/c-run.out 2>&1; echo $? >/work/c-run.rc
+  for lang in zig go; do
+    : >"/work/$lang.out"
+    step "$lang" "$lang"
+    wasmbuild run "$lang:1" a >"/work/$lang-run.out" 2>&1; echo $? >"/work/$lang-run.rc"
+  done
 fi
 """
 
@@ -117,6 +123,8 @@ def projects(work: Path) -> None:
     shutil.copy(GOLDEN, work / "staged" / "app.wasm")
     shutil.copy(ROOT / "examples" / "hello-rust" / "hello.rs", work / "rust" / "hello.rs")
     shutil.copy(ROOT / "examples" / "hello-c" / "hello.c", work / "c" / "hello.c")
+    for lang in ("zig", "go"):  # the examples as they are, tags from the step
+        shutil.copytree(ROOT / "examples" / f"hello-{lang}", work / lang)
 
 
 def outputs(work: Path, step: str) -> dict[str, str]:
@@ -172,3 +180,17 @@ def test_the_c_example_builds_with_pip_only_toolchains(ran: Path) -> None:
     run = (ran / "c-run.out").read_text()
     assert (ran / "c-run.rc").read_text().strip() == "0", run
     assert run.startswith("Hello from C (argv[0]=bin/env.wasm, 1 args)\nenv GREETING=hello\n"), run
+
+
+@pytest.mark.parametrize("lang", ["zig", "go"])
+def test_the_zig_and_go_examples_build_on_a_stock_runner(ran: Path, lang: str) -> None:
+    """zig came with wasmbuild; Go is installed by the action's set-up of the `go` toolchain."""
+    log = (ran / f"{lang}.log").read_text()
+    assert (ran / f"{lang}.rc").read_text().strip() == "0", log
+    assert outputs(ran, lang)["digest"].startswith("sha256:")
+    if lang == "go":
+        assert "go: \"$WASMBUILD_PYTHON\" -m pip install" in log, log  # the folder's set-up ran
+    run = (ran / f"{lang}-run.out").read_text()
+    assert (ran / f"{lang}-run.rc").read_text().strip() == "0", run
+    title = {"zig": "Zig", "go": "Go"}[lang]
+    assert run == f"env: GREETING=hi\nargs: a\nHello from {title} on WASI\n", run
