@@ -9,7 +9,8 @@ const fail = (message) => { process.stderr.write(message + "\n"); process.exit(2
 const manifest = (name) => JSON.parse(readFileSync(`node_modules/${name}/package.json`, "utf8"));
 const parse = (v) => v.split(/[-+]/)[0].split(".").map(Number);
 const atLeast = (a, b) => (a[0] - b[0] || a[1] - b[1] || a[2] - b[2]) >= 0;
-const [mode, file] = process.argv.slice(1);
+const [mode, file] = process.argv.slice(2);
+if (mode !== "deps" && mode !== "wasi") fail(`check.mjs: unknown mode ${mode}`);
 
 if (mode === "deps") {
   const asc = manifest("assemblyscript");
