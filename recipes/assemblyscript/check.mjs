@@ -1,6 +1,7 @@
 // Checks of the assemblyscript recipe, run by node in the stage (inlined by the template, so an
 // edit changes the stage key). `deps`: every dependency assemblyscript's package.json names is
-// unpacked in node_modules at a version it accepts (the recipe's pins move together).
+// unpacked in node_modules at a version it accepts (the recipe's pins move together), and node is
+// as new as its `engines` asks.
 // `wasi FILE`: the module imports only WASI preview 1 and exports _start or _initialize, i.e.
 // the wasi-shim's options were applied (else asc emits `env.abort` and friends for a JS host).
 import { readFileSync } from "node:fs";
@@ -14,6 +15,11 @@ if (mode !== "deps" && mode !== "wasi") fail(`check.mjs: unknown mode ${mode}`);
 
 if (mode === "deps") {
   const asc = manifest("assemblyscript");
+  const needs = /^>=\s*(\d+)/.exec(asc.engines?.node || "");
+  if (needs && Number(process.versions.node.split(".")[0]) < Number(needs[1])) {
+    fail(`assemblyscript ${asc.version} needs Node.js ${asc.engines.node}, the stage's node is ${process.version}: ` +
+         `put a newer node first on PATH (Debian 13's nodejs is 20)`);
+  }
   for (const [name, range] of Object.entries(asc.dependencies || {})) {
     let have = null;
     try { have = manifest(name).version; } catch { /* not unpacked */ }
