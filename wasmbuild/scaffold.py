@@ -4,7 +4,7 @@ What it recognises comes from the recipe folders (docs/languages.md): a recipe w
 ``recipe.yaml`` has ``init: {files, order}`` is asked, lowest ``order`` first, when one of those
 globs matches; its ``toolchain.py``'s ``init(folder)`` returns the :class:`Detected` stage (or
 None: not its project after all). The library's: ``rust`` (Cargo.toml), ``go`` (go.mod), ``zig``
-(build.zig, main.zig), ``cxx`` (C++ sources), ``c`` (C sources with their headers),
+(build.zig, main.zig), ``assemblyscript`` (asconfig.json), ``cxx`` (C++ sources), ``c`` (C sources with their headers),
 ``python-component`` (a Python app).
 
 It also writes a ``.wasmignore`` when the folder has none (build outputs, caches, and the

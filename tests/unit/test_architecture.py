@@ -139,7 +139,8 @@ def test_exit_codes_are_distinct_and_documented() -> None:
 REPO = PACKAGE.parent
 #: What the recipe library's folders declare: toolchains and the recipes init recognises.
 #: (The component tools, wasm-tools and componentize-py, are wasm/'s own: wrapping is core.)
-LANGUAGES = {"rust", "rustc", "cargo", "c", "cxx", "clang", "zig", "go", "python-component", "cpython-wasi"}
+LANGUAGES = {"rust", "rustc", "cargo", "c", "cxx", "clang", "zig", "go", "python-component", "cpython-wasi",
+             "assemblyscript"}
 
 
 def test_no_module_outside_a_recipe_folder_names_a_language() -> None:

@@ -109,3 +109,27 @@ def test_a_go_module_and_its_unvendored_requirements(tmp_path: Path) -> None:
     det = detect(tmp_path / "svc")  # go.mod wins over a stray C file
     assert (det.kind, det.recipe, det.params) == ("go", "go", {"module": ".", "output": "svc.wasm"})
     assert det.notes == ["the module requires other modules: run `go mod vendor` (the build is offline)"]
+
+
+def test_an_assemblyscript_project_by_its_package_json_or_its_asconfig(tmp_path: Path) -> None:
+    write(tmp_path / "greeter", {"package.json": '{"devDependencies": {"assemblyscript": "^0.28.0"}, '
+                                                 '"dependencies": {"as-json": "1.0.0"}}',
+                                 "assembly/index.ts": "console.log('hi');\n"})
+    det = detect(tmp_path / "greeter")
+    assert (det.kind, det.recipe, det.params) == (
+        "assemblyscript", "assemblyscript", {"entry": "assembly/index.ts", "output": "greeter.wasm"})
+    assert det.notes == ["package.json names as-json: the recipe unpacks only assemblyscript, its dependencies "
+                         "and the wasi-shim (the build is offline)"]
+    assert "node_modules" in det.ignore
+    write(tmp_path / "greeter", {"asconfig.json": '{"entries": ["src/main.ts"]}'})
+    det = detect(tmp_path / "greeter")  # the asconfig decides: its entries, its target's optimisation
+    assert det.params == {"entry": "", "config": "asconfig.json", "optimize": "", "no_assert": False,
+                          "output": "greeter.wasm"}
+    assert det.sources == ["asconfig.json", "src/main.ts"]
+    assert det.notes[0].startswith("asconfig.json does not extend @assemblyscript/wasi-shim: add \"extends\"")
+
+
+def test_an_assembly_index_ts_of_something_else_is_not_assemblyscript(tmp_path: Path) -> None:
+    write(tmp_path, {"package.json": '{"devDependencies": {"typescript": "5.0.0"}}', "assembly/index.ts": ""})
+    with pytest.raises(ConfigError):
+        detect(tmp_path)
