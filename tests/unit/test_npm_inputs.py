@@ -10,7 +10,7 @@ import pytest
 
 from wasmbuild.errors import BuildError, ConfigError, ToolchainError
 from wasmbuild.execute.fetch import npm_pack
-from wasmbuild.load.model import download_name, download_purl, npm_package
+from wasmbuild.load.packages import download_name, download_purl, npm_package
 from wasmbuild.pipeline import prepare
 
 

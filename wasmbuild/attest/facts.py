@@ -21,7 +21,7 @@ from ..assemble.assemble import image_files
 from ..cache.digests import DigestMemo, file_sha256
 from ..execute.probing import ToolRecord
 from ..execute.scheduler import StageResult
-from ..load.model import download_purl
+from ..load.packages import download_purl
 from ..paths import clean_image_path, clean_relative
 from ..plan import Plan
 

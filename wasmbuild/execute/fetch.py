@@ -3,7 +3,8 @@
 ``wasmbuild fetch --add FILE`` seeds the cache with a file obtained another way (for example the
 CPython tarball from ``apt-get source``): a later build that names any URL with that sha256 uses
 it without touching the network. ``npm:NAME@VERSION`` inputs are fetched by the npm client
-(``npm pack``): package registries are reached through their package managers.
+(``npm pack``), ``pypi:NAME==VERSION`` ones by pip (``pip download``, a pure-Python wheel only):
+package registries are reached through their package managers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from wasmbuild.cache.digests import DigestMemo, file_sha256, plain
 from wasmbuild.dirs import download_dir
 from wasmbuild.errors import BuildError, ToolchainError
 from wasmbuild.fsutil import atomic_writer
-from wasmbuild.load.model import npm_package
+from wasmbuild.load.packages import npm_package, pypi_package
 
 
 def npm_pack(name: str, version: str, sha256: str, timeout: float = 300.0) -> Path:
@@ -50,6 +51,59 @@ def npm_pack(name: str, version: str, sha256: str, timeout: float = 300.0) -> Pa
         return download_dir() / add(packed[0], got)
 
 
+# pip picks among a release's files the ones these tags allow: only a pure-Python wheel
+# (py3-none-any, py2.py3-none-any, py312-none-any...), never an sdist (which would run code to
+# build) nor a platform wheel (native code, which cannot run on WASI).
+PURE_WHEEL = ("--only-binary=:all:", "--platform", "any", "--implementation", "py", "--abi", "none",
+              "--python-version", "3.12")
+
+
+def pip_download(name: str, version: str, sha256: str, timeout: float = 300.0) -> Path:
+    """A PyPI package's pure-Python wheel, fetched by pip (the package manager, with the user's
+    pip configuration: index, mirrors, proxies, credentials), checked against ``sha256`` and
+    kept in the download cache."""
+    import subprocess
+    import sys
+    import tempfile
+
+    spec = f"{name}=={version}"
+    with tempfile.TemporaryDirectory(prefix="wasmbuild-pip-") as tmp:
+        argv = [sys.executable, "-m", "pip", "download", spec, "--no-deps", *PURE_WHEEL,
+                "--disable-pip-version-check", "--no-input", "--quiet", "--dest", tmp]
+        try:
+            proc = subprocess.run(argv, cwd=tmp, capture_output=True, text=True, timeout=timeout, check=False,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise BuildError(f"pip download {spec} took more than {timeout:.0f} s",
+                             hint="check pip's index configuration (pip config list)") from None
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if proc.returncode != 0 or len(wheels) != 1:
+            err = proc.stderr
+            if "No module named pip" in err:
+                raise ToolchainError(f"pypi:{spec} needs pip, which {sys.executable} does not have",
+                                     hint="install pip into wasmbuild's Python (python -m ensurepip), or seed the "
+                                          f"wheel with `wasmbuild fetch --add FILE` (sha256 {sha256[:12]}...)")
+            if "No matching distribution found" in err and not _network_trouble(err):
+                raise BuildError(f"{name} has no pure-Python wheel (py3-none-any): it cannot run on WASI",
+                                 hint=f"{spec} has only platform wheels or a source archive (native code); "
+                                      "choose another version or a pure-Python alternative")
+            last = (err.strip().splitlines() or ["no output"])[-1]
+            raise BuildError(f"pip download {spec} failed: {last}",
+                             hint=f"offline? seed the wheel with `wasmbuild fetch --add FILE` (sha256 {sha256[:12]}...)")
+        got = file_sha256(wheels[0])
+        if got != sha256:
+            raise BuildError(f"PyPI package {spec} has sha256 {got}, not the pinned {sha256}",
+                             hint="check the package and version, or update the hash (in the Wasmfile or the "
+                                  "requirements file) if the new wheel is trusted")
+        return download_dir() / add(wheels[0], got)
+
+
+def _network_trouble(stderr: str) -> bool:
+    """pip could not reach its index (it then also says no distribution matched)."""
+    return any(s in stderr for s in ("Retrying (", "NewConnectionError", "ConnectionError", "ProxyError",
+                                     "Max retries exceeded", "Temporary failure in name resolution"))
+
+
 def cached(sha256: str, memo: DigestMemo | None = None) -> Path | None:
     """The cached download with content ``sha256``, or None (a corrupt one is dropped)."""
     path = download_dir() / sha256
@@ -72,12 +126,15 @@ def add(path: Path, digest: str | None = None) -> str:
 
 def fetch(url: str, sha256: str, memo: DigestMemo | None = None, timeout: float = 60.0) -> Path:
     """The file at ``url`` whose content has ``sha256``, from the cache or downloaded once
-    (``npm:NAME@VERSION``: by the npm client, see :func:`npm_pack`)."""
+    (``npm:NAME@VERSION``: by the npm client, see :func:`npm_pack`; ``pypi:NAME==VERSION``: by
+    pip, see :func:`pip_download`)."""
     hit = cached(sha256, memo)
     if hit is not None:
         return hit
     if (package := npm_package(url)) is not None:
         return npm_pack(*package, sha256, timeout=max(timeout, 300.0))
+    if (wheel := pypi_package(url)) is not None:
+        return pip_download(*wheel, sha256, timeout=max(timeout, 300.0))
     import http.client
     import urllib.error
     import urllib.request

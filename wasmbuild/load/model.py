@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from wasmbuild.errors import ConfigError
+from wasmbuild.load.packages import download_name, npm_package, pypi_package
 from wasmbuild.oci import targets as target_registry
 
 NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -87,8 +88,9 @@ class Input(_Strict):
     src: str | None = Field(None, description="Path in the build context (file or directory).")
     from_: StageName | None = Field(None, alias="from", description="Name of the stage to take from.")
     path: str | None = Field(None, description="With `from`: path inside that stage's outputs.")
-    url: str | None = Field(None, description="http(s) URL to download, or `npm:PACKAGE@VERSION` (the package's "
-                            "tarball, fetched by the npm client with your npm configuration).")
+    url: str | None = Field(None, description="http(s) URL to download, `npm:PACKAGE@VERSION` (the package's "
+                            "tarball, fetched by the npm client with your npm configuration) or "
+                            "`pypi:NAME==VERSION` (its pure-Python wheel, fetched by pip with your pip configuration).")
     sha256: Sha256 | None = Field(None, description="With `url`: required hex sha256 of the file.")
     dest: str | None = Field(None, description="Path under $SRC (default: `src`, `path`, or the URL's file name).")
 
@@ -119,40 +121,20 @@ class Input(_Strict):
             if npm_package(value) is None:
                 raise ValueError("an npm input is `npm:NAME@VERSION` with an exact version, e.g. "
                                  "`npm:@bytecodealliance/wizer-linux-x64@11.0.3`")
+        elif value is not None and value.startswith("pypi:"):
+            if pypi_package(value) is None:
+                raise ValueError("a PyPI input is `pypi:NAME==VERSION` with an exact version, e.g. `pypi:six==1.17.0`")
         elif value is not None and not re.match(r"^https?://[^\s/]+/\S*$", value):
-            raise ValueError("`url` must be an http:// or https:// URL, or npm:NAME@VERSION")
+            raise ValueError("`url` must be an http:// or https:// URL, npm:NAME@VERSION or pypi:NAME==VERSION")
         return value
 
     @property
     def file_name(self) -> str:
         """Where a download lands under ``$SRC`` unless ``dest`` says: the URL's last segment,
-        or the file ``npm pack`` writes (``bytecodealliance-wizer-linux-x64-11.0.3.tgz``)."""
+        the file ``npm pack`` writes (``bytecodealliance-wizer-linux-x64-11.0.3.tgz``), or a PyPI
+        package's wheel (``six-1.17.0-py3-none-any.whl``)."""
         assert self.url is not None
         return self.dest or download_name(self.url)
-
-
-_NPM = re.compile(r"^npm:((?:@[a-z0-9][\w.-]*/)?[a-z0-9][\w.-]*)@(\d+\.\d+\.\d+[\w.+-]*)$")
-
-
-def npm_package(url: str) -> tuple[str, str] | None:
-    """``(name, version)`` of an ``npm:NAME@VERSION`` input (an exact version), else None."""
-    found = _NPM.match(url)
-    return (found.group(1), found.group(2)) if found else None
-
-
-def download_name(url: str) -> str:
-    """The file name of a download: an npm tarball as ``npm pack`` names it, else the URL's."""
-    if (npm := npm_package(url)) is not None:
-        return f"{npm[0].lstrip('@').replace('/', '-')}-{npm[1]}.tgz"
-    return url.rstrip("/").rsplit("/", 1)[-1]
-
-
-def download_purl(url: str) -> str | None:
-    """The package URL of a download that is a package (``pkg:npm/%40scope/name@1.2.3``)."""
-    if (npm := npm_package(url)) is None:
-        return None
-    name = npm[0].replace("@", "%40", 1)
-    return f"pkg:npm/{name}@{npm[1]}"
 
 
 class CacheMount(_Strict):

@@ -333,8 +333,11 @@ def _template(source: str) -> Any:
     return _environment().from_string(source)
 
 
-def render(recipe: Recipe, values: dict[str, Any]) -> tuple[str, Any]:
-    """Render the stage template with ``values``; returns (text, parsed YAML data)."""
+def render(recipe: Recipe, values: dict[str, Any], context: Path | None = None) -> tuple[str, Any]:
+    """Render the stage template with ``values``; returns (text, parsed YAML data).
+
+    ``context`` is the build context, which ``requirements(PATH)`` reads a pinned requirements
+    file from (:mod:`.requirements`)."""
     from jinja2 import TemplateError
 
     from wasmbuild.load import yamlpos
@@ -348,8 +351,16 @@ def render(recipe: Recipe, values: dict[str, Any]) -> tuple[str, Any]:
             raise ValueError(f"recipe {recipe.name!r} has no file {name!r}")
         return path.read_text()
 
+    def requirements(path: str) -> list[dict[str, Any]]:
+        """The packages of a requirements file in the build context, as ``pypi:`` inputs."""
+        from . import requirements as reqs
+
+        if context is None:
+            raise RecipeRefused("`requirements` needs a build context (use the recipe from a Wasmfile)")
+        return reqs.as_inputs(reqs.read(context, path))
+
     try:
-        text = _template(source).render(**values, recipe_file=recipe_file)
+        text = _template(source).render(**values, recipe_file=recipe_file, read_requirements=requirements)
     except RecipeRefused:
         raise
     except (TemplateError, ValueError) as exc:

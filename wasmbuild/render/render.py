@@ -32,7 +32,7 @@ def render(loaded: Loaded, problems: Problems | None = None) -> Project:
     specs: dict[str, StageSpec] = {}
     for name, raw in model.stages.items():
         where = pos.where(("stages", name))
-        stage = _render_stage(name, raw, where, pos, problems)
+        stage = _render_stage(name, raw, where, pos, problems, ctx)
         if stage is None:
             continue
         if stage.toolchain not in (None, "none"):
@@ -133,7 +133,7 @@ def _check_toolchain(toolchain: str, stage: str, where: str, problems: Problems)
 
 
 def _render_stage(name: str, stage: Stage, where: str, pos: Positions,
-                  problems: Problems) -> Stage | None:
+                  problems: Problems, context: Path | None = None) -> Stage | None:
     if stage.recipe is None:
         return stage
     try:
@@ -152,7 +152,7 @@ def _render_stage(name: str, stage: Stage, where: str, pos: Positions,
     if param_problems:
         return None
     try:
-        _, data = recipes.render(recipe, values)
+        _, data = recipes.render(recipe, values, context)
     except recipes.RecipeRefused as exc:
         # The recipe refused the parameters (raise_error in the template): the user's mistake.
         problems.add(f"stage {name!r}: {exc}", where, f"see `wasmbuild recipes` for {recipe.name!r}")

@@ -8,15 +8,17 @@ Consequences the app's author sees, and the tests pin down:
   ``wasi:cli/run`` export; ``from wit_world import exports``).
 * Files of the app folder (data files too) are readable **while the app is imported**, i.e. at
   module level; at run time the component sees only what its host preopens (the image's root).
-* Only the app folder is on the Python path: the host's site-packages are kept out (an empty
-  ``VIRTUAL_ENV``), so the component does not depend on what the building machine has installed.
+* Only the app folder and the given wheels (pure-Python packages, unpacked into a
+  site-packages of the build's own) are on the Python path: the host's site-packages are kept
+  out (an empty ``VIRTUAL_ENV``), so the component does not depend on what the building machine
+  has installed.
 * An error while importing the app (a ``SyntaxError``...) is reported as Python's message with
   the file and line inside the app folder, on one line.
 
 The WIT comes from the vendored WASI snapshot (:mod:`.pins`); ``world`` names one of its worlds.
 Also a command line for stage steps (the ``component`` toolchain sets ``$WASMBUILD_PYTHON``)::
 
-    "$WASMBUILD_PYTHON" -m wasmbuild.wasm.python APP_DIR MODULE OUT.wasm [--world W] [--show-as P]
+    "$WASMBUILD_PYTHON" -m wasmbuild.wasm.python APP_DIR MODULE OUT.wasm [--world W] [--show-as P] [--wheel W.whl]...
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import BuildError, ConfigError, WasmbuildError
@@ -120,11 +123,32 @@ def explain_failure(stderr: str, module: str, show_as: str) -> str:
     return f"{where}{exc}"
 
 
+def unpack_wheels(wheels: Sequence[Path], site: Path) -> Path:
+    """Unpack pure-Python ``wheels`` into the directory ``site`` (as pip installs them: the
+    archive's tree, with a ``NAME.data/purelib`` part moved to the top); returns ``site``."""
+    import zipfile
+
+    site.mkdir(parents=True, exist_ok=True)
+    for wheel in wheels:
+        try:
+            with zipfile.ZipFile(wheel) as archive:
+                archive.extractall(site)  # extractall keeps every member inside `site`
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise BuildError(f"cannot unpack the wheel {wheel.name}: {exc}") from None
+    for data in sorted(site.glob("*.data")):
+        for part in ("purelib", "platlib"):
+            if (data / part).is_dir():
+                shutil.copytree(data / part, site, dirs_exist_ok=True)
+        shutil.rmtree(data)
+    return site
+
+
 def componentize(app_dir: Path, module: str, out_path: Path, world: str = DEFAULT_WORLD,
-                 show_as: str | None = None) -> Path:
+                 show_as: str | None = None, wheels: Sequence[Path] = ()) -> Path:
     """Build ``app_dir`` (the app's ``module`` and whatever it imports) into a component at ``out_path``.
 
-    ``show_as`` is how error messages name ``app_dir`` (default: the path itself).
+    ``show_as`` is how error messages name ``app_dir`` (default: the path itself); ``wheels``
+    are pure-Python packages the app may import (on the path after the app folder).
     """
     _check_app(app_dir, module)
     package, full_world = resolve_world(world)
@@ -136,8 +160,11 @@ def componentize(app_dir: Path, module: str, out_path: Path, world: str = DEFAUL
         staged = Path(tmp) / "out.wasm"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "RUST_"))}
         env.update({"VIRTUAL_ENV": str(venv), "RUST_BACKTRACE": "0", "RUST_LIB_BACKTRACE": "0"})
+        paths = ["-p", str(app_dir.resolve())]  # the app first: its python path entry 0
+        if wheels:
+            paths += ["-p", str(unpack_wheels(wheels, Path(tmp) / "site-packages"))]
         argv = [*tools.componentize_py_argv(), "-q", "-d", str(wit), "-w", full_world,
-                "componentize", "-p", str(app_dir.resolve()), module, "-o", str(staged)]
+                "componentize", *paths, module, "-o", str(staged)]
         proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp, env=env, check=False)
         if proc.returncode != 0 or not staged.is_file():
             raise BuildError(explain_failure(proc.stderr, module, show_as or str(app_dir)),
@@ -158,9 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--world", default=DEFAULT_WORLD)
     parser.add_argument("--show-as", help="how errors name the app folder (e.g. its path in the build context)")
+    parser.add_argument("--wheel", type=Path, action="append", default=[],
+                        help="a pure-Python wheel to unpack onto the app's path (repeatable)")
     args = parser.parse_args(argv)
     try:
-        componentize(args.app_dir, args.module, args.out, args.world, args.show_as)
+        componentize(args.app_dir, args.module, args.out, args.world, args.show_as, args.wheel)
     except WasmbuildError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
