@@ -85,8 +85,9 @@ def pip_download(name: str, version: str, sha256: str, timeout: float = 300.0) -
                                           f"wheel with `wasmbuild fetch --add FILE` (sha256 {sha256[:12]}...)")
             if "No matching distribution found" in err and not _network_trouble(err):
                 raise BuildError(f"{name} has no pure-Python wheel (py3-none-any): it cannot run on WASI",
-                                 hint=f"{spec} has only platform wheels or a source archive (native code); "
-                                      "choose another version or a pure-Python alternative")
+                                 hint=f"pip found no py3-none-any wheel of {spec} (only platform wheels or a "
+                                      "source archive: native code; or no such release in pip's index); choose "
+                                      "another version or a pure-Python alternative")
             last = (err.strip().splitlines() or ["no output"])[-1]
             raise BuildError(f"pip download {spec} failed: {last}",
                              hint=f"offline? seed the wheel: `wasmbuild fetch --add FILE` (sha256 {sha256[:12]}...)")
