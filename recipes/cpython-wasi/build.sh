@@ -148,6 +148,31 @@ log "make done in $(( $(now) - T2 ))s"
 # --- outputs -----------------------------------------------------------------------------------
 mkdir -p "$OUT/usr/local/lib"
 llvm-strip-16 --strip-debug -o "$OUT/python3.wasm" python.wasm
+# --- pure-Python packages (the recipe's `requirements`: wheels in $SRC/wheels) ----------------
+# Unpacked into the site-packages that `site` adds for PYTHONHOME=/usr/local, before the stdlib
+# selection (which follows their imports too) and the snapshot (`preinit_imports` may name
+# them). A wheel's NAME.data/purelib goes to the top, as pip installs it; no .pyc is written
+# (the image is read-only: the .py files are compiled on import).
+SITE=""
+if [ -d "$SRC/wheels" ]; then
+    SITE="$OUT/usr/local/lib/python$MAJMIN/site-packages"
+    mkdir -p "$SITE"
+    "$BUILD_PY" - "$SITE" "$SRC/wheels" <<'PY'
+import pathlib, shutil, sys, zipfile
+
+site, wheels = pathlib.Path(sys.argv[1]), sorted(pathlib.Path(sys.argv[2]).glob("*.whl"))
+for wheel in wheels:
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)  # members stay inside `site`
+for data in sorted(site.glob("*.data")):
+    for part in ("purelib", "platlib"):
+        if (data / part).is_dir():
+            shutil.copytree(data / part, site, dirs_exist_ok=True)
+    shutil.rmtree(data)
+print(f"cpython-wasi: {len(wheels)} pure-Python package(s) in /{'/'.join(site.parts[-5:])}", file=sys.stderr)
+PY
+fi
+
 ZIP="$OUT/usr/local/lib/python$NODOT.zip"
 # CPython's own stdlib selection for WASI (Tools/wasm/wasm_assets.py via PYTHON_FOR_BUILD).
 make wasm_stdlib >>make.log 2>&1 || { tail -n 30 make.log >&2; exit 1; }
@@ -161,10 +186,10 @@ case "${STDLIB:-}${PREINIT_IMPORTS:-}" in *[!A-Za-z0-9_.\ ]*)
     log "STDLIB and PREINIT_IMPORTS must be module names separated by spaces"; exit 2 ;;
 esac
 "$BUILD_PY" - "usr/local/lib/python$NODOT.zip" "$ZIP" "$WITH_ZLIB" "$WORK/cpython/Lib" \
-    "${STDLIB:-}" "${PREINIT_IMPORTS:-}" <<'PY'
+    "${STDLIB:-}" "${PREINIT_IMPORTS:-}" "$SITE" <<'PY'
 import modulefinder, os, sys, time, zipfile
 
-source, target, with_zlib, lib, wanted, preinit = sys.argv[1:7]
+source, target, with_zlib, lib, wanted, preinit, site = sys.argv[1:8]
 epoch = max(int(os.environ.get("SOURCE_DATE_EPOCH", "0")), 315532800)
 date_time = time.gmtime(epoch)[:6]
 method = zipfile.ZIP_DEFLATED if with_zlib == "1" else zipfile.ZIP_STORED
@@ -193,8 +218,11 @@ if wanted.split():
             if not co.co_flags & 0x1:  # CO_OPTIMIZED: a function's code
                 super().scan_code(co, m)
 
-    finder = ImportTime(path=[lib])
-    for name in sorted({*wanted.split(), *preinit.split(), "encodings"}):
+    finder = ImportTime(path=[lib, site] if site else [lib])
+    # the requirements' packages (every top-level module in site-packages) are roots too
+    packages = {p.name.removesuffix(".py") for p in os.scandir(site) if p.name.endswith(".py")
+                or (p.is_dir() and os.path.isfile(os.path.join(p.path, "__init__.py")))} if site else set()
+    for name in sorted({*wanted.split(), *preinit.split(), *packages, "encodings"}):
         finder.import_hook(name)
     keep = {m for m in finder.modules if m in present}
     keep |= {m for m in present if m.startswith("encodings.")}
