@@ -29,15 +29,15 @@ def test_the_pypi_form_names_a_package_and_an_exact_version() -> None:
 
 
 def test_a_loose_pypi_version_is_refused_at_its_line(tmp_path: Path) -> None:
-    (tmp_path / "Wasmfile").write_text(textwrap.dedent("""\
+    (tmp_path / "Wasmfile").write_text(textwrap.dedent(f"""\
         wasmfile: 1
         stages:
           a:
             inputs:
-              - {url: "pypi:six>=1.0", sha256: %s}
+              - {{url: "pypi:six>=1.0", sha256: {SIX}}}
             steps: ["true"]
             outputs: []
-        """ % SIX))
+        """))
     with pytest.raises(ConfigError, match=r"Wasmfile:5: .*pypi:NAME==VERSION. with an exact version"):
         prepare(tmp_path / "Wasmfile")
 
