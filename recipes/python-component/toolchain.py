@@ -91,8 +91,9 @@ def init(folder: Path) -> Any:
         extra[runner] = _RUNNER.format(script=entry)
         notes.append(f"{runner} runs {entry} as __main__ in the component")
     if any((folder / f).is_file() for f in ("requirements.txt", "pyproject.toml", "Pipfile")):
-        notes.append("only the app folder is bundled: third-party packages are not installed into "
-                     "the component (copy pure-Python ones into the app folder)")
+        notes.append("third-party packages are not installed from requirements.txt/pyproject.toml as they "
+                     "are: pin pure-Python ones (NAME==VERSION --hash=sha256:...) in a requirements file "
+                     "and set the recipe's `requirements` (docs/languages.md, Python dependencies)")
     notes.append("files of the app folder are readable while the app is imported, not when it runs")
     return Detected("python", name, "python-component", {"app": app, "module": module, "output": f"{name}.wasm"},
                     f"{name}.wasm", [f"{app}/{entry}" if app != "." else entry], notes, extra,
