@@ -132,5 +132,5 @@ def test_init_in_a_folder_with_no_project(wb: Runner, tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith(
         f"error: found no project in {tmp_path}: no Cargo.toml (rust), go.mod (go), build.zig/main.zig (zig), "
-        "*.cpp/*.cc/*.cxx (cxx), *.c (c), *.py (python-component)")
+        "*.cpp/*.cc/*.cxx (cxx), *.c (c), Gemfile/main.rb/app.rb (ruby), *.py (python-component)")
     assert not (tmp_path / "Wasmfile").exists()
