@@ -43,6 +43,10 @@ class Detected:
     what: str = ""  # the Wasmfile's first comment: "the Rust crate in this folder: ..."
     ignore: list[str] = field(default_factory=list)  # the .wasmignore's project-specific lines
     targets: list[str] = field(default_factory=list)  # image targets, when not the default
+    #: More files of the stage's $OUT in the image, (path, dest): an interpreter's app folder.
+    image_files: list[tuple[str, str]] = field(default_factory=list)
+    #: Arguments after the module in the entrypoint (an interpreter's script).
+    entrypoint_args: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "recipe": self.recipe, "with": self.params,
@@ -92,7 +96,7 @@ def _yaml(value: Any) -> str:
 
 def _c(code: str, comment: str = "") -> str:
     """A line of YAML with its comment aligned."""
-    return f"{code:<40}# {comment}" if comment else code
+    return f"{code:<40}# {comment}" if comment and len(code) < 40 else (f"{code}  # {comment}" if comment else code)
 
 
 def wasmfile_text(det: Detected) -> str:
@@ -115,7 +119,9 @@ def wasmfile_text(det: Detected) -> str:
         _c("image:", "FROM scratch: only these files, env and args"),
         "  files:",
         f"    - {{from: app, path: {_yaml(det.output)}, dest: {_yaml('/' + det.output)}}}",
-        _c(f"  entrypoint: [{_yaml('/' + det.output)}]", "the Wasm module to run (default args: cmd)"),
+        *[f"    - {{from: app, path: {_yaml(path)}, dest: {_yaml(dest)}}}" for path, dest in det.image_files],
+        _c(f"  entrypoint: [{', '.join(_yaml(a) for a in ['/' + det.output, *det.entrypoint_args])}]",
+           "the Wasm module to run (default args: cmd)"),
         _c("  env: {}", "the module's whole environment"),
         _c(f"  tags: [{tag}]", "names in the local store (-t adds more)"),
     ]

@@ -11,7 +11,7 @@ MAINS = ("main.rb", "app.rb")
 
 
 def init(folder: Path) -> Any:
-    from wasmbuild.scaffold import Detected, image_name, wasmfile_text
+    from wasmbuild.scaffold import Detected, image_name
 
     main = next((m for m in MAINS if (folder / m).is_file()), None)
     if main is None:
@@ -21,16 +21,8 @@ def init(folder: Path) -> Any:
     if (folder / "Gemfile").is_file():
         notes.append("the Gemfile's gems are not installed: the ruby recipe runs the app with "
                      "CRuby's standard library and default gems only")
-    det = Detected("ruby", name, "ruby", {"app": ".", "main": main}, "ruby.wasm", [main], notes,
-                   what="the Ruby app: CRuby for WASI (npm's @ruby/3.4-wasm-wasi) and its .rb files",
-                   ignore=["**/*.wasm", "vendor/bundle"])
-    # An interpreter image has more than one module file: ruby.wasm, the app folder, and the
-    # script as the entrypoint's argument (scaffold writes one module as the whole image).
-    text = wasmfile_text(det)
-    module_line = "    - {from: app, path: ruby.wasm, dest: /ruby.wasm}\n"
-    entry = "  entrypoint: [/ruby.wasm]"
-    assert module_line in text and entry in text, "scaffold.wasmfile_text changed its image lines"
-    text = text.replace(module_line, module_line + "    - {from: app, path: app, dest: /app}\n")
-    text = text.replace(entry, f"  entrypoint: [/ruby.wasm, /app/{main}]".ljust(len(entry)))
-    det.extra_files["Wasmfile"] = text  # init writes extra_files after, and over, its own Wasmfile
-    return det
+    # An interpreter image: ruby.wasm, the app folder beside it, the script as the argument.
+    return Detected("ruby", name, "ruby", {"app": ".", "main": main}, "ruby.wasm", [main], notes,
+                    what="the Ruby app: CRuby for WASI (npm's @ruby/3.4-wasm-wasi) and its .rb files",
+                    ignore=["**/*.wasm", "vendor/bundle"], image_files=[("app", "/app")],
+                    entrypoint_args=[f"/app/{main}"])
