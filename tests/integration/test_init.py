@@ -132,7 +132,7 @@ def test_init_in_a_folder_with_no_project(wb: Runner, tmp_path: Path) -> None:
     assert proc.returncode == 2
     # every recipe folder's init files, in the order they are asked (each folder's `init:`)
     assert proc.stderr.startswith(
-        f"error: found no project in {tmp_path}: no Cargo.toml (rust), go.mod (go), build.zig/main.zig (zig), ")
+        f"error: found no project in {tmp_path}: no Cargo.toml/*.rs (rust), go.mod (go), build.zig/main.zig (zig), ")
     for part in ("asconfig.json", "*.cpp/*.cc/*.cxx (cxx), *.c (c)", "main.rb", "*.py (python-component) ("):
         assert part in proc.stderr, proc.stderr
     assert proc.stderr.count("\n") == 1
