@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import REPO, Runner
 from tests.integration.consumer_fixtures import Podman
-from tests.support import require, validate_spdx
+from tests.support import examples, require
 
 pytestmark = pytest.mark.integration
 # the seed article's point: only the image's env and the image's files
@@ -21,15 +21,9 @@ OUT = "env: GREETING=hi\nargs: {args}\nHello from Ruby on WASI\nroot: app etc ru
 
 def test_hello_ruby_builds_runs_and_reproduces(wb: Runner, tmp_path: Path) -> None:
     require("npm")
+    layout, digest = examples.build_example(wb, "hello-ruby", tmp_path)
+    examples.assert_runs(wb, layout, OUT)
     ctx = tmp_path / "hello-ruby"
-    shutil.copytree(REPO / "examples" / "hello-ruby", ctx)
-    built = wb("build", str(ctx), "--json", "-o", f"oci:{tmp_path / 'oci'}", timeout=900)
-    assert built.returncode == 0, built.stderr
-    digest = json.loads(built.stdout)["digest"]
-    run = wb("run", f"oci:{tmp_path / 'oci'}", "a", "b", timeout=300)
-    assert (run.returncode, run.stdout) == (0, OUT.format(args="a b")), run.stderr
-    failing = wb("run", f"oci:{tmp_path / 'oci'}", "fail")
-    assert (failing.returncode, failing.stdout) == (7, OUT.format(args="fail")), failing.stderr
     # the standard library is embedded (json), a script's error is ruby's message and exit 1
     (ctx / "main.rb").write_text('require "json"\nputs JSON.generate([RUBY_VERSION[0, 3]])\nraise "boom"\n')
     rebuilt = wb("build", str(ctx), "-o", f"oci:{tmp_path / 'oci2'}", timeout=900)
@@ -38,14 +32,8 @@ def test_hello_ruby_builds_runs_and_reproduces(wb: Runner, tmp_path: Path) -> No
     assert (raised.returncode, raised.stdout) == (1, '["3.4"]\n'), raised.stderr
     assert "/app/main.rb:3:in '<top (required)>': boom (RuntimeError)" in raised.stderr, raised.stderr
     # from scratch, in another checkout: the same bytes
-    other = tmp_path / "elsewhere" / "hello-ruby"
-    shutil.copytree(REPO / "examples" / "hello-ruby", other)
-    clean = wb("build", str(other), "--json", "--no-cache", timeout=900)
-    assert clean.returncode == 0, clean.stderr
-    assert json.loads(clean.stdout)["digest"] == digest
-    sbom = json.loads(wb("inspect", "hello-ruby:latest", "--sbom", "--json").stdout)
-    assert validate_spdx(sbom) == []
-    purls = {ref["referenceLocator"] for p in sbom["packages"] for ref in p.get("externalRefs", [])}
+    examples.assert_reproduces(wb, "hello-ruby", tmp_path, digest)
+    purls = examples.purls(examples.sbom(wb, "hello-ruby:latest"))
     assert {"pkg:npm/%40ruby/3.4-wasm-wasi@2.10.1", "pkg:npm/binaryen@132.0.0"} <= purls, purls
 
 
