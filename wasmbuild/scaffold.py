@@ -3,7 +3,8 @@
 What it recognises comes from the recipe folders (docs/languages.md): a recipe whose
 ``recipe.yaml`` has ``init: {files, order}`` is asked, lowest ``order`` first, when one of those
 globs matches; its ``toolchain.py``'s ``init(folder)`` returns the :class:`Detected` stage (or
-None: not its project after all). The library's: ``rust`` (Cargo.toml), ``go`` (go.mod), ``zig``
+None: not its project after all). The library's: ``rust`` (Cargo.toml, or one .rs file),
+``cmake``, ``meson``, ``autotools``, ``make`` (their build files), ``go`` (go.mod), ``zig``
 (build.zig, main.zig), ``assemblyscript`` (asconfig.json), ``cxx`` (C++ sources), ``c`` (C sources with their headers),
 ``python-component`` (a Python app).
 
@@ -89,6 +90,8 @@ def _yaml(value: Any) -> str:
         return "{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     text = str(value)
     plain = re.fullmatch(r"[A-Za-z0-9_./-][A-Za-z0-9_./:-]*", text) and text not in ("true", "false", "null")
     return text if plain else json.dumps(text)
