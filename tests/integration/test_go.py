@@ -148,3 +148,23 @@ def test_a_go_proxy_url_is_the_stages_only_network(wb: Runner, go_app: tuple[Pat
     assert built.returncode == 0, built.stderr
     run = wb("run", f"oci:{tmp_path / 'oci'}", env=env)
     assert (run.returncode, run.stdout) == (0, "hello from a module\n"), run.stderr
+
+
+def test_a_go_module_becomes_a_wasi_02_component(wb: Runner, tmp_path: Path) -> None:
+    """Go has no wasip2 port (golang/go#65333): `component: command` on the stage wraps its
+    wasip1 module with the pinned preview 1 adapter. WASI 0.2's exit carries ok or error only,
+    so `os.Exit(7)` ends as 1 there."""
+    ctx = tmp_path / "hello-go"
+    shutil.copytree(REPO / "examples" / "hello-go", ctx)
+    wasmfile = ctx / "Wasmfile"
+    text = wasmfile.read_text().replace("    with: {module: ., output: hello.wasm}\n",
+                                        "    with: {module: ., output: hello.wasm}\n    component: command\n")
+    wasmfile.write_text(text.replace("  tags: [hello-go:latest]", "  tags: [hello-go:p2]\n  targets: [runwasi]"))
+    built = wb("build", str(ctx), "-o", f"oci:{tmp_path / 'oci'}", timeout=900)
+    assert built.returncode == 0, built.stderr
+    layer = next(p for p in (tmp_path / "oci" / "blobs" / "sha256").iterdir() if p.read_bytes()[:8] ==
+                 b"\0asm\x0d\0\x01\0")  # runwasi's layer is the component itself
+    assert layer.stat().st_size > 1_000_000
+    run = wb("run", f"oci:{tmp_path / 'oci'}", "a", "b")
+    assert (run.returncode, run.stdout) == (0, OUT.format(args="a b")), run.stderr
+    assert wb("run", f"oci:{tmp_path / 'oci'}", "fail").returncode == 1
