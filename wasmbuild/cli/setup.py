@@ -65,9 +65,9 @@ def toolchains_cmd(
         row: dict[str, Any] = {"name": name, "stages": stages, "ok": True}
         try:
             if name.startswith("tool:"):
-                from ..execute.tools import resolve
-
                 from dataclasses import replace
+
+                from ..execute.tools import resolve
 
                 user = next(s for s in the_plan.stages if s.name == stages[0])
                 [found_tool] = resolve(replace(user, tools=(name[5:],)))  # each tool on its own
