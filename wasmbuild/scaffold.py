@@ -3,7 +3,8 @@
 What it recognises comes from the recipe folders (docs/languages.md): a recipe whose
 ``recipe.yaml`` has ``init: {files, order}`` is asked, lowest ``order`` first, when one of those
 globs matches; its ``toolchain.py``'s ``init(folder)`` returns the :class:`Detected` stage (or
-None: not its project after all). The library's: ``rust`` (Cargo.toml), ``go`` (go.mod), ``zig``
+None: not its project after all). The library's: ``rust`` (Cargo.toml, or one .rs file),
+``cmake``, ``meson``, ``autotools``, ``make`` (their build files), ``go`` (go.mod), ``zig``
 (build.zig, main.zig), ``assemblyscript`` (asconfig.json), ``cxx`` (C++ sources), ``c`` (C sources with their headers),
 ``python-component`` (a Python app).
 
@@ -43,6 +44,10 @@ class Detected:
     what: str = ""  # the Wasmfile's first comment: "the Rust crate in this folder: ..."
     ignore: list[str] = field(default_factory=list)  # the .wasmignore's project-specific lines
     targets: list[str] = field(default_factory=list)  # image targets, when not the default
+    #: More files of the stage's $OUT in the image, (path, dest): an interpreter's app folder.
+    image_files: list[tuple[str, str]] = field(default_factory=list)
+    #: Arguments after the module in the entrypoint (an interpreter's script).
+    entrypoint_args: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "recipe": self.recipe, "with": self.params,
@@ -85,6 +90,8 @@ def _yaml(value: Any) -> str:
         return "{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     text = str(value)
     plain = re.fullmatch(r"[A-Za-z0-9_./-][A-Za-z0-9_./:-]*", text) and text not in ("true", "false", "null")
     return text if plain else json.dumps(text)
@@ -92,7 +99,7 @@ def _yaml(value: Any) -> str:
 
 def _c(code: str, comment: str = "") -> str:
     """A line of YAML with its comment aligned."""
-    return f"{code:<40}# {comment}" if comment else code
+    return f"{code:<40}# {comment}" if comment and len(code) < 40 else (f"{code}  # {comment}" if comment else code)
 
 
 def wasmfile_text(det: Detected) -> str:
@@ -115,7 +122,9 @@ def wasmfile_text(det: Detected) -> str:
         _c("image:", "FROM scratch: only these files, env and args"),
         "  files:",
         f"    - {{from: app, path: {_yaml(det.output)}, dest: {_yaml('/' + det.output)}}}",
-        _c(f"  entrypoint: [{_yaml('/' + det.output)}]", "the Wasm module to run (default args: cmd)"),
+        *[f"    - {{from: app, path: {_yaml(path)}, dest: {_yaml(dest)}}}" for path, dest in det.image_files],
+        _c(f"  entrypoint: [{', '.join(_yaml(a) for a in ['/' + det.output, *det.entrypoint_args])}]",
+           "the Wasm module to run (default args: cmd)"),
         _c("  env: {}", "the module's whole environment"),
         _c(f"  tags: [{tag}]", "names in the local store (-t adds more)"),
     ]

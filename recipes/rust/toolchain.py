@@ -216,6 +216,15 @@ def init(folder: Path) -> Any:
     """A crate with a program (src/main.rs or one [[bin]]): ``crate: .``, built offline."""
     from wasmbuild.scaffold import Detected, image_name
 
+    if not (folder / "Cargo.toml").is_file():  # no crate: one program in one file, built by rustc
+        files = sorted(p.name for p in folder.glob("*.rs") if p.is_file())
+        source = "main.rs" if "main.rs" in files else (files[0] if len(files) == 1 else None)
+        if source is None:
+            return None
+        name = image_name(folder)
+        return Detected("rust", name, "rust", {"source": source, "output": f"{name}.wasm"}, f"{name}.wasm",
+                        [source], [], what="the Rust program in this file: rustc, for wasm32-wasip1\n"
+                        "# (wasm32-wasi on older Rust)", ignore=["**/*.wasm"])
     try:
         cargo = tomllib.loads((folder / "Cargo.toml").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

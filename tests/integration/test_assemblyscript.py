@@ -6,42 +6,28 @@ writes a Wasmfile that builds a fresh project."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, Runner
 from tests.integration.consumer_fixtures import Podman
-from tests.support import require, validate_spdx
+from tests.support import examples, require
 
 pytestmark = pytest.mark.integration
-OUT = "env: GREETING=hi\nargs: {args}\nHello from AssemblyScript on WASI\n"
+OUT = examples.OUT.replace("{lang}", "AssemblyScript")
 NPM = {"pkg:npm/assemblyscript@0.28.20", "pkg:npm/binaryen@131.0.0-nightly.20260721", "pkg:npm/long@5.3.2",
        "pkg:npm/%40assemblyscript/wasi-shim@0.1.0"}
 
 
 def test_hello_assemblyscript_builds_runs_and_reproduces(wb: Runner, tmp_path: Path) -> None:
     require("npm")
-    ctx = tmp_path / "hello-assemblyscript"
-    shutil.copytree(REPO / "examples" / "hello-assemblyscript", ctx)
-    built = wb("build", str(ctx), "--json", "-o", f"oci:{tmp_path / 'oci'}", timeout=900)
-    assert built.returncode == 0, built.stderr
-    digest = json.loads(built.stdout)["digest"]
-    run = wb("run", f"oci:{tmp_path / 'oci'}", "a", "b")
-    assert (run.returncode, run.stdout) == (0, OUT.format(args="a b")), run.stderr
-    failing = wb("run", f"oci:{tmp_path / 'oci'}", "fail")
-    assert failing.returncode == 7 and failing.stdout == OUT.format(args="fail")
+    layout, digest = examples.build_example(wb, "hello-assemblyscript", tmp_path)
+    examples.assert_runs(wb, layout, OUT)
     # from scratch, in another checkout: the same bytes (asc's output names no path, no time)
-    other = tmp_path / "elsewhere" / "hello-assemblyscript"
-    shutil.copytree(REPO / "examples" / "hello-assemblyscript", other)
-    clean = wb("build", str(other), "--json", "--no-cache", timeout=900)
-    assert clean.returncode == 0, clean.stderr
-    assert json.loads(clean.stdout)["digest"] == digest
-    sbom = json.loads(wb("inspect", "hello-assemblyscript:latest", "--sbom", "--json").stdout)
-    assert validate_spdx(sbom) == []
-    purls = {r["referenceLocator"] for p in sbom["packages"] for r in p.get("externalRefs", [])}
-    assert purls >= NPM, purls
+    examples.assert_reproduces(wb, "hello-assemblyscript", tmp_path, digest)
+    sbom = examples.sbom(wb, "hello-assemblyscript:latest")
+    assert examples.purls(sbom) >= NPM, examples.purls(sbom)
     [node] = [p for p in sbom["packages"] if p["name"] == "node"]
     assert node["versionInfo"].startswith("v"), node
 

@@ -97,3 +97,21 @@ def test_a_failing_configure_shows_the_end_of_config_log(wb: Runner, tmp_path: P
     assert "configure failed; the end of config.log:" in proc.stderr
     shown = proc.stderr.split("the end of config.log:", 1)[1]
     assert "#include <nosuch.h>" in shown and "error: nosuch.h is required" in shown  # the failed test
+
+
+@pytest.mark.parametrize("system", ["make", "cmake", "autotools", "meson"])
+def test_init_writes_a_wasmfile_that_builds_and_runs(wb: Runner, tmp_path: Path, system: str) -> None:
+    """`wasmbuild init` on each project (the recipe folder's `init:`): the program is found
+    (CMake's add_executable, Meson's executable(), Makefile.am's bin_PROGRAMS, the Makefile's
+    NAME.wasm), the stage builds, the image runs."""
+    require(system if system != "autotools" else "autoreconf")
+    src = tmp_path / system
+    shutil.copytree(FIXTURES / system, src)
+    init = wb("init", str(src), "--json")
+    assert init.returncode == 0, init.stderr
+    detected = json.loads(init.stdout)["detected"]
+    assert detected["recipe"] == system and detected["notes"] == [], detected
+    built = wb("build", str(src), timeout=900)
+    assert built.returncode == 0, built.stderr
+    run = wb("run", f"{src.name}:latest")
+    assert (run.returncode, run.stdout) == (0, f"hello from {system}: 55\n"), run.stderr

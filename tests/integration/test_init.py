@@ -130,7 +130,11 @@ def test_init_in_a_folder_with_no_project(wb: Runner, tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("hi\n")
     proc = wb("init", str(tmp_path))
     assert proc.returncode == 2
-    assert proc.stderr.startswith(
-        f"error: found no project in {tmp_path}: no Cargo.toml (rust), go.mod (go), build.zig/main.zig (zig), "
-        "*.cpp/*.cc/*.cxx (cxx), *.c (c), *.py (python-component)")
+    # every recipe folder's init files, in the order they are asked (each folder's `init:`)
+    assert proc.stderr.startswith(f"error: found no project in {tmp_path}: no Cargo.toml/*.rs (rust), ")
+    for part in ("CMakeLists.txt (cmake)", "meson.build (meson)", "configure.ac", "Makefile", "go.mod (go)",
+                 "build.zig/main.zig (zig)", "asconfig.json", "*.cpp/*.cc/*.cxx (cxx), *.c (c)", "main.rb",
+                 "*.py (python-component) ("):
+        assert part in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1
     assert not (tmp_path / "Wasmfile").exists()

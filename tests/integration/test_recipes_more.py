@@ -45,3 +45,33 @@ def test_rust_and_c_recipes_in_the_wasi_toolchain_builder(wb: Runner, tmp_path: 
     assert [s["cached"] for s in json.loads(proc.stdout)["stages"]] == [False, False]
     run = wb("run", "hello-wasm")
     assert run.returncode == 0 and run.stdout == "Hello Wasm\n"
+
+
+def test_a_builder_stage_keeps_its_caches_between_builds(wb: Runner, tmp_path: Path, docker_engine: str) -> None:
+    """`caches:` in a builder container: what the last build left under $WORK/PATH is there
+    again (sent in with the inputs, brought back after the steps), never in the output: the
+    image equals a --no-cache build's. The rust recipe's target directory rides the same way."""
+    (tmp_path / "input.txt").write_text("one\n")
+    (tmp_path / "Wasmfile").write_text(
+        "wasmfile: 1\nstages:\n  app:\n    builder: wasi-toolchain\n    inputs: [input.txt]\n"
+        "    caches: [{name: state, path: state/deep}]\n"
+        "    steps:\n"
+        "      - 'n=$(cat state/deep/runs 2>/dev/null || echo 0); echo $((n + 1)) > state/deep/runs; "
+        "echo \"runs before: $n\"'\n"
+        "      - printf '\\0asm\\1\\0\\0\\0' > \"$OUT/app.wasm\"\n"
+        "    outputs: [app.wasm]\n"
+        "image:\n  files: [{from: app, path: app.wasm, dest: /app.wasm}]\n  entrypoint: [app.wasm]\n")
+    env = {"DOCKER_HOST": docker_engine}
+
+    def build(*extra: str) -> tuple[str, str]:
+        proc = wb("build", str(tmp_path / "Wasmfile"), "--json", "--progress", "plain", *extra, env=env, timeout=1200)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout)["digest"], proc.stderr
+
+    _, first = build()
+    assert "runs before: 0" in first
+    (tmp_path / "input.txt").write_text("two\n")  # the stage runs again, with its cache
+    digest, second = build()
+    assert "runs before: 1" in second, second
+    clean, third = build("--no-cache")  # ignores the cache, and gives the same image
+    assert "runs before: 0" in third and clean == digest

@@ -88,3 +88,17 @@ def test_a_missing_tool_is_one_line_at_its_stage(wb: Runner, tmp_path: Path) -> 
     assert last.startswith("error: ") and last.endswith(
         "/ctx/Wasmfile:3: stage 'app': tool 'no-such-tool-here' is not on your PATH "
         "(install it, or name it by its absolute path in `tools:`)"), last
+
+
+def test_toolchains_reports_declared_tools(wb: Runner, tmp_path: Path) -> None:
+    """`wasmbuild toolchains` checks a stage's `tools:` as the build finds them (the Action then
+    fails with one line per missing one)."""
+    (tmp_path / "Wasmfile").write_text(
+        "wasmfile: 1\nstages:\n  app:\n    tools: [sh, no-such-tool-here]\n    steps: ['touch \"$OUT/x\"']\n"
+        "    outputs: [x]\nimage:\n  files: [{from: app, path: x, dest: /x.wasm}]\n  entrypoint: [x.wasm]\n")
+    proc = wb("toolchains", str(tmp_path / "Wasmfile"), "--json")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)["toolchains"]}
+    assert rows["tool:sh"]["ok"] and rows["tool:sh"]["found"].endswith("/sh")
+    missing = rows["tool:no-such-tool-here"]
+    assert not missing["ok"] and "tool 'no-such-tool-here' is not on your PATH" in missing["error"]

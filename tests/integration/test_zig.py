@@ -3,38 +3,24 @@ run by `wasmbuild run` and by podman through crun, reproducible, zig's version i
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, Runner
 from tests.integration.consumer_fixtures import Podman
-from tests.support import validate_spdx
+from tests.support import examples
 
 pytestmark = pytest.mark.integration
-OUT = "env: GREETING=hi\nargs: {args}\nHello from Zig on WASI\n"
+OUT = examples.OUT.replace("{lang}", "Zig")
 
 
 def test_hello_zig_builds_runs_and_reproduces(wb: Runner, tmp_path: Path) -> None:
-    ctx = tmp_path / "hello-zig"
-    shutil.copytree(REPO / "examples" / "hello-zig", ctx)
-    built = wb("build", str(ctx), "--json", "-o", f"oci:{tmp_path / 'oci'}", timeout=900)
-    assert built.returncode == 0, built.stderr
-    digest = json.loads(built.stdout)["digest"]
-    run = wb("run", f"oci:{tmp_path / 'oci'}", "a", "b")
-    assert (run.returncode, run.stdout) == (0, OUT.format(args="a b")), run.stderr
-    failing = wb("run", f"oci:{tmp_path / 'oci'}", "fail")
-    assert failing.returncode == 7 and failing.stdout == OUT.format(args="fail")
+    layout, digest = examples.build_example(wb, "hello-zig", tmp_path)
+    examples.assert_runs(wb, layout, OUT)
     # from scratch, in another checkout: the same bytes (-fstrip keeps this machine's paths out)
-    other = tmp_path / "elsewhere" / "hello-zig"
-    shutil.copytree(REPO / "examples" / "hello-zig", other)
-    clean = wb("build", str(other), "--json", "--no-cache", timeout=900)
-    assert json.loads(clean.stdout)["digest"] == digest
-    sbom = json.loads(wb("inspect", "hello-zig:latest", "--sbom", "--json").stdout)
-    assert validate_spdx(sbom) == []
-    [zig] = [p for p in sbom["packages"] if p["name"] == "zig"]
+    examples.assert_reproduces(wb, "hello-zig", tmp_path, digest)
+    [zig] = [p for p in examples.sbom(wb, "hello-zig:latest")["packages"] if p["name"] == "zig"]
     assert zig["versionInfo"].startswith("0."), zig
 
 

@@ -139,7 +139,7 @@ def test_exit_codes_are_distinct_and_documented() -> None:
 REPO = PACKAGE.parent
 #: What the recipe library's folders declare: toolchains and the recipes init recognises.
 #: (The component tools, wasm-tools and componentize-py, are wasm/'s own: wrapping is core.)
-LANGUAGES = {"rust", "rustc", "cargo", "c", "cxx", "clang", "zig", "go", "python-component", "cpython-wasi",
+LANGUAGES = {"rust", "rustc", "cargo", "c", "cxx", "clang", "zig", "go", "ruby", "python-component", "cpython-wasi",
              "assemblyscript"}
 
 

@@ -133,3 +133,12 @@ def test_an_assembly_index_ts_of_something_else_is_not_assemblyscript(tmp_path: 
     write(tmp_path, {"package.json": '{"devDependencies": {"typescript": "5.0.0"}}', "assembly/index.ts": ""})
     with pytest.raises(ConfigError):
         detect(tmp_path)
+
+
+def test_one_rust_file_without_a_crate_is_built_by_rustc(tmp_path: Path) -> None:
+    det = detect(write(tmp_path / "solo", {"hello.rs": "fn main() {}\n"}))
+    assert (det.recipe, det.params) == ("rust", {"source": "hello.rs", "output": "solo.wasm"})
+    two = write(tmp_path / "two", {"a.rs": "fn main() {}\n", "main.rs": "fn main() {}\n"})
+    assert detect(two).params["source"] == "main.rs"  # main.rs is the program among several
+    with pytest.raises(ConfigError, match="found no project"):
+        detect(write(tmp_path / "many", {"a.rs": "", "b.rs": ""}))  # which one? not a guess

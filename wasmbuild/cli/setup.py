@@ -58,11 +58,21 @@ def toolchains_cmd(
             needed.setdefault(name, []).append(spec.name)
         if not spec.builder and sandbox_on():  # host steps run in bubblewrap (docs/hardening.md)
             needed.setdefault("sandbox", []).append(spec.name)
+        for tool in () if spec.builder else spec.tools:  # declared host tools (`tools:`)
+            needed.setdefault(f"tool:{tool}", []).append(spec.name)
     rows: list[dict[str, Any]] = []
     for name, stages in needed.items():
         row: dict[str, Any] = {"name": name, "stages": stages, "ok": True}
         try:
-            if name == "engine":
+            if name.startswith("tool:"):
+                from dataclasses import replace
+
+                from ..execute.tools import resolve
+
+                user = next(s for s in the_plan.stages if s.name == stages[0])
+                [found_tool] = resolve(replace(user, tools=(name[5:],)))  # each tool on its own
+                row["found"] = found_tool.path + (f" ({found_tool.version})" if found_tool.version else "")
+            elif name == "engine":
                 _check_engine()
                 row["found"] = "a Docker-API engine"
             elif name == "sandbox":

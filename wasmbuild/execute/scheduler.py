@@ -131,10 +131,12 @@ class Scheduler:
                  work: Path, runner: str = "", use_cache: bool = True,
                  tools: tuple[HostTool, ...] = ()) -> None:
         name = spec.name
-        if not (use_cache and spec.caches) or spec.builder:  # --no-cache, or a builder: empty
+        if not (use_cache and spec.caches):  # --no-cache: empty
             for _, rel in spec.caches:
                 (work / rel).mkdir(parents=True, exist_ok=True)
-            self._run(spec, key, executor, src, out, work, (), tools)
+            # a builder container sees only what is sent in: the empty directories, then
+            empty = tuple((rel, work / rel) for _, rel in spec.caches) if spec.builder else ()
+            self._run(spec, key, executor, src, out, work, empty, tools)
             return
         # The caches of one project's stage run by one toolchain or builder (see cache/mounts.py).
         scope = f"{self.project.context.resolve()}\0{runner}"

@@ -211,7 +211,12 @@ def _init_decl(data: dict[str, Any], pos: Any) -> InitDecl | None:
     order = section.get("order", 50)
     if not isinstance(order, int) or isinstance(order, bool):
         raise ConfigError("`init.order` must be a number", where=pos.where(("init", "order")))
-    return InitDecl(_strings(section.get("files"), "`init.files`", pos.where(("init",))), order)
+    files = _strings(section.get("files"), "`init.files`", pos.where(("init",)))
+    for pattern in files:
+        if pattern.startswith("/") or ".." in pattern.split("/"):
+            raise ConfigError(f"`init.files` pattern {pattern!r} leaves the project folder",
+                              where=pos.where(("init", "files")), hint="use globs relative to it, e.g. `*.c`")
+    return InitDecl(files, order)
 
 
 @cache

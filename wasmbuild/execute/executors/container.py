@@ -54,15 +54,20 @@ class ContainerSession:
         self.src = "/src"
 
     def copy_in(self, src: Path) -> None:
-        """Send ``src`` as ``/src`` plus empty ``/out`` and ``/work`` (one tar), then start the
-        container: the steps must not run before ``/src`` is complete."""
+        """Send ``src`` as ``/src`` plus empty ``/out`` and ``/work`` and the stage's persistent
+        caches under ``/work`` (one tar), then start the container: the steps must not run
+        before ``/src`` is complete."""
         with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
             with tarfile.open(fileobj=spool, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                for name in ("out", "work"):
+                parents = {"out", "work"} | {f"work/{p}" for rel, _ in self.job.caches
+                                             for p in _parents(rel)}
+                for name in sorted(parents):
                     info = tarfile.TarInfo(name)
                     info.type, info.mode = tarfile.DIRTYPE, 0o755
                     tar.addfile(info)
                 tar.add(src, arcname="src", recursive=True, filter=_normalise)
+                for rel, data in self.job.caches:  # what the last build left there (cache/mounts.py)
+                    tar.add(data, arcname=f"work/{rel}", recursive=True, filter=_normalise)
             spool.seek(0)
             if not self.container.put_archive("/", spool):
                 raise ToolchainError(f"stage {self.job.name!r}: the engine refused the inputs")
@@ -77,8 +82,11 @@ class ContainerSession:
             raise ToolchainError(f"the engine cannot start the stage container: "
                                  f"{_first_line(exc.explanation or exc)}") from exc
         if self.job.user:
-            # /out and /work came in root-owned: hand them to the stage's user.
-            code = self._exec(f"chown {shlex.quote(self.job.user)} /work /out", "0", lambda _: None)
+            # /out and /work (and the caches in it) came in root-owned: hand them to the stage's user.
+            caches = "".join(f" /work/{shlex.quote(rel)}" for rel, _ in self.job.caches)
+            chown = f"chown {shlex.quote(self.job.user)} /work /out" + (
+                f" && chown -R {shlex.quote(self.job.user)}{caches}" if caches else "")
+            code = self._exec(chown, "0", lambda _: None)
             if code != 0:
                 raise BuildError(f"stage {self.job.name!r}: cannot give /out to user "
                                  f"{self.job.user!r} (exit {code})", where=self.job.where or None,
@@ -114,26 +122,33 @@ class ContainerSession:
         return int(self.client.api.exec_inspect(exec_id).get("ExitCode") or 0)
 
     def copy_out(self, out: Path) -> None:
-        """Receive ``/out`` as a tar stream and unpack it into ``out`` (no path may escape it)."""
+        """Receive ``/out`` as a tar stream and unpack it into ``out`` (no path may escape it);
+        then each persistent cache back into its host directory, for the next build."""
+        self._receive("/out", out, max_output())
+        for rel, data in self.job.caches:
+            self._receive(f"/work/{rel}", data, None)
+
+    def _receive(self, path: str, dest: Path, limit: int | None) -> None:
+        """The container's directory ``path`` in place of the local directory ``dest``."""
         from docker.errors import APIError
 
         api = self.client.api
         try:
             response = api._get(api._url("/containers/{0}/archive", self.container.id),
-                                params={"path": "/out"}, stream=True)
+                                params={"path": path}, stream=True)
             api._raise_for_status(response)
         except APIError as exc:
-            raise BuildError(f"stage {self.job.name!r}: cannot read /out from the container: "
+            raise BuildError(f"stage {self.job.name!r}: cannot read {path} from the container: "
                              f"{_first_line(exc.explanation or exc)}") from exc
-        limit, received = max_output(), 0
-        staging = temp_path(out.parent, "copy-out")
+        received = 0
+        staging = temp_path(dest.parent, "copy-out")
         # The response is ours to close (get_archive's generator never closes it): an output
         # over the limit stops the transfer here, and the engine can then remove the container.
         try:
             with response, tempfile.SpooledTemporaryFile(_SPOOL) as spool:
                 for chunk in response.raw.stream(1 << 20, decode_content=True):
                     received += len(chunk)
-                    if received > limit + (1 << 20):  # tar headers and padding on top of the content
+                    if limit is not None and received > limit + (1 << 20):  # tar headers and padding
                         raise BuildError(f"stage {self.job.name!r} wrote more than {limit:,} bytes to "
                                          "/out", where=self.job.where or None,
                                          hint="write less, or raise WASMBUILD_MAX_OUTPUT")
@@ -141,13 +156,19 @@ class ContainerSession:
                 spool.seek(0)
                 with tarfile.open(fileobj=spool, mode="r:") as tar:
                     tarsafe.extractall(tar, staging, "tar")
-            got = staging / "out"
+            got = staging / Path(path).name
             if not got.is_dir() or got.is_symlink():
-                raise BuildError(f"stage {self.job.name!r}: /out is not a directory in the container")
-            remove(out)
-            os.replace(got, out)
+                raise BuildError(f"stage {self.job.name!r}: {path} is not a directory in the container")
+            remove(dest)
+            os.replace(got, dest)
         finally:
             remove(staging)
+
+
+def _parents(rel: str) -> list[str]:
+    """``a/b/c`` -> ``a``, ``a/b``: the directories above a cache under /work."""
+    parts = rel.strip("/").split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:

@@ -1,0 +1,58 @@
+"""The declarations of a language folder (recipe.yaml `toolchain:` and `init:`), refused with one
+line at FILE:LINE when wrong; a stage naming a toolchain no folder declares, likewise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wasmbuild.errors import ConfigError
+from wasmbuild.render.recipes import parse_recipe
+
+
+def folder(tmp_path: Path, yaml: str, code: bool = True) -> Path:
+    path = tmp_path / "lang"
+    path.mkdir()
+    (path / "recipe.yaml").write_text("description: a language\n" + yaml)
+    (path / "stage.yaml.j2").write_text("steps: []\n")
+    if code:
+        (path / "toolchain.py").write_text("def probe(): ...\n")
+    return path
+
+
+@pytest.mark.parametrize(("yaml", "code", "message"), [
+    ("toolchain:\n  name: Toy\n", True, r"recipe.yaml:3: `toolchain.name` must be a lowercase name"),
+    ("toolchain:\n  name: none\n", True, r"`toolchain.name` must be a lowercase name .*not `none`"),
+    ("toolchain:\n  name: toy\n  setpu: []\n", True,
+     r"recipe.yaml:4: unknown key 'setpu' in `toolchain` \(did you mean 'setup'"),
+    ("toolchain:\n  name: toy\n  setup: echo\n", True, r"`toolchain.setup` must be a list of strings"),
+    ("toolchain:\n  name: toy\n", False, r"recipe.yaml:2: the recipe declares `toolchain:` but has no toolchain.py"),
+    ("init:\n  files: ['../*']\n", True, r"recipe.yaml:3: `init.files` pattern '../\*' leaves the project folder"),
+    ("init:\n  files: ['/etc/*']\n", True, r"leaves the project folder"),
+    ("init:\n  files: [x]\n  order: high\n", True, r"recipe.yaml:4: `init.order` must be a number"),
+])
+def test_a_wrong_declaration_is_one_line_at_its_place(tmp_path: Path, yaml: str, code: bool, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        path = folder(tmp_path, yaml, code)
+        raise ConfigError(parse_recipe(path).name)  # not reached when the declaration is refused
+
+
+def test_a_declaration_reads_back(tmp_path: Path) -> None:
+    recipe = parse_recipe(folder(tmp_path, "toolchain:\n  name: toy\n  probe_env: [TOY_HOME]\n"
+                                           "  setup: ['echo hi']\ninit:\n  files: ['*.toy']\n  order: 5\n"))
+    assert recipe.toolchain is not None and recipe.init is not None
+    assert (recipe.toolchain.name, recipe.toolchain.probe_env, recipe.toolchain.setup) == ("toy", ("TOY_HOME",),
+                                                                                            ("echo hi",))
+    assert (recipe.init.files, recipe.init.order) == (("*.toy",), 5)
+
+
+def test_a_stage_naming_an_undeclared_toolchain_is_one_line(tmp_path: Path) -> None:
+    from wasmbuild.plan import prepare
+
+    (tmp_path / "Wasmfile").write_text(
+        "wasmfile: 1\nstages:\n  app:\n    toolchain: rusty\n    steps: ['touch \"$OUT/a.wasm\"']\n"
+        "    outputs: [a.wasm]\nimage:\n  files: [{from: app, path: a.wasm, dest: /a.wasm}]\n"
+        "  entrypoint: [a.wasm]\n")
+    with pytest.raises(ConfigError, match=r"Wasmfile:4: stage 'app': unknown toolchain 'rusty' \(did you mean"):
+        prepare(tmp_path / "Wasmfile")
