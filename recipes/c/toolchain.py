@@ -176,3 +176,21 @@ def init(folder: Path) -> Any:
     """C sources (``*.c`` at the top or under ``src/``)."""
     sources = _sources(folder, (".c",))
     return c_like(folder, "c", sources, "the C sources: clang and wasi-libc") if sources else None
+
+
+def build_system_stage(folder: Path, recipe: str, program: str | None, built: str, what: str,
+                       build_files: tuple[str, ...], extra: dict[str, Any] | None = None) -> Any:
+    """``init``'s stage for a make/cmake/autotools/meson project (their folders call this):
+    ``built`` is the program's path in the build directory, taken as NAME.wasm; C++ sources
+    choose the ``cxx`` toolchain (clang++ links libc++)."""
+    from wasmbuild.scaffold import Detected, image_name
+
+    name = image_name(folder)
+    output = f"{program or name}.wasm"
+    params: dict[str, Any] = {"project": ".", "outputs": [built if built == output else f"{built}:{output}"]}
+    if any(p.suffix in (".cpp", ".cc", ".cxx") for p in folder.rglob("*") if p.is_file()):
+        params["toolchain"] = "cxx"
+    params.update(extra or {})
+    notes = [] if program else [f"could not tell which program the build makes: set `outputs` (now {built!r})"]
+    return Detected(recipe, name, recipe, params, output, [f for f in build_files if (folder / f).is_file()][:1],
+                    notes, what=what, ignore=["**/*.o", "**/*.a", "**/*.wasm"])

@@ -11,26 +11,13 @@ FILES = ("Makefile", "makefile", "GNUmakefile")
 _WASM = re.compile(r"(?<![\w$(./-])([A-Za-z0-9_+-]+)\.wasm\b")
 _TARGET = re.compile(r"^([A-Za-z0-9_.+-]+)\s*:(?!=)", re.M)
 
-def _toolchain(folder: Path) -> str:
-    """``cxx`` when the project has C++ sources (clang++ links libc++), else ``auto`` (C)."""
-    return "cxx" if any(p.suffix in (".cpp", ".cc", ".cxx") for p in folder.rglob("*") if p.is_file()) else "auto"
 
-
-def _detected(folder: Path, recipe: str, program: str | None, built: str, what: str, notes: list[str],
+def _detected(folder: Path, recipe: str, program: str | None, built: str, what: str, _notes: list[str],
               extra: dict[str, Any] | None = None) -> Any:
-    """The stage: ``built`` is the program's path in the build directory, taken as NAME.wasm."""
-    from wasmbuild.scaffold import Detected, image_name
+    """The C family's stage for a build-system project (the c folder's code)."""
+    from wasmbuild.execute import toolchains
 
-    name = image_name(folder)
-    output = f"{program or name}.wasm"
-    params: dict[str, Any] = {"project": ".", "outputs": [built if built == output else f"{built}:{output}"]}
-    if (tc := _toolchain(folder)) != "auto":
-        params["toolchain"] = tc
-    params.update(extra or {})
-    if program is None:
-        notes.append(f"could not tell which program the build makes: set `outputs` (now {built!r})")
-    return Detected(recipe, name, recipe, params, output, [f for f in FILES if (folder / f).is_file()][:1], notes,
-                    what=what, ignore=["**/*.o", "**/*.a", "**/*.wasm"])
+    return toolchains.module("c").build_system_stage(folder, recipe, program, built, what, FILES, extra)
 
 
 def init(folder: Path) -> Any:
