@@ -345,3 +345,24 @@ def test_zlib_seeded_offline_from_debian_source_builds_and_imports(built: dict[s
     run = _cli("run", "wasm-cpython-zlib:1", env=built)
     assert run.returncode == 0, run.stderr
     assert run.stdout == "1.2.13 True\n"
+
+
+def test_a_pypi_dependency_joins_the_interpreter_image(built: dict[str, str], tmp_path: Path) -> None:
+    """`requirements:` on cpython-wasi (issue 20): the pinned pure-Python wheel lands in the
+    image's site-packages, which CPython finds under PYTHONHOME=/usr/local, and the app imports it."""
+    ctx = tmp_path / "app"
+    shutil.copytree(REPO / "examples" / "cpython-wasi", ctx)
+    shutil.copy(REPO / "tests" / "fixtures" / "python-deps" / "requirements.txt", ctx / "requirements.txt")
+    (ctx / "main.py").write_text("import six\nprint('six', six.__version__, six.__file__)\n")
+    wasmfile = ctx / "Wasmfile"
+    pinned = '      version: "3.11.2"'
+    text = wasmfile.read_text().replace(pinned, "      requirements: requirements.txt\n" + pinned, 1)
+    wasmfile.write_text(text.replace("tags: [wasm-cpython:latest]", "tags: [wasm-cpython-six:latest]"))
+    assert "requirements: requirements.txt" in wasmfile.read_text()
+    proc = _cli("build", str(ctx), "--json", env=built)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = _cli("run", "wasm-cpython-six", env=built)
+    expected = "six 1.17.0 /usr/local/lib/python3.11/site-packages/six.py\n"
+    assert (run.returncode, run.stdout) == (0, expected), run.stderr
+    sbom = json.loads(_cli("inspect", "wasm-cpython-six", "--sbom", "--json", env=built).stdout)
+    assert "pkg:pypi/six@1.17.0" in json.dumps(sbom)
