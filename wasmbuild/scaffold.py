@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, WasmbuildError
 from .fsutil import atomic_write_bytes
 from .ignore import IGNORE_FILE
 from .reference import name_from_folder
@@ -69,9 +69,17 @@ def detect(folder: Path) -> Detected:
     for recipe in asked:
         assert recipe.init is not None
         if any(_matches(folder, pattern) for pattern in recipe.init.files):
-            found = load_module(recipe.module_path).init(folder)
+            try:
+                found = load_module(recipe.module_path).init(folder)
+            except WasmbuildError:
+                raise
+            except Exception as exc:  # a folder's code is not ours: say whose it is
+                raise ConfigError(f"recipe {recipe.name!r} failed to read this project: "
+                                  f"{type(exc).__name__}: {exc}", where=str(recipe.module_path)) from None
+            if found is not None and not isinstance(found, Detected):
+                raise ConfigError(f"init() of recipe {recipe.name!r} returned {type(found).__name__}, not a Detected",
+                                  where=str(recipe.module_path))
             if found is not None:
-                assert isinstance(found, Detected), f"{recipe.module_path}: init() must return a Detected"
                 return found
     looked = ", ".join(f"{'/'.join(f for f in r.init.files if '/' not in f)} ({r.name})"  # type: ignore[union-attr]
                        for r in asked)

@@ -12,10 +12,10 @@ FILES = ("configure.ac", "configure.in", "configure")
 _PROGRAMS = re.compile(r"^\s*bin_PROGRAMS\s*[+]?=\s*([A-Za-z0-9_.+-]+)", re.M)
 
 
-def _detected(folder: Path, recipe: str, program: str | None, built: str, what: str, _notes: list[str],
+
+def _detected(folder: Path, recipe: str, program: str | None, built: str, what: str,
               extra: dict[str, Any] | None = None) -> Any:
-    """The C family's stage for a build-system project (the c folder's code)."""
-    from wasmbuild.execute import toolchains
+    from wasmbuild.execute import toolchains  # the C family's stage builder is the c folder's code
 
     return toolchains.module("c").build_system_stage(folder, recipe, program, built, what, FILES, extra)
 
@@ -28,5 +28,5 @@ def init(folder: Path) -> Any:
         if found:
             rel = am.parent.relative_to(folder).as_posix()
             built = found.group(1) if rel == "." else f"{rel}/{found.group(1)}"
-            return _detected(folder, "autotools", found.group(1), built, what, [], extra)
-    return _detected(folder, "autotools", None, "app", what, [], extra)
+            return _detected(folder, "autotools", found.group(1), built, what, extra)
+    return _detected(folder, "autotools", None, "app", what, extra)

@@ -12,10 +12,10 @@ WHAT = "the CMake project: cmake with a WASI toolchain file"
 _EXE = re.compile(r"^\s*add_executable\s*\(\s*([A-Za-z0-9_.+-]+)", re.M | re.I)
 
 
-def _detected(folder: Path, recipe: str, program: str | None, built: str, what: str, _notes: list[str],
+
+def _detected(folder: Path, recipe: str, program: str | None, built: str, what: str,
               extra: dict[str, Any] | None = None) -> Any:
-    """The C family's stage for a build-system project (the c folder's code)."""
-    from wasmbuild.execute import toolchains
+    from wasmbuild.execute import toolchains  # the C family's stage builder is the c folder's code
 
     return toolchains.module("c").build_system_stage(folder, recipe, program, built, what, FILES, extra)
 
@@ -26,5 +26,5 @@ def init(folder: Path) -> Any:
         if found:
             rel = lists.parent.relative_to(folder).as_posix()
             built = f"{found.group(1)}.wasm" if rel == "." else f"{rel}/{found.group(1)}.wasm"
-            return _detected(folder, "cmake", found.group(1), built, WHAT, [])
-    return _detected(folder, "cmake", None, "app.wasm", WHAT, [])
+            return _detected(folder, "cmake", found.group(1), built, WHAT)
+    return _detected(folder, "cmake", None, "app.wasm", WHAT)

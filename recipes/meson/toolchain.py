@@ -11,10 +11,10 @@ FILES = ("meson.build",)
 _EXE = re.compile(r"\bexecutable\s*\(\s*['\"]([^'\"]+)['\"]([^)]*)")
 
 
-def _detected(folder: Path, recipe: str, program: str | None, built: str, what: str, _notes: list[str],
+
+def _detected(folder: Path, recipe: str, program: str | None, built: str, what: str,
               extra: dict[str, Any] | None = None) -> Any:
-    """The C family's stage for a build-system project (the c folder's code)."""
-    from wasmbuild.execute import toolchains
+    from wasmbuild.execute import toolchains  # the C family's stage builder is the c folder's code
 
     return toolchains.module("c").build_system_stage(folder, recipe, program, built, what, FILES, extra)
 
@@ -28,5 +28,5 @@ def init(folder: Path) -> Any:
             file = f"{name}.{suffix.group(1)}" if suffix and suffix.group(1) else name
             rel = build.parent.relative_to(folder).as_posix()
             built = file if rel == "." else f"{rel}/{file}"
-            return _detected(folder, "meson", name, built, "the Meson project: meson with a WASI cross file", [])
-    return _detected(folder, "meson", None, "app", "the Meson project: meson with a WASI cross file", [])
+            return _detected(folder, "meson", name, built, "the Meson project: meson with a WASI cross file")
+    return _detected(folder, "meson", None, "app", "the Meson project: meson with a WASI cross file")

@@ -13,7 +13,7 @@ from wasmbuild.render.recipes import parse_recipe
 
 def folder(tmp_path: Path, yaml: str, code: bool = True) -> Path:
     path = tmp_path / "lang"
-    path.mkdir()
+    path.mkdir(parents=True)
     (path / "recipe.yaml").write_text("description: a language\n" + yaml)
     (path / "stage.yaml.j2").write_text("steps: []\n")
     if code:
@@ -56,3 +56,17 @@ def test_a_stage_naming_an_undeclared_toolchain_is_one_line(tmp_path: Path) -> N
         "  entrypoint: [a.wasm]\n")
     with pytest.raises(ConfigError, match=r"Wasmfile:4: stage 'app': unknown toolchain 'rusty' \(did you mean"):
         prepare(tmp_path / "Wasmfile")
+
+
+def test_a_folders_init_that_breaks_is_one_line_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wasmbuild.scaffold import detect
+
+    root = tmp_path / "recipes"
+    path = folder(root, "init:\n  files: ['*.toy']\n  order: 1\n")
+    (path / "toolchain.py").write_text("def init(folder):\n    raise KeyError('no toy here')\n")
+    monkeypatch.setenv("WASMBUILD_RECIPES", str(root))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "main.toy").write_text("7\n")
+    with pytest.raises(ConfigError, match=r"toolchain.py: recipe 'lang' failed to read this project: KeyError"):
+        detect(project)

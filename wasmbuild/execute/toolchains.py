@@ -158,6 +158,7 @@ def get(name: str | None) -> Toolchain | None:
     return complete(found) if complete else found
 
 
+@cache
 def _code_digest(path: Path) -> str:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
