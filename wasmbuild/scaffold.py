@@ -60,7 +60,7 @@ def image_name(folder: Path) -> str:
 
 def detect(folder: Path) -> Detected:
     """What the project in ``folder`` is, as a recipe and its parameters."""
-    from .execute.toolchains import load_module
+    from .render.folders import load_module
     from .render.recipes import list_recipes
 
     if not folder.is_dir():

@@ -70,3 +70,53 @@ def test_a_folders_init_that_breaks_is_one_line_naming_it(tmp_path: Path, monkey
     (project / "main.toy").write_text("7\n")
     with pytest.raises(ConfigError, match=r"toolchain.py: recipe 'lang' failed to read this project: KeyError"):
         detect(project)
+
+
+TEMPLATES = '''\
+def templates(files):
+    def read_lock(path):
+        text, shown = files.read_text(path, "lockfile")
+        names = [line.split()[0] for line in text.splitlines() if line.strip()]
+        if "boom" in names:
+            return names[1000]
+        return names
+    return {"read_lock": read_lock}
+'''
+
+
+def templated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lock: str, where: str = "app.lock") -> Path:
+    root = tmp_path / "recipes"
+    path = folder(root, "params:\n  lock: {type: string, description: the lockfile, required: true}\n")
+    (path / "toolchain.py").write_text(TEMPLATES)
+    (path / "stage.yaml.j2").write_text(
+        "env:\n  PKGS: {{ read_lock(lock) | join(',') | tojson }}\n"
+        "steps: ['touch \"$OUT/a.wasm\"']\noutputs: [a.wasm]\n")
+    monkeypatch.setenv("WASMBUILD_RECIPES", str(root))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "app.lock").write_text(lock)
+    (project / "Wasmfile").write_text(
+        f"wasmfile: 1\nstages:\n  app:\n    recipe: lang\n    with: {{lock: {where}}}\nimage:\n"
+        "  files: [{from: app, path: a.wasm, dest: /a.wasm}]\n  entrypoint: [a.wasm]\n")
+    return project / "Wasmfile"
+
+
+def test_a_folders_template_function_reads_a_file_of_the_context(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from wasmbuild.plan import prepare
+
+    plan = prepare(templated(tmp_path, monkeypatch, "left 1.0\nright 2.0\n"))
+    assert [s.env.get("PKGS") for s in plan.stages] == ["left,right"]
+
+
+@pytest.mark.parametrize(("lock", "where", "message"), [
+    ("a 1\n", "../outside.lock", r"outside|leaves|escapes"),
+    ("a 1\n", "missing.lock", r"lockfile 'missing.lock' does not exist in the build context"),
+    ("boom 1\n", "app.lock", r"lang/toolchain.py:6: stage 'app': the toolchain's code `read_lock` fails: IndexError"),
+])
+def test_a_template_function_that_fails_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    lock: str, where: str, message: str) -> None:
+    from wasmbuild.plan import prepare
+
+    with pytest.raises(ConfigError, match=message):
+        prepare(templated(tmp_path, monkeypatch, lock, where))

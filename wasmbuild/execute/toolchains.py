@@ -20,10 +20,7 @@ it reads the declarations, loads the folders' code and remembers what their prob
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
-import sys
-import traceback
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -31,6 +28,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from wasmbuild.errors import ConfigError, ToolchainError, WasmbuildError
+from wasmbuild.render.folders import folder_bug, load_module
 
 from .probing import BASE_PATH, PROBE_DROP, Toolchain, ToolRecord, version_in
 
@@ -71,38 +69,22 @@ def module(name: str) -> ModuleType:
     return load_module(_folder(name).module_path)
 
 
-@cache
-def load_module(path: Path) -> ModuleType:
-    """A folder's ``toolchain.py`` as a module (``wasmbuild.languages.FOLDER_HASH``): its
-    toolchain's hooks and its ``init(folder)``."""
-    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
-    name = f"wasmbuild.languages.{path.parent.name.replace('-', '_')}_{digest}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ConfigError("cannot load the toolchain's code", where=str(path))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod  # before running it: dataclasses look their module up
-    # No __pycache__ in the folder: its tree digest is the recipe's identity in the SBOM.
-    writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True
-    try:
-        spec.loader.exec_module(mod)
-    except WasmbuildError:
-        sys.modules.pop(name, None)
-        raise
-    except Exception as exc:  # a folder's code is not ours: say where it broke
-        sys.modules.pop(name, None)
-        line = exc.lineno if isinstance(exc, SyntaxError) else next(
-            (f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__)) if f.filename == str(path)), None)
-        message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-        raise ConfigError(f"the toolchain's code fails to load: {type(exc).__name__}: {message}",
-                          where=f"{path}:{line}" if line else str(path)) from None
-    finally:
-        sys.dont_write_bytecode = writes
-    return mod
-
-
 def _hook(name: str, hook: str) -> Any:
-    return getattr(module(name), hook, None)
+    """The folder's function ``hook``, if it has one; what it raises that is not a
+    ``WasmbuildError`` becomes one line at the folder's file:line (the code is not ours)."""
+    fn = getattr(module(name), hook, None)
+    if fn is None or not callable(fn):
+        return None
+    path = _folder(name).module_path
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except WasmbuildError:
+            raise
+        except Exception as exc:
+            raise folder_bug(exc, path, f"`{hook}` fails") from None
+    return call
 
 
 def probe(name: str) -> Toolchain:

@@ -341,8 +341,9 @@ def _template(source: str) -> Any:
 def render(recipe: Recipe, values: dict[str, Any], context: Path | None = None) -> tuple[str, Any]:
     """Render the stage template with ``values``; returns (text, parsed YAML data).
 
-    ``context`` is the build context, which ``requirements(PATH)`` reads a pinned requirements
-    file from (:mod:`.requirements`)."""
+    ``context`` is the build context, which ``read_requirements(PATH)`` reads a pinned
+    requirements file from (:mod:`.requirements`), as do the functions the folder's
+    ``templates(files)`` brings (:mod:`.folders`)."""
     from jinja2 import TemplateError
 
     from wasmbuild.load import yamlpos
@@ -364,8 +365,12 @@ def render(recipe: Recipe, values: dict[str, Any], context: Path | None = None) 
             raise RecipeRefused("`requirements` needs a build context (use the recipe from a Wasmfile)")
         return reqs.as_inputs(reqs.read(context, path))
 
+    from .folders import template_functions
+
     try:
-        text = _template(source).render(**values, recipe_file=recipe_file, read_requirements=requirements)
+        functions = template_functions(recipe.module_path, context)
+        names = {**functions, "recipe_file": recipe_file, "read_requirements": requirements, **values}
+        text = _template(source).render(**names)
     except RecipeRefused:
         raise
     except (TemplateError, ValueError) as exc:
