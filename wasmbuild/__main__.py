@@ -1,7 +1,8 @@
 """Console entry point. ``--version`` answers before any heavy import (start-up stays fast), and
 so does ``run``: ``run [OPTIONS] IMAGE [ARGS...]`` with only the options ``run`` takes calls the
 same function as the Typer command (``runtime/command.py``) without importing typer, rich or
-pydantic; so does ``check [--json] [FILE...]`` (``check.check_command``, without typer and rich);
+pydantic; so does ``check [--json] [FILE...]`` (``check.check_command``, without typer and rich),
+whose result is replayed while nothing it read changed (``cache/results.py``);
 any other argv (help, an unknown option...) goes to the full CLI.
 ``WASMBUILD_FAST_RUN=0`` sends ``run`` and ``check`` to the full CLI too."""
 
@@ -27,18 +28,31 @@ def main(argv: list[str] | None = None) -> int:
 
             debug = "--debug" in args or os.environ.get("WASMBUILD_DEBUG", "") not in ("", "0")  # as run_cli
             return guarded(lambda: run_image(parsed), debug)
-    if args[:1] == ["check"] and os.environ.get("WASMBUILD_FAST_RUN", "1") != "0":
-        from wasmbuild.check import check_command, parse_check_argv
+    if args[:1] == ["check"] and os.environ.get("WASMBUILD_FAST_RUN", "1") != "0" and _plain_check(args[1:]):
+        from wasmbuild.cache.results import replay_or_run
 
-        wanted = parse_check_argv(args[1:])
-        if wanted is not None:
-            from wasmbuild.errors import guarded
-
-            debug = os.environ.get("WASMBUILD_DEBUG", "") not in ("", "0")
-            return guarded(lambda: check_command(*wanted), debug)
+        return replay_or_run(args, lambda: _check(args[1:]))
     from wasmbuild.cli import run_cli
 
     return run_cli(args)
+
+
+def _plain_check(args: list[str]) -> bool:
+    """``check [--json] [FILE...]`` (what the fast path takes; anything else: the full CLI)."""
+    return all(a in ("--json", "--") or not a.startswith("-") for a in args) and "--help" not in args
+
+
+def _check(args: list[str]) -> int:
+    from wasmbuild.check import check_command, parse_check_argv
+    from wasmbuild.errors import guarded
+
+    wanted = parse_check_argv(args)
+    if wanted is None:
+        from wasmbuild.cli import run_cli
+
+        return run_cli(["check", *args])
+    debug = os.environ.get("WASMBUILD_DEBUG", "") not in ("", "0")
+    return guarded(lambda: check_command(*wanted), debug)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ modules     modules compiled by ``wasmbuild run``
 precompiled extras compiled by ``build --precompile`` (by module, target, wasmtime), engine keys
 builds      work directories of running builds
 caches      persistent stage caches (``caches:``, ``cache/mounts.py``): cargo's target dir...
+results     remembered results of ``check`` against what it read (``cache/results.py``)
 ========== ============================================================================
 """
 
@@ -26,7 +27,7 @@ import os
 from pathlib import Path
 
 AREAS = ("stages", "downloads", "layers", "wasm-valid", "optimized", "toolchains", "compilers", "digests",
-         "rootfs", "modules", "precompiled", "builds", "caches")
+         "rootfs", "modules", "precompiled", "builds", "caches", "results")
 
 
 def _cache_path() -> Path:

@@ -6,6 +6,8 @@ The folder's code is the recipe's, never the build context's. Besides the toolch
 may bring ``templates(files) -> dict[str, callable]``: functions its ``stage.yaml.j2`` calls, e.g.
 one that reads a lockfile of the build context and returns its packages as pinned inputs.
 ``files`` is a :class:`ContextFiles`: the only way such a function reads the build context.
+Render loads a folder's code only when its text defines ``templates`` (a top-level
+``def templates(``): rendering a Wasmfile imports no toolchain code otherwise.
 """
 
 from __future__ import annotations
@@ -99,11 +101,19 @@ class ContextFiles:
         return text, shown if not shown.startswith("..") else str(full)
 
 
+@cache
+def _defines_templates(module_path: Path) -> bool:
+    try:
+        return "def templates(" in module_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
 def template_functions(module_path: Path, context: Path | None) -> dict[str, Any]:
     """The functions a folder's ``templates(files)`` gives its stage template (none without
     ``toolchain.py`` or the hook). A bug in them is one line at the folder's file:line."""
-    if not module_path.is_file():
-        return {}
+    if not _defines_templates(module_path):
+        return {}  # the folder's code is not loaded to render (start-up: `check` stays light)
     hook = getattr(load_module(module_path), "templates", None)
     if hook is None:
         return {}

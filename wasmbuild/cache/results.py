@@ -1,0 +1,223 @@
+"""A command's result remembered against everything it looked at (``check``: the pre-commit hook
+runs it on every commit, and most commits leave the Wasmfile alone).
+
+As ruff's and mypy's caches do, a run records what its answer depends on and a later run replays
+the answer while none of that changed. Recording is not a list kept by hand: while the command
+runs, an audit hook (``sys.addaudithook``) sees every file opened and every directory listed, and
+wrappers of ``os.stat``/``os.lstat`` every path looked up (a missing file counts: its appearing
+changes the answer). At the end every module the process imported joins them (wasmbuild's own
+code, pydantic, the recipe folders' code). Each path is kept with its stat signature (type, inode,
+device, size, mtime and ctime in ns); the key is the interpreter, argv, the working directory, the
+whole environment and whether stdout/stderr are terminals.
+
+A run is not remembered when it wrote a file outside the cache, started a process, opened a
+socket, or when one of its paths changed in the last :data:`RACY_SECONDS` (file times are coarse:
+a file rewritten within the same tick keeps its mtime, so a fresh one is not trusted, as git does
+for its index). Replaying costs one stat per path (~400 for ``check``: about a millisecond) and
+none of the imports. Entries live in the cache area ``results`` (``cache ls``/``prune``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import stat
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+MEMO_VERSION = 1
+#: A path changed this recently (seconds) makes the run not remembered.
+RACY_SECONDS = 2.0
+_TAINT_EVENTS = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
+                 "os.forkpty", "socket.connect", "socket.bind", "os.kill", "ctypes.dlopen"}
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_SKIP = ("/proc/", "/dev/", "/sys/")
+
+
+def _one(st: os.stat_result, listed: bool) -> list[int]:
+    if stat.S_ISDIR(st.st_mode) and not listed:  # only looked up, or walked through: what it is
+        return [st.st_mode, st.st_ino, st.st_dev]
+    return [st.st_mode, st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _sig(path: str, listed: bool = False) -> list[int] | None:
+    """The stat signature of ``path`` (of its target too when it is a symlink); None: missing.
+    A directory's times count only when it was ``listed`` (its entries are what changed then)."""
+    try:
+        st = os.lstat(path)
+    except (OSError, ValueError):
+        return None
+    out = _one(st, listed)
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            out += _one(os.stat(path), listed)
+        except (OSError, ValueError):
+            out.append(-1)
+    return out
+
+
+class _Tee(io.TextIOBase):
+    """A text stream that writes through to ``real`` and keeps a copy."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return int(self.real.write(text))
+
+    def flush(self) -> None:
+        self.real.flush()
+
+    def isatty(self) -> bool:
+        return bool(self.real.isatty())
+
+    def fileno(self) -> int:
+        return int(self.real.fileno())
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self.real, "encoding", "utf-8"))
+
+    @property
+    def buffer(self) -> Any:
+        """Bytes written past the copy: the run is not remembered."""
+        if _current is not None:
+            _current.tainted = "wrote to the binary stream"
+        return self.real.buffer
+
+
+class _Recorder:
+    def __init__(self, skip_root: str) -> None:
+        self.paths: set[str] = set()
+        self.listed: set[str] = set()
+        self.tainted: str | None = None
+        self.skip_root = skip_root.rstrip("/") + "/"
+        self.cwd = os.getcwd()
+
+    def _add(self, path: Any, listed: bool = False) -> None:
+        if isinstance(path, int) or path is None:
+            return
+        try:
+            text = os.fsdecode(path)
+        except (TypeError, ValueError):
+            return
+        full = os.path.normpath(os.path.join(self.cwd, text))
+        if not (full + "/").startswith(self.skip_root) and not full.startswith(_SKIP):
+            (self.listed if listed else self.paths).add(full)
+
+    def hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if event == "open":
+            path, mode, flags = [*args, None, None, 0][:3]
+            writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool((flags or 0) & _WRITE_FLAGS)
+            if writes and not isinstance(path, int):
+                full = os.path.normpath(os.path.join(self.cwd, os.fsdecode(path)))
+                if not (full + "/").startswith(self.skip_root):
+                    self.tainted = f"wrote {full}"
+                return
+            self._add(path)
+        elif event in ("os.listdir", "os.scandir"):
+            self._add(args[0] if args and args[0] is not None else ".", listed=True)
+        elif event in _TAINT_EVENTS:
+            self.tainted = event
+
+
+#: The run being recorded; one audit hook for the process (hooks cannot be removed).
+_current: _Recorder | None = None
+_hooked = False
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    rec = _current
+    if rec is not None:
+        rec.hook(event, args)
+
+
+def _key(argv: list[str]) -> str:
+    material = json.dumps([MEMO_VERSION, sys.executable, sys.version, argv, os.getcwd(),
+                           sorted(os.environ.items()), sys.stdout.isatty(), sys.stderr.isatty()])
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def replay_or_run(argv: list[str], run: Callable[[], int]) -> int:
+    """``run()``'s exit code, or the remembered result of an identical earlier run (its output
+    written again) while nothing it looked at changed. See the module's docstring."""
+    from wasmbuild.dirs import cache_dir
+
+    root = str(cache_dir().resolve())
+    memo = os.path.join(root, "results", _key(argv)[:40] + ".json")  # the area cache_area("results") names
+    try:
+        with open(memo, encoding="utf-8") as fh:
+            entry = json.load(fh)
+        if all(_sig(path, listed) == sig for path, listed, sig in entry["paths"]):
+            sys.stdout.write(entry["stdout"])
+            sys.stderr.write(entry["stderr"])
+            return int(entry["code"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return _record(memo, root, run)
+
+
+def _record(memo: str, root: str, run: Callable[[], int]) -> int:
+    global _current, _hooked
+    if _current is not None:  # a nested run (a test calling main from a command): no memo
+        return run()
+    rec = _Recorder(root)
+    real_stat, real_lstat = os.stat, os.lstat
+
+    def stat_(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("dir_fd") is None:
+            rec._add(path)
+        return real_stat(path, *args, **kwargs)
+
+    def lstat_(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("dir_fd") is None:
+            rec._add(path)
+        return real_lstat(path, *args, **kwargs)
+
+    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
+    real_out, real_err = sys.stdout, sys.stderr
+    if not _hooked:
+        sys.addaudithook(_audit)
+        _hooked = True
+    _current = rec
+    os.stat, os.lstat = stat_, lstat_
+    sys.stdout, sys.stderr = out, err
+    started = time.time()
+    try:
+        code = run()
+    finally:
+        _current = None
+        os.stat, os.lstat = real_stat, real_lstat
+        sys.stdout, sys.stderr = real_out, real_err
+    if rec.tainted is None:
+        _save(memo, rec, out, err, code, started)
+    return code
+
+
+def _save(memo: str, rec: _Recorder, out: _Tee, err: _Tee, code: int, started: float) -> None:
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str):
+            rec._add(path)
+    paths = sorted([(p, False) for p in rec.paths - rec.listed] + [(p, True) for p in rec.listed])
+    sigs = [_sig(p, listed) for p, listed in paths]
+    fresh = started - RACY_SECONDS
+    if any(s is not None and len(s) >= 6 and max(s[4], s[5]) / 1e9 >= fresh for s in sigs):
+        return  # changed within a clock tick of this run: not to be trusted next time
+    from pathlib import Path
+
+    from wasmbuild.fsutil import atomic_write_bytes
+
+    entry = {"paths": [[p, listed, s] for (p, listed), s in zip(paths, sigs, strict=True)], "code": code,
+             "stdout": "".join(out.parts), "stderr": "".join(err.parts)}
+    try:
+        os.makedirs(os.path.dirname(memo), exist_ok=True)
+        atomic_write_bytes(Path(memo), json.dumps(entry).encode())
+    except OSError:
+        pass  # a cache that cannot be written is no reason to fail the command
