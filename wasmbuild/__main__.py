@@ -1,10 +1,12 @@
 """Console entry point. ``--version`` answers before any heavy import (start-up stays fast), and
 so does ``run``: ``run [OPTIONS] IMAGE [ARGS...]`` with only the options ``run`` takes calls the
 same function as the Typer command (``runtime/command.py``) without importing typer, rich or
-pydantic; so does ``check [--json] [FILE...]`` (``check.check_command``, without typer and rich),
-whose result is replayed while nothing it read changed (``cache/results.py``);
-any other argv (help, an unknown option...) goes to the full CLI.
-``WASMBUILD_FAST_RUN=0`` sends ``run`` and ``check`` to the full CLI too."""
+pydantic; so does ``check [--json] [FILE...]`` (``check.check_command``, without typer and rich).
+The answers of ``check``, ``plan`` and a ``build`` that wrote nothing outside the cache and the
+image store (a no-op rebuild) are replayed while nothing they read changed
+(``cache/results.py``); ``WASMBUILD_REPLAY=0`` turns that off. Any other argv (help, an unknown
+option...) goes to the full CLI. ``WASMBUILD_FAST_RUN=0`` sends ``run`` and ``check`` to the
+full CLI too."""
 
 from __future__ import annotations
 
@@ -28,13 +30,35 @@ def main(argv: list[str] | None = None) -> int:
 
             debug = "--debug" in args or os.environ.get("WASMBUILD_DEBUG", "") not in ("", "0")  # as run_cli
             return guarded(lambda: run_image(parsed), debug)
+    replay = os.environ.get("WASMBUILD_REPLAY", "1") != "0"
     if args[:1] == ["check"] and os.environ.get("WASMBUILD_FAST_RUN", "1") != "0" and _plain_check(args[1:]):
+        if not replay:
+            return _check(args[1:])
         from wasmbuild.cache.results import replay_or_run
 
         return replay_or_run(args, lambda: _check(args[1:]))
+    if args[:1] == ["plan"] and replay and not any(a in ("--help", "-h") for a in args):
+        from wasmbuild.cache.results import replay_or_run
+
+        return replay_or_run(args, lambda: _full_cli(args))
+    if args[:1] == ["build"] and replay and not _fresh_wanted(args):
+        from wasmbuild.cache.results import replay_or_run
+        from wasmbuild.dirs import store_dir
+
+        return replay_or_run(args, lambda: _full_cli(args), writable=(str(store_dir()),))
+    return _full_cli(args)
+
+
+def _full_cli(args: list[str]) -> int:
     from wasmbuild.cli import run_cli
 
     return run_cli(args)
+
+
+def _fresh_wanted(args: list[str]) -> bool:
+    """A build that must run whatever it did last time: ``--no-cache``, ``--json`` (its timings
+    are this run's), help."""
+    return any(a in ("--no-cache", "--json", "--help", "-h") or a.startswith("--json=") for a in args)
 
 
 def _plain_check(args: list[str]) -> bool:

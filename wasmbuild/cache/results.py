@@ -5,20 +5,28 @@ As ruff's and mypy's caches do, a run records what its answer depends on and a l
 the answer while none of that changed. Recording is not a list kept by hand: while the command
 runs, an audit hook (``sys.addaudithook``) sees every file opened and every directory listed, and
 wrappers of ``os.stat``/``os.lstat`` every path looked up (a missing file counts: its appearing
-changes the answer). At the end every module the process imported joins them (wasmbuild's own
-code, pydantic, the recipe folders' code). Each path is kept with its stat signature (type, inode,
-device, size, mtime and ctime in ns); the key is the interpreter, argv, the working directory, the
-whole environment and whether stdout/stderr are terminals.
+changes the answer). Every entry of a listed directory counts too: a walk learns of its files
+through ``os.scandir``, whose entries' stat neither calls ``os.stat`` nor raises an event. At the
+end every module the process imported joins them (wasmbuild's own code, pydantic, the recipe
+folders' code). Each path is kept with its stat signature (type, inode, device, size, mtime and
+ctime in ns); the key is the interpreter, argv, the working directory, the whole environment and
+whether stdout/stderr are terminals (and the terminal's size).
 
-A run is not remembered when it wrote a file outside the cache, started a process, opened a
-socket, or when one of its paths changed in the last :data:`RACY_SECONDS` (file times are coarse:
-a file rewritten within the same tick keeps its mtime, so a fresh one is not trusted, as git does
-for its index). Replaying costs one stat per path (~400 for ``check``: about a millisecond) and
-none of the imports. Entries live in the cache area ``results`` (``cache ls``/``prune``).
+A run is not remembered when it wrote a file outside the cache (and the ``writable`` roots its
+caller names: the image store for ``build``), started a process, opened a socket, or when one of
+its paths changed in the last :data:`RACY_SECONDS` (file times are coarse: a file rewritten within
+the same tick keeps its mtime, so a fresh one is not trusted, as git does for its index). Paths in
+the cache itself are derived state, written only by atomic renames: for them what counts is that
+the same file is still there (type, inode, size), not its times, which marking an entry used
+changes; those marks (``os.utime`` of a cache file) are made again when the run is replayed, so
+``cache prune`` still sees what is in use. Replaying costs one stat per path (~400 for ``check``:
+about a millisecond) and none of the imports. Entries live in the cache area ``results``
+(``cache ls``/``prune``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -36,25 +44,32 @@ _TAINT_EVENTS = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "
                  "os.forkpty", "socket.connect", "socket.bind", "os.kill", "ctypes.dlopen"}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _SKIP = ("/proc/", "/dev/", "/sys/")
+#: Events that change the file system, and where their ``dir_fd`` argument is.
+_CHANGES = ("os.rename", "os.replace", "os.remove", "os.rmdir", "os.mkdir", "os.symlink", "os.link",
+            "os.truncate", "os.chmod", "os.chown", "shutil.rmtree", "shutil.copyfile", "shutil.move")
+_DIR_FD = {"os.remove": 1, "os.rmdir": 1, "os.mkdir": 2, "os.rename": 2, "os.replace": 2, "os.chmod": 2,
+           "os.chown": 3, "os.symlink": 2, "os.link": 2, "os.utime": 3}
+#: How a path was used: looked up or read; listed (its entries count); in the cache (derived).
+SEEN, LISTED, DERIVED = "s", "l", "d"
 
 
-def _one(st: os.stat_result, listed: bool) -> list[int]:
-    if stat.S_ISDIR(st.st_mode) and not listed:  # only looked up, or walked through: what it is
-        return [st.st_mode, st.st_ino, st.st_dev]
+def _one(st: os.stat_result, kind: str) -> list[int]:
+    if kind == DERIVED or (stat.S_ISDIR(st.st_mode) and kind == SEEN):
+        return [st.st_mode, st.st_ino, st.st_dev] + ([] if stat.S_ISDIR(st.st_mode) else [st.st_size])
     return [st.st_mode, st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
-def _sig(path: str, listed: bool = False) -> list[int] | None:
+def _sig(path: str, kind: str = SEEN) -> list[int] | None:
     """The stat signature of ``path`` (of its target too when it is a symlink); None: missing.
-    A directory's times count only when it was ``listed`` (its entries are what changed then)."""
+    A directory's times count only when it was listed (its entries are what changed then)."""
     try:
         st = os.lstat(path)
     except (OSError, ValueError):
         return None
-    out = _one(st, listed)
+    out = _one(st, kind)
     if stat.S_ISLNK(st.st_mode):
         try:
-            out += _one(os.stat(path), listed)
+            out += _one(os.stat(path), kind)
         except (OSError, ValueError):
             out.append(-1)
     return out
@@ -93,38 +108,67 @@ class _Tee(io.TextIOBase):
 
 
 class _Recorder:
-    def __init__(self, skip_root: str) -> None:
-        self.paths: set[str] = set()
-        self.listed: set[str] = set()
+    def __init__(self, cache_root: str, writable: tuple[str, ...]) -> None:
+        self.paths: dict[str, str] = {}
+        self.touched: set[str] = set()
         self.tainted: str | None = None
-        self.skip_root = skip_root.rstrip("/") + "/"
+        self.cache_root = cache_root.rstrip("/") + "/"
+        self.own = self.cache_root + "results"  # this module's own entries are no witness
+        self.writable = tuple(w.rstrip("/") + "/" for w in (cache_root, *writable))
         self.cwd = os.getcwd()
 
-    def _add(self, path: Any, listed: bool = False) -> None:
+    def _full(self, path: Any) -> str | None:
         if isinstance(path, int) or path is None:
-            return
+            return None
         try:
-            text = os.fsdecode(path)
+            return os.path.normpath(os.path.join(self.cwd, os.fsdecode(path)))
         except (TypeError, ValueError):
+            return None
+
+    def _add(self, path: Any, listed: bool = False) -> None:
+        full = self._full(path)
+        if full is None or full.startswith(_SKIP) or full.startswith(self.own):
             return
-        full = os.path.normpath(os.path.join(self.cwd, text))
-        if not (full + "/").startswith(self.skip_root) and not full.startswith(_SKIP):
-            (self.listed if listed else self.paths).add(full)
+        if (full + "/").startswith(self.cache_root):
+            self.paths[full] = DERIVED
+        elif listed:
+            self.paths[full] = LISTED
+        else:
+            self.paths.setdefault(full, SEEN)
 
     def hook(self, event: str, args: tuple[Any, ...]) -> None:
         if event == "open":
             path, mode, flags = [*args, None, None, 0][:3]
             writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool((flags or 0) & _WRITE_FLAGS)
-            if writes and not isinstance(path, int):
-                full = os.path.normpath(os.path.join(self.cwd, os.fsdecode(path)))
-                if not (full + "/").startswith(self.skip_root):
-                    self.tainted = f"wrote {full}"
-                return
-            self._add(path)
+            if writes:
+                self._wrote(path)
+            else:
+                self._add(path)
         elif event in ("os.listdir", "os.scandir"):
             self._add(args[0] if args and args[0] is not None else ".", listed=True)
+        elif event in _CHANGES:
+            at = _DIR_FD.get(event)
+            if at is not None and len(args) > at and args[at] not in (None, -1):
+                return  # relative to a directory already named (shutil.rmtree's walk)
+            for path in args[:2] if event in ("os.rename", "os.replace", "os.link", "shutil.move") else args[:1]:
+                self._wrote(path)
+        elif event == "os.utime":
+            if len(args) > 3 and args[3] not in (None, -1):
+                return
+            full = self._full(args[0] if args else None)
+            if full is not None and (full + "/").startswith(self.cache_root) and args[1] is None:
+                self.touched.add(full)  # marked as used: done again on a replay
+            else:
+                self._wrote(args[0] if args else None)
         elif event in _TAINT_EVENTS:
             self.tainted = event
+
+    def _wrote(self, path: Any) -> None:
+        full = self._full(path)
+        if full is None:  # a write through a descriptor: where to, it does not say
+            self.tainted = self.tainted or "wrote through a file descriptor"
+        elif not (full + "/").startswith(self.writable):
+            self.tainted = self.tainted or f"wrote {full}"
 
 
 #: The run being recorded; one audit hook for the process (hooks cannot be removed).
@@ -139,14 +183,17 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 
 def _key(argv: list[str]) -> str:
+    ttys = [f.isatty() for f in (sys.stdout, sys.stderr)]
+    size = tuple(os.get_terminal_size(2)) if ttys[1] else ()
     material = json.dumps([MEMO_VERSION, sys.executable, sys.version, argv, os.getcwd(),
-                           sorted(os.environ.items()), sys.stdout.isatty(), sys.stderr.isatty()])
+                           sorted(os.environ.items()), ttys, size])
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def replay_or_run(argv: list[str], run: Callable[[], int]) -> int:
+def replay_or_run(argv: list[str], run: Callable[[], int], writable: tuple[str, ...] = ()) -> int:
     """``run()``'s exit code, or the remembered result of an identical earlier run (its output
-    written again) while nothing it looked at changed. See the module's docstring."""
+    written again) while nothing it looked at changed. ``writable``: roots besides the cache the
+    run may write to and still be remembered. See the module's docstring."""
     from wasmbuild.dirs import cache_dir
 
     root = str(cache_dir().resolve())
@@ -154,20 +201,23 @@ def replay_or_run(argv: list[str], run: Callable[[], int]) -> int:
     try:
         with open(memo, encoding="utf-8") as fh:
             entry = json.load(fh)
-        if all(_sig(path, listed) == sig for path, listed, sig in entry["paths"]):
+        if all(_sig(path, kind) == sig for path, kind, sig in entry["paths"]):
+            for path in entry["touched"]:
+                with contextlib.suppress(OSError):
+                    os.utime(path)
             sys.stdout.write(entry["stdout"])
             sys.stderr.write(entry["stderr"])
             return int(entry["code"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    return _record(memo, root, run)
+    return _record(memo, root, run, tuple(os.path.realpath(w) for w in writable))
 
 
-def _record(memo: str, root: str, run: Callable[[], int]) -> int:
+def _record(memo: str, root: str, run: Callable[[], int], writable: tuple[str, ...]) -> int:
     global _current, _hooked
     if _current is not None:  # a nested run (a test calling main from a command): no memo
         return run()
-    rec = _Recorder(root)
+    rec = _Recorder(root, writable)
     real_stat, real_lstat = os.stat, os.lstat
 
     def stat_(path: Any, *args: Any, **kwargs: Any) -> Any:
@@ -205,17 +255,26 @@ def _save(memo: str, rec: _Recorder, out: _Tee, err: _Tee, code: int, started: f
         path = getattr(module, "__file__", None)
         if isinstance(path, str):
             rec._add(path)
-    paths = sorted([(p, False) for p in rec.paths - rec.listed] + [(p, True) for p in rec.listed])
-    sigs = [_sig(p, listed) for p, listed in paths]
+    for folder, kind in list(rec.paths.items()):
+        if kind != LISTED:
+            continue
+        # What a walk learnt of the entries (DirEntry.stat(): no os.stat, no audit event) is
+        # covered by each entry's own signature: an edit in place leaves the folder's mtime.
+        with contextlib.suppress(OSError):
+            for name in os.listdir(folder):
+                rec._add(os.path.join(folder, name))
+    paths = sorted(rec.paths.items())
+    sigs = [_sig(p, kind) for p, kind in paths]
     fresh = started - RACY_SECONDS
-    if any(s is not None and len(s) >= 6 and max(s[4], s[5]) / 1e9 >= fresh for s in sigs):
+    if any(s is not None and kind != DERIVED and len(s) >= 6 and max(s[4], s[5]) / 1e9 >= fresh
+           for (_, kind), s in zip(paths, sigs, strict=True)):
         return  # changed within a clock tick of this run: not to be trusted next time
     from pathlib import Path
 
     from wasmbuild.fsutil import atomic_write_bytes
 
-    entry = {"paths": [[p, listed, s] for (p, listed), s in zip(paths, sigs, strict=True)], "code": code,
-             "stdout": "".join(out.parts), "stderr": "".join(err.parts)}
+    entry = {"paths": [[p, kind, s] for (p, kind), s in zip(paths, sigs, strict=True)], "code": code,
+             "touched": sorted(rec.touched), "stdout": "".join(out.parts), "stderr": "".join(err.parts)}
     try:
         os.makedirs(os.path.dirname(memo), exist_ok=True)
         atomic_write_bytes(Path(memo), json.dumps(entry).encode())

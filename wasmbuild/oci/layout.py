@@ -211,13 +211,13 @@ class Layout:
             raise ImageNotFound(f"cannot tag {name}: manifest {desc.digest} is not in {self.path}")
         with self.locked():
             self._init_skeleton()  # not init(): it takes the lock, which is not reentrant
-            entries = [
-                m
-                for m in self._read_index().get("manifests", [])
-                if (m.get("annotations") or {}).get(REF_NAME) != name
-            ]
+            old = self._read_index().get("manifests", [])
+            entries = [m for m in old if (m.get("annotations") or {}).get(REF_NAME) != name]
             annotations = {**desc.annotations, REF_NAME: name}
-            entries.append(desc.with_annotations(annotations).to_json())
+            entry = desc.with_annotations(annotations).to_json()
+            if entry in old:
+                return  # already so: the index is left alone (a no-op build writes nothing here)
+            entries.append(entry)
             self._write_index(entries)
 
     def untag(self, name: str) -> bool:
