@@ -3,9 +3,9 @@
 no-op `build` of Wasmfile.example, median wall time of ``--repeat`` runs each, the commands
 taking turns; with the full Typer CLI (``WASMBUILD_FAST_RUN=0``) for `check` as the peer of its
 fast path, each command also with replaying off (``WASMBUILD_REPLAY=0``: what the first run after
-a change costs, ``wasmbuild/cache/results.py``), and the bare interpreter as the floor. The load average is printed before and after,
-and the CPU time (user + sys) of each command next to its wall time: on a shared machine the CPU
-time moves less.
+a change costs, ``wasmbuild/cache/results.py``), and the bare interpreter as the floor. The load
+average is printed before and after, and the CPU time (user + sys) of each command next to its
+wall time: on a shared machine the CPU time moves less.
 
 Bytecode: the commands run as an installed wasmbuild does, with its modules' ``.pyc`` files
 (``pip install`` writes them; a one-off warm-up run writes them for a checkout), so
@@ -58,7 +58,7 @@ def main() -> int:
         cpu: dict[str, list[float]] = {k: [] for k in commands}
         for _ in range(2):  # warm-up: bytecode written, memos filled (after the 2 s a fresh file is
             time.sleep(2.5)  # not trusted for: cache/results.py RACY_SECONDS)
-            for name, argv in commands.items():
+            for argv in commands.values():
                 subprocess.run(argv, env=env, check=True, capture_output=True)
         load_before = os.getloadavg()[0]
         for _ in range(args.repeat):

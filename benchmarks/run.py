@@ -78,6 +78,7 @@ def median(fn: Callable[[int], float], repeat: int) -> float:
 
 def wb_env(state: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WASMBUILD_") or k == "WASMBUILD_DOWNLOADS"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: `pip install` writes the .pyc files
     env.update(WASMBUILD_STORE=str(state / "store"), WASMBUILD_CACHE=str(state / "cache"))
     env.pop("SOURCE_DATE_EPOCH", None)
     return env

@@ -55,10 +55,14 @@ def _full_cli(args: list[str]) -> int:
     return run_cli(args)
 
 
+#: Build options that make a build run whatever it did last time (``--json``: its timings are
+#: this run's), or write outside the cache and the store, so that it would not be remembered
+#: anyway (then it is not recorded either: recording costs a little).
+_NOT_REPLAYED = ("--no-cache", "--json", "--help", "-h", "--output", "-o", "--push", "--metadata-file")
+
+
 def _fresh_wanted(args: list[str]) -> bool:
-    """A build that must run whatever it did last time: ``--no-cache``, ``--json`` (its timings
-    are this run's), help."""
-    return any(a in ("--no-cache", "--json", "--help", "-h") or a.startswith("--json=") for a in args)
+    return any(a in _NOT_REPLAYED or a.split("=", 1)[0] in _NOT_REPLAYED for a in args)
 
 
 def _plain_check(args: list[str]) -> bool:
