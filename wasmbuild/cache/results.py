@@ -203,8 +203,9 @@ def replay_or_run(argv: list[str], run: Callable[[], int], writable: tuple[str, 
             entry = json.load(fh)
         if all(_sig(path, kind) == sig for path, kind, sig in entry["paths"]):
             for path in entry["touched"]:
-                with contextlib.suppress(OSError):
-                    os.utime(path)
+                if isinstance(path, str) and path.startswith(root.rstrip("/") + "/"):  # only the cache's
+                    with contextlib.suppress(OSError):
+                        os.utime(path)
             sys.stdout.write(entry["stdout"])
             sys.stderr.write(entry["stderr"])
             return int(entry["code"])
