@@ -6,12 +6,14 @@ The answers of ``check``, ``plan`` and a ``build`` that wrote nothing outside th
 image store (a no-op rebuild) are replayed while nothing they read changed
 (``cache/results.py``); ``WASMBUILD_REPLAY=0`` turns that off. Any other argv (help, an unknown
 option...) goes to the full CLI. ``WASMBUILD_FAST_RUN=0`` sends ``run`` and ``check`` to the
-full CLI too."""
+full CLI too, and so does ``build`` (``buildcmd.parse_build_argv``: the common options, without
+typer; the rest goes to the full CLI)."""
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,8 +47,29 @@ def main(argv: list[str] | None = None) -> int:
         from wasmbuild.cache.results import replay_or_run
         from wasmbuild.dirs import store_dir
 
-        return replay_or_run(args, lambda: _full_cli(args), writable=(str(store_dir()),))
+        return replay_or_run(args, lambda: _build(args), writable=(str(store_dir()),))
+    if args[:1] == ["build"]:
+        return _build(args)
     return _full_cli(args)
+
+
+def _build(args: list[str]) -> int:
+    """``build``: without typer when the fast parser takes the argv (``buildcmd.py``)."""
+    if os.environ.get("WASMBUILD_FAST_RUN", "1") != "0":
+        from wasmbuild.buildcmd import parse_build_argv, run_build
+
+        parsed = parse_build_argv(args[1:])
+        if parsed is not None:
+            from wasmbuild.errors import guarded
+
+            debug = os.environ.get("WASMBUILD_DEBUG", "") not in ("", "0")
+            return guarded(lambda: _ran(run_build, parsed), debug)
+    return _full_cli(args)
+
+
+def _ran(command: Any, args: Any) -> int:
+    command(args)
+    return 0
 
 
 def _full_cli(args: list[str]) -> int:

@@ -29,7 +29,8 @@ BASE = [
 ]
 STEPS = ["load", "render", "plan", "execute", "assemble", "attest", "publish"]
 _AFTER = len(BASE) + len(STEPS)
-TOP = {"pipeline": _AFTER, "runtime": _AFTER, "check": _AFTER + 1, "scaffold": _AFTER + 1, "cli": _AFTER + 2,
+TOP = {"pipeline": _AFTER, "runtime": _AFTER, "check": _AFTER + 1, "scaffold": _AFTER + 1,
+       "buildcmd": _AFTER + 1, "cli": _AFTER + 2,
        "__main__": _AFTER + 3}
 MAX_LINES = 450
 

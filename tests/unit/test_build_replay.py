@@ -47,15 +47,15 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 class Runs:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        import wasmbuild.cli as cli
+        import wasmbuild.buildcmd as buildcmd
 
         self.count = 0
-        real = cli.run_cli
+        real = buildcmd.run_build
 
-        def counted(argv: list[str]) -> int:
+        def counted(args: buildcmd.BuildArgs) -> None:
             self.count += 1
-            return real(argv)
-        monkeypatch.setattr(cli, "run_cli", counted)
+            real(args)
+        monkeypatch.setattr(buildcmd, "run_build", counted)
 
 
 def build(capsys: pytest.CaptureFixture[str], *more: str) -> str:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -14,17 +12,7 @@ from ..oci.targets import names as target_names
 from ..oci.targets import platforms_help
 from ..ui import emit_json
 from .app import app
-from .options import CaFile, Json, PlainHttp, TlsVerify, WasmfileArg, registry_options, sandbox_option
-
-if TYPE_CHECKING:
-    from ..publish.result import BuildResult
-
-
-def _wasmfile(path: Path, file: Path | None) -> tuple[Path, Path | None]:
-    """(Wasmfile, context override): ``-f FILE [CONTEXT]`` as buildx, or ``[WASMFILE|DIR]``."""
-    if file is None:
-        return path, None
-    return file, (path if path != Path("Wasmfile") else None)
+from .options import CaFile, Json, PlainHttp, TlsVerify, WasmfileArg
 
 
 @app.command("build")
@@ -95,161 +83,16 @@ def build_cmd(
         help="Run host stages in a bubblewrap sandbox (default on; off runs them unconfined).")] = "on",
 ) -> None:
     """Build the image a Wasmfile describes (into the local store by default)."""
-    from ..assemble.assemble import AssembleOptions
-    from ..assemble.compress import parse as parse_compression
-    from ..attest import AttestOptions
-    from ..execute.scheduler import ExecuteOptions
-    from ..pipeline import (
-        BuildOptions,
-        CacheExchange,
-        build_and_publish,
-        build_target,
-        check_stage_names,
-        image_names,
-        prepare,
-    )
-    from ..progress import progress_reporter
-    from ..publish import publishers
-    from ..store import open_store
+    from ..buildcmd import BuildArgs, run_build
 
-    layers = AssembleOptions(compression=parse_compression(compression) if compression else None)
-    path, ctx = _wasmfile(wasmfile, file)
-    attest = AttestOptions.parse(sbom, not no_sbom)
-    from ..wasm.precompiled import HOST, resolve_targets
-
-    precompiled = resolve_targets(precompile_target or ([HOST] if precompile else []))
-    opts = registry_options(plain_http, tls_verify, False, ca_file)
-    targets = _targets(fmt, platform)
-    sandboxed = sandbox_option(sandbox)
-    from ..execute.limits import check_environment
-
-    check_environment()  # a bad WASMBUILD_STAGE_TIMEOUT/MAX_OUTPUT/MAX_LAYER_FILES, before any work
-    rep = progress_reporter(progress, json_out, verbose)  # an unknown mode fails before any work
-    the_plan = prepare(path, context or ctx, target)
-    check_stage_names(the_plan, no_cache_stage, "--no-cache-stage")
-    names = image_names(the_plan, tag)
-    pushes = [t for t in tag if "/" in t] if push else []
-    if push and not pushes:
-        from ..errors import ConfigError
-
-        raise ConfigError("--push needs at least one -t REGISTRY/NAME[:TAG]")
-    from .trust import build_signers
-
-    chosen_signers = build_signers(sign, sign_gpg, lookaside, passphrase_file, pushes)  # a bad key: before work
-    export = _target_export(target, output, tag, push) if target else None
-    if target:
-        image_only = [flag for flag, given in (("--format", fmt), ("--platform", platform), ("--include", include),
-                                               ("--sbom", sbom), ("--no-sbom", no_sbom), ("--compression", compression),
-                                               ("--precompile", precompile or precompile_target)) if given]
-        if image_only:
-            from ..errors import ConfigError
-
-            raise ConfigError(f"--target {target} builds a stage, not an image: {image_only[0]} has no image to "
-                              "apply to", hint=f"drop {image_only[0]}, or build the image without --target")
-    if metadata_file is not None:
-        _check_writable(metadata_file, "--metadata-file")
-    store = open_store()  # one Layout object: the build writes it and the store publisher reads it
-    options = BuildOptions(
-        store=store, execute=ExecuteOptions(jobs=jobs, no_cache=no_cache, no_cache_stages=frozenset(no_cache_stage),
-                                            sandbox=sandboxed),
-        assemble=layers, targets=targets, include=tuple(include), registry=opts, attest=attest,
-        precompile=precompiled)
-    exchange = CacheExchange(cache_from=cache_from, cache_to=cache_to)
-    multi = publishers(names=names, outputs=output, push=pushes, store=store, opts=opts) if not target else None
-    if not sandboxed:  # always said, whatever --progress/--json: it is the user's security
-        print("warning: --sandbox=off: host stages run unconfined, with your files, home and "
-              "network", file=sys.stderr, flush=True)
-    try:
-        if multi is None:
-            result = build_target(the_plan, options, rep, export, exchange)
-        else:
-            result = build_and_publish(the_plan, options, multi, rep, exchange)
-    finally:
-        rep.close()
-    if chosen_signers:
-        from ..attest.sign.service import sign_image
-
-        result = dataclasses.replace(result, signed=tuple(
-            sign_image(t, chosen_signers, opts, digest=result.digest) for t in pushes))
-    if metadata_file is not None:
-        _write_metadata(metadata_file, result)
-    if json_out:
-        emit_json(result.to_json())
-    else:
-        _say(result)
-
-
-def _say(result: BuildResult) -> None:
-    """The result, for a person: each name with the digest (an index's entries too), or the stage built."""
-    if result.image is None:
-        built = sum(not s.cached for s in result.stages)
-        print(f"target {result.target}: {len(result.stages)} stage(s), {built} built"
-              + "".join(f", exported to {where}" for where in result.exported))
-        return
-    for where in result.published.tags:
-        print(f"{where}  {result.image.digest}")
-    if len(result.image.targets) > 1:  # an index: say what is in it
-        for name, desc in result.image.targets:
-            plat = "/".join((desc.platform or {}).get(k, "?") for k in ("os", "architecture"))
-            print(f"  {name:<8} {plat:<12} {desc.digest}", file=sys.stderr)
-    for ref in result.published.pushed:
-        print(f"pushed {ref}")
-    from .trust import report
-
-    for signed in result.signed or ():
-        report(dict(signed), False)
-
-
-def _targets(formats: list[str], platforms: list[str]) -> tuple[str, ...]:
-    """``--format`` and ``--platform`` as target names, in the order given, each once."""
-    from ..oci.targets import chosen
-
-    return chosen(formats, platforms)
-
-
-def _target_export(target: str, outputs: list[str], tags: list[str], push: bool) -> Path | None:
-    """``--target``: a stage, not an image, so the only output is ``local:DIR`` (its files)."""
-    from ..errors import ConfigError
-    from ..publish.local import from_buildx
-
-    normal = [from_buildx(o) for o in outputs]
-    other = [o for o in normal if not o.startswith("local:")]
-    if other or tags or push or len(normal) > 1:
-        what = "-t/--push" if tags or push else f"-o {other[0]}" if other else "a second -o"
-        raise ConfigError(f"--target {target} builds a stage, not an image: {what} has nothing to publish",
-                          hint="export its outputs with one -o local:DIR, or -o type=local,dest=DIR")
-    return Path(normal[0].removeprefix("local:")) if normal else None
-
-
-def _check_writable(path: Path, flag: str) -> None:
-    """Before any work: ``path`` can be written (not a directory; its folder exists or can be
-    made and is writable), so a build is not lost to a bad ``--metadata-file`` at its end."""
-    import os
-
-    from ..errors import ConfigError
-
-    folder = path.parent if str(path.parent) else Path(".")
-    problem = None
-    if path.is_dir():
-        problem = "is a directory"
-    elif folder.exists() and (not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK)):
-        problem = f"cannot be written ({folder} is not a writable directory)"
-    elif not folder.exists():
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            problem = f"cannot be written ({folder}: {exc.strerror or exc})"
-    if problem:
-        raise ConfigError(f"{flag} {path} {problem}", hint="name a file in a writable directory")
-
-
-def _write_metadata(path: Path, result: BuildResult) -> None:
-    """buildx's ``--metadata-file``: the result as ``--json`` prints it, plus buildx's keys."""
-    import json
-
-    from ..fsutil import atomic_write_bytes
-
-    atomic_write_bytes(path, (json.dumps(result.metadata(), indent=2, sort_keys=True) + "\n").encode())
+    run_build(BuildArgs(
+        wasmfile=wasmfile, file=file, context=context, tag=tag, output=output, push=push, sign=sign,
+        sign_gpg=sign_gpg, lookaside=lookaside, passphrase_file=passphrase_file, no_cache=no_cache,
+        no_cache_stage=no_cache_stage, jobs=jobs, cache_from=cache_from, cache_to=cache_to, fmt=fmt,
+        platform=platform, include=include, plain_http=plain_http, tls_verify=tls_verify, ca_file=ca_file,
+        verbose=verbose, compression=compression, target=target, progress=progress, metadata_file=metadata_file,
+        sbom=sbom, no_sbom=no_sbom, precompile=precompile, precompile_target=precompile_target, json_out=json_out,
+        sandbox=sandbox))
 
 
 @app.command("plan")

@@ -7,8 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..buildcmd import registry_options, sandbox_option
+
+__all__ = ["registry_options", "sandbox_option"]
+
 if TYPE_CHECKING:
-    from ..registry.transport import RegistryOptions
+    pass
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 PlainHttp = Annotated[bool, typer.Option("--plain-http", help="Talk HTTP, not HTTPS, to the registry.")]
@@ -31,19 +35,3 @@ WasmfileArg = Annotated[
 ]
 
 
-def registry_options(plain_http: bool = False, tls_verify: str = "true", no_tls_verify: bool = False,
-                     ca_file: Path | None = None, timeout: float | None = None) -> RegistryOptions:
-    from ..registry.transport import RegistryOptions
-
-    return RegistryOptions.from_flags(plain_http, tls_verify, no_tls_verify, ca_file, timeout)
-
-
-def sandbox_option(value: str) -> bool:
-    """``--sandbox on|off`` (or ``WASMBUILD_SANDBOX``) as a bool."""
-    from ..errors import ConfigError
-
-    text = value.strip().lower()
-    if text not in {"true", "1", "yes", "on", "false", "0", "no", "off"}:
-        raise ConfigError(f"--sandbox expects on or off, got {value!r}",
-                          hint="--sandbox=off runs host stages unconfined")
-    return text in {"true", "1", "yes", "on"}

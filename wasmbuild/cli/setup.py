@@ -44,10 +44,10 @@ def toolchains_cmd(
     json_out: Json = False,
 ) -> None:
     """Check that the toolchains (and container engine) the Wasmfile's stages need are here (exit 4 if not)."""
+    from ..buildcmd import _wasmfile
     from ..errors import ConfigError, ToolchainError
     from ..execute import toolchains
     from ..pipeline import prepare
-    from .build import _wasmfile
 
     path, ctx = _wasmfile(wasmfile, file)
     the_plan = prepare(path, ctx)

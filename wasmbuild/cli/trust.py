@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..buildcmd import report
 from ..ui import emit_json
 from .app import app
 from .options import CaFile, Json, NoTlsVerify, PlainHttp, Timeout, TlsVerify, registry_options
@@ -69,20 +69,6 @@ def sign_cmd(
     report(sign_image(ref, signers(keys), opts), as_json)
 
 
-def report(data: dict[str, Any], as_json: bool) -> None:
-    """How ``sign`` and ``build --sign`` say what they wrote."""
-    if as_json:
-        emit_json(data)
-        return
-    for fmt, written in data["signatures"].items():
-        print(f"signed {data['reference']} ({fmt}): "
-              + (", ".join(written) if written else "already signed with this key, nothing written"))
-    if data.get("attestations"):
-        print(f"signed {len(data['attestations'])} attestation(s) as DSSE envelopes", file=sys.stderr)
-    if data.get("precompiled"):
-        print(f"signed {len(data['precompiled'])} precompiled extra(s)", file=sys.stderr)
-
-
 @app.command("verify")
 def verify_cmd(
     ref: RefArg,
@@ -123,15 +109,3 @@ def verify_keys(verify: str | None, gpg_verify: str | None, lookaside: str | Non
     return KeyOptions(key=verify, gpg_pubkey=gpg_verify, lookaside=lookaside)
 
 
-def build_signers(key: str | None, gpg: str | None, lookaside: str | None, passphrase: Path | None,
-                  pushes: list[str]) -> list[Any]:
-    """``--sign``/``--sign-gpg`` as signers, their keys loaded (and decrypted) before the build."""
-    if key is None and gpg is None:
-        return []
-    from ..errors import ConfigError
-
-    if not pushes:
-        raise ConfigError("--sign signs what --push pushed (by digest)", hint="add --push -t REGISTRY/NAME:TAG")
-    from ..attest.sign import KeyOptions, signers
-
-    return signers(KeyOptions(key=key, passphrase_file=passphrase, gpg_key=gpg, lookaside=lookaside))
