@@ -130,3 +130,42 @@ def test_check_through_main_is_replayed_and_sees_an_edit(project: Path, capsys: 
     (project / "Wasmfile").write_text(WASMFILE.replace("[app.wasm]", "[nope.wasm]"))
     assert main(["check", "Wasmfile"]) == 2
     assert len(calls) == 2 and "entrypoint 'nope.wasm'" in capsys.readouterr().err
+
+
+def test_a_replay_keeps_the_order_of_stdout_and_stderr(project: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    class Stream:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def write(self, text: str) -> int:
+            seen.append(f"{self.name}:{text}")
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+        def isatty(self) -> bool:
+            return False
+
+    monkeypatch.setattr(sys, "stdout", Stream("out"))
+    monkeypatch.setattr(sys, "stderr", Stream("err"))
+
+    calls: list[int] = []
+
+    def command() -> int:
+        calls.append(1)
+        print("line", end="")
+        print("\x1b[1A\x1b[2Kprogress", file=sys.stderr, end="")
+        print("done", end="")
+        return 0
+
+    runs = []
+    for _ in range(2):
+        assert results.replay_or_run(["check", "order"], command) == 0
+        runs.append([w for w in seen if not w.endswith(":")])
+        seen.clear()
+    assert runs[0] == runs[1] == ["out:line", "err:\x1b[1A\x1b[2Kprogress", "out:done"]
+    assert len(calls) == 1  # the second was the replay

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-MEMO_VERSION = 1
+MEMO_VERSION = 2  # 2: stdout and stderr kept in their order
 #: A path changed this recently (seconds) makes the run not remembered.
 RACY_SECONDS = 2.0
 _TAINT_EVENTS = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
@@ -76,14 +76,18 @@ def _sig(path: str, kind: str = SEEN) -> list[int] | None:
 
 
 class _Tee(io.TextIOBase):
-    """A text stream that writes through to ``real`` and keeps a copy."""
+    """A text stream that writes through to ``real`` and keeps a copy in ``parts``, shared by
+    stdout's and stderr's tees so that a replay keeps their order (a progress display on stderr
+    that moves the cursor over a line printed on stdout)."""
 
-    def __init__(self, real: Any) -> None:
-        self.real = real
-        self.parts: list[str] = []
+    def __init__(self, real: Any, fd: int, parts: list[list[Any]]) -> None:
+        self.real, self.fd, self.parts = real, fd, parts
 
     def write(self, text: str) -> int:
-        self.parts.append(text)
+        if self.parts and self.parts[-1][0] == self.fd:
+            self.parts[-1][1] += text
+        else:
+            self.parts.append([self.fd, text])
         return int(self.real.write(text))
 
     def flush(self) -> None:
@@ -206,8 +210,11 @@ def replay_or_run(argv: list[str], run: Callable[[], int], writable: tuple[str, 
                 if isinstance(path, str) and path.startswith(root.rstrip("/") + "/"):  # only the cache's
                     with contextlib.suppress(OSError):
                         os.utime(path)
-            sys.stdout.write(entry["stdout"])
-            sys.stderr.write(entry["stderr"])
+            streams = {1: sys.stdout, 2: sys.stderr}
+            for fd, text in entry["output"]:
+                stream = streams[fd]
+                stream.write(text)
+                stream.flush()
             return int(entry["code"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
@@ -231,7 +238,8 @@ def _record(memo: str, root: str, run: Callable[[], int], writable: tuple[str, .
             rec._add(path)
         return real_lstat(path, *args, **kwargs)
 
-    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
+    parts: list[list[Any]] = []
+    out, err = _Tee(sys.stdout, 1, parts), _Tee(sys.stderr, 2, parts)
     real_out, real_err = sys.stdout, sys.stderr
     if not _hooked:
         sys.addaudithook(_audit)
@@ -275,7 +283,7 @@ def _save(memo: str, rec: _Recorder, out: _Tee, err: _Tee, code: int, started: f
     from wasmbuild.fsutil import atomic_write_bytes
 
     entry = {"paths": [[p, kind, s] for (p, kind), s in zip(paths, sigs, strict=True)], "code": code,
-             "touched": sorted(rec.touched), "stdout": "".join(out.parts), "stderr": "".join(err.parts)}
+             "touched": sorted(rec.touched), "output": out.parts}
     try:
         os.makedirs(os.path.dirname(memo), exist_ok=True)
         atomic_write_bytes(Path(memo), json.dumps(entry).encode())
