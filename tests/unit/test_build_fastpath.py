@@ -81,6 +81,7 @@ def test_the_defaults_are_the_typer_commands() -> None:
     assert defaults == {k: getattr(BuildArgs(), k) for k in defaults}
 
 
+@pytest.mark.cli
 def test_a_build_through_main_imports_no_cli_framework(tmp_path: Path) -> None:
     (tmp_path / "Wasmfile").write_text("wasmfile: 1\nimage:\n  files: [{src: app.wasm, dest: /app.wasm}]\n"
                                        "  entrypoint: [app.wasm]\n  tags: [fast:1]\n")
