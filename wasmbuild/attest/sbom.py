@@ -65,18 +65,22 @@ def purl_deb(package: tuple[str, str, str]) -> str:
     return f"pkg:deb/debian/{name}@{quote(version, safe='.~-')}?arch={arch}"
 
 
-def _checksums(sha256: str | None, sha1: str | None = None) -> list[dict[str, str]]:
+def _checksums(sha256: str | None, sha1: str | None = None,
+               other: tuple[str, str] | None = None) -> list[dict[str, str]]:
     out = []
     if sha1:
         out.append({"algorithm": "SHA1", "checksumValue": sha1})
     if sha256:
         out.append({"algorithm": "SHA256", "checksumValue": sha256})
+    if other:  # an `integrity:` pin: SHA384 or SHA512
+        out.append({"algorithm": other[0].upper(), "checksumValue": other[1]})
     return out
 
 
 def _package(ident: str, name: str, *, version: str = "", purpose: str = "OTHER",
              sha256: str | None = None, sha1: str | None = None, location: str = NOASSERTION,
-             comment: str = "", purl: str | None = None, file_name: str | None = None) -> dict[str, Any]:
+             comment: str = "", purl: str | None = None, file_name: str | None = None,
+             other: tuple[str, str] | None = None) -> dict[str, Any]:
     pkg: dict[str, Any] = {
         "SPDXID": ident,
         "name": name,
@@ -90,7 +94,7 @@ def _package(ident: str, name: str, *, version: str = "", purpose: str = "OTHER"
     if version:
         pkg["versionInfo"] = version
     if sha256 or sha1:
-        pkg["checksums"] = _checksums(sha256, sha1)
+        pkg["checksums"] = _checksums(sha256, sha1, other)
     if comment:
         pkg["comment"] = comment
     if purl:
@@ -153,7 +157,8 @@ def spdx_document(facts: Facts, subject: Descriptor) -> dict[str, Any]:
         download_ids[dl.url] = ids.new("Download", dl.name)
         packages.append(_package(download_ids[dl.url], dl.name, purpose="SOURCE", sha256=dl.sha256,
                                  location=NOASSERTION if dl.purl else dl.url, file_name=dl.name, purl=dl.purl,
-                                 comment=f"downloaded, pinned by sha256; input of {', '.join(dl.stages)}"))
+                                 other=dl.other, comment=f"downloaded, pinned by {', '.join(dl.digests)}; "
+                                                         f"input of {', '.join(dl.stages)}"))
     wasmfile_id = ids.new("Wasmfile", facts.wasmfile.path)
     files.append(_file(wasmfile_id, facts.wasmfile, "TEXT", "the Wasmfile the image was built from"))
     rels.append((wasmfile_id, "METAFILE_OF", image_id))
