@@ -21,6 +21,8 @@ from wasmbuild.load.packages import SRI_SIZES, Pin, download_name
 #: The machine the stage runs on, for a lockfile's platform packages (os, cpu, libc).
 PLATFORM = {"os": "linux", "cpu": "x64", "libc": "glibc"}
 HERE = Path(__file__).resolve().parent
+_NPM_NAME = re.compile(r"^(?:@[a-z0-9][\w.-]*/)?[a-z0-9][\w.-]*$")
+_INSTALL_PATH = re.compile(r"^node_modules/(?:@[\w.-]+/)?[\w.-]+(?:/node_modules/(?:@[\w.-]+/)?[\w.-]+)*$")
 WIT_VERSION = "0.2.12"
 
 
@@ -111,6 +113,9 @@ def npm_lock(text: str, shown: str, prefix: str = "") -> list[dict[str, Any]]:
             raise ConfigError(f"{name} ({key}) is a link, git or file dependency: the javascript recipe installs "
                               "registry packages only", where=where(key),
                               hint="publish it to your npm registry, or import its files from the source folder")
+        if not _INSTALL_PATH.match(key) or not _NPM_NAME.match(name) or not re.match(r"^\d+\.\d+\.\d+[\w.+-]*$", version):
+            raise ConfigError(f"{key!r} in {shown} is not an npm package's install path, name and exact version",
+                              where=where(key), hint="regenerate the lockfile with npm install")
         integrity = entry.get("integrity")
         if not integrity:
             raise ConfigError(f"{name}@{version} ({key}) has no `integrity` in {shown}", where=where(key),
