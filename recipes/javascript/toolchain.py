@@ -152,3 +152,44 @@ def templates(files: Any) -> dict[str, Any]:
 
     return {"read_npm_lock": read_npm_lock, "toolchain_lock": toolchain_lock, "wasi_wit": wasi_wit,
             "lock_exists": files.exists}
+
+
+def _entry(package: dict[str, Any]) -> str | None:
+    """The ESM entry a package.json names: `main` with "type": "module", an `exports` string
+    (or its "." import/default), or a .mjs/.ts `main`."""
+    exports = package.get("exports")
+    if isinstance(exports, dict):
+        exports = exports.get(".", exports)
+        if isinstance(exports, dict):
+            exports = exports.get("import") or exports.get("default")
+    main = package.get("main")
+    for found in (exports, main if isinstance(main, str) and
+                  (package.get("type") == "module" or main.endswith((".mjs", ".ts", ".mts"))) else None):
+        if isinstance(found, str) and found:
+            return found.removeprefix("./")
+    return None
+
+
+def init(folder: Path) -> Any:
+    from wasmbuild.scaffold import Detected, image_name
+
+    try:
+        package = json.loads((folder / "package.json").read_text(errors="replace"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(package, dict) or (folder / "asconfig.json").is_file():
+        return None  # an AssemblyScript project's (its recipe asks first, this is for a stray one)
+    deps = {**(package.get("dependencies") or {}), **(package.get("devDependencies") or {})}
+    source = _entry(package)
+    if source is None or "assemblyscript" in deps or not (folder / source).is_file():
+        return None
+    name = image_name(folder)
+    notes = []
+    if package.get("dependencies") and not (folder / "package-lock.json").is_file():
+        notes.append("package.json has dependencies but no package-lock.json: run `npm install` "
+                     "(the build installs the lockfile's packages, pinned by their integrity)")
+    return Detected("javascript", name, "javascript", {"source": source, "output": f"{name}.wasm"},
+                    f"{name}.wasm", ["package.json", source], notes,
+                    what=("the JavaScript/TypeScript program: rolldown + componentize-js, a WASI component\n"
+                          "# (node runs them; npm packages are pinned by the lockfiles' integrity)"),
+                    ignore=["node_modules", "**/*.wasm"], targets=["runwasi"])
