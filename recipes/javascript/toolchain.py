@@ -22,6 +22,7 @@ from wasmbuild.load.packages import SRI_SIZES, Pin, download_name
 PLATFORM = {"os": "linux", "cpu": "x64", "libc": "glibc"}
 HERE = Path(__file__).resolve().parent
 _NPM_NAME = re.compile(r"^(?:@[a-z0-9][\w.-]*/)?[a-z0-9][\w.-]*$")
+_VERSION = re.compile(r"^\d+\.\d+\.\d+[\w.+-]*$")
 _INSTALL_PATH = re.compile(r"^node_modules/(?:@[\w.-]+/)?[\w.-]+(?:/node_modules/(?:@[\w.-]+/)?[\w.-]+)*$")
 WIT_VERSION = "0.2.12"
 
@@ -59,7 +60,8 @@ def npm_lock(text: str, shown: str, prefix: str = "") -> list[dict[str, Any]]:
     except ValueError as exc:
         raise ConfigError(f"{shown} is not JSON: {exc}", hint="regenerate it with npm install") from None
     packages = data.get("packages") if isinstance(data, dict) else None
-    if not isinstance(packages, dict) or not isinstance(data.get("lockfileVersion"), int) or data["lockfileVersion"] < 2:
+    version = data.get("lockfileVersion") if isinstance(data, dict) else None
+    if not isinstance(packages, dict) or not isinstance(version, int) or version < 2:
         raise ConfigError(f"{shown} is not a package-lock.json of lockfileVersion 2 or 3",
                           hint="regenerate it with npm 7 or newer (npm install --package-lock-only)")
 
@@ -113,7 +115,7 @@ def npm_lock(text: str, shown: str, prefix: str = "") -> list[dict[str, Any]]:
             raise ConfigError(f"{name} ({key}) is a link, git or file dependency: the javascript recipe installs "
                               "registry packages only", where=where(key),
                               hint="publish it to your npm registry, or import its files from the source folder")
-        if not _INSTALL_PATH.match(key) or not _NPM_NAME.match(name) or not re.match(r"^\d+\.\d+\.\d+[\w.+-]*$", version):
+        if not (_INSTALL_PATH.match(key) and _NPM_NAME.match(name) and _VERSION.match(version)):
             raise ConfigError(f"{key!r} in {shown} is not an npm package's install path, name and exact version",
                               where=where(key), hint="regenerate the lockfile with npm install")
         integrity = entry.get("integrity")

@@ -62,9 +62,9 @@ def toolchain_tree(dest: Path) -> Path:
 def test_hello_js_builds_runs_in_wasmbuild_and_jco(wb: Runner, tmp_path: Path) -> None:
     node = require("node")
     require("npm")
-    layout, digest = examples.build_example(wb, "hello-js", tmp_path)
+    layout, _ = examples.build_example(wb, "hello-js", tmp_path)
     examples.assert_runs(wb, layout, OUT)
-    sbom = examples.sbom(wb, "hello-js:latest")
+    sbom = examples.sbom(wb, f"oci:{layout}")
     assert examples.purls(sbom) >= NPM, examples.purls(sbom)
     [strip] = [p for p in sbom["packages"] if p["name"] == "strip-bom-5.0.0.tgz"]
     assert {c["algorithm"] for c in strip["checksums"]} == {"SHA512"}, strip

@@ -93,7 +93,7 @@ def _package(ident: str, name: str, *, version: str = "", purpose: str = "OTHER"
     }
     if version:
         pkg["versionInfo"] = version
-    if sha256 or sha1:
+    if sha256 or sha1 or other:
         pkg["checksums"] = _checksums(sha256, sha1, other)
     if comment:
         pkg["comment"] = comment
