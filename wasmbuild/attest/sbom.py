@@ -233,7 +233,7 @@ def spdx_document(facts: Facts, subject: Descriptor) -> dict[str, Any]:
 
 
 _SPDX_ID = re.compile(r"SPDXRef-[A-Za-z0-9.-]+")
-_HEX = {"SHA1": 40, "SHA256": 64}
+_HEX = {"SHA1": 40, "SHA256": 64, "SHA384": 96, "SHA512": 128}
 _RELATIONSHIPS = {"DESCRIBES", "CONTAINS", "COPY_OF", "GENERATED_FROM", "STATIC_LINK", "BUILD_TOOL_OF",
                   "METAFILE_OF"}
 
@@ -266,7 +266,7 @@ def check_spdx(doc: dict[str, Any]) -> list[str]:
             ids.add(ident)
             problems += [f"{ident}: no {key}" for key in required if not element.get(key)]
             sums = {c.get("algorithm"): c.get("checksumValue", "") for c in element.get("checksums", [])}
-            problems += [f"{ident}: {alg} checksum {value!r} is not {_HEX[alg]} hex digits"
+            problems += [f"{ident}: {alg} checksum {value!r} is not {_HEX.get(alg, 'known')} hex digits"
                          for alg, value in sums.items()
                          if alg not in _HEX or not re.fullmatch(f"[0-9a-f]{{{_HEX[alg]}}}", value)]
             if kind == "files":
