@@ -135,3 +135,12 @@ def test_the_sbom_and_provenance_carry_an_integrity_pin(tmp_path: Path) -> None:
     [dep] = [d for d in docs[ARTIFACT_INTOTO]["predicate"]["buildDefinition"]["resolvedDependencies"]
              if d["name"] == "pkg-1.0.0.tgz"]
     assert dep["digest"] == {"sha512": pin.hex}
+
+
+def test_a_failing_batch_names_the_package_npm_failed_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_npm(tmp_path, "cat >&2 <<'EOF'\nnpm error code E404\nnpm error 404 Not Found - GET somewhere\nnpm error 404\n"
+             "npm error 404  The requested resource 'gone@2.0.0' could not be found\n"
+             "npm error A complete log of this run can be found in: /x.log\nEOF\nexit 1\n", monkeypatch)
+    with pytest.raises(BuildError) as info:
+        fetch.npm_pack_many([("ok", "1.0.0", Pin.sri(sri(b"a"))), ("gone", "2.0.0", Pin.sri(sri(b"b")))])
+    assert str(info.value).startswith("npm pack gone@2.0.0 failed: npm error 404  The requested resource 'gone@2.0.0'")

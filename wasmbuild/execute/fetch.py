@@ -11,6 +11,7 @@ package registries are reached through their package managers.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -62,15 +63,16 @@ def _npm_pack_batch(packages: list[tuple[str, str, Pin]], timeout: float) -> lis
     shown = specs[0] if len(specs) == 1 else f"{specs[0]} (and {len(specs) - 1} more)"
     with tempfile.TemporaryDirectory(prefix="wasmbuild-npm-") as tmp:
         try:
-            proc = subprocess.run([npm, "pack", "--silent", "--pack-destination", tmp, *specs],
+            # --loglevel=error, not --silent: npm's reason for a failure is on stderr
+            proc = subprocess.run([npm, "pack", "--loglevel=error", "--pack-destination", tmp, *specs],
                                   cwd=tmp, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise BuildError(f"npm pack {shown} took more than {timeout:.0f} s",
                              hint="check the npm registry configuration (npm config get registry)") from None
         names = [download_name(f"npm:{spec}") for spec in specs]
         if proc.returncode != 0 or not all((Path(tmp) / n).is_file() for n in names):
-            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            raise BuildError(f"npm pack {shown} failed: {last}",
+            spec, reason = _npm_failure(proc.stderr, specs)
+            raise BuildError(f"npm pack {spec or shown} failed: {reason}",
                              hint=f"offline? seed the file with `wasmbuild fetch --add FILE` ({first}...)")
         kept = []
         for (name, version, pin), file in zip(packages, names, strict=True):
@@ -83,6 +85,18 @@ def _npm_pack_batch(packages: list[tuple[str, str, Pin]], timeout: float) -> lis
                                       "`integrity`, or the Wasmfile's `sha256`); update it only if the file is trusted")
             kept.append(download_dir() / add(packed, pin=pin))
         return kept
+
+
+def _npm_failure(stderr: str, specs: list[str]) -> tuple[str | None, str]:
+    """The spec npm failed on (when its error names one) and its most telling error line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    telling = [line for line in lines if not re.match(r"npm (error|ERR!) (code \w+|\d+)?$", line)
+               and "complete log of this run" not in line]
+    for line in telling:
+        for spec in specs:
+            if spec in line:
+                return spec, line
+    return None, (telling or lines or ["no output"])[0 if telling else -1]
 
 
 # pip picks among a release's files the ones these tags allow: only a pure-Python wheel
