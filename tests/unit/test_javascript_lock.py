@@ -139,3 +139,28 @@ def test_init_finds_an_esm_entry(tmp_path: Path, package: dict[str, Any], files:
         (tmp_path / f).write_text("export const run = { run() {} };\n")
     found = CODE.init(tmp_path)
     assert (found.params["source"] if found else None) == source
+
+
+def test_init_leaves_an_assemblyscript_project_to_its_recipe_and_writes_a_valid_wasmfile(tmp_path: Path) -> None:
+    from wasmbuild.scaffold import detect, init
+
+    (tmp_path / "asc" / "assembly").mkdir(parents=True)
+    (tmp_path / "asc" / "asconfig.json").write_text('{"entries": ["assembly/index.ts"]}\n')
+    (tmp_path / "asc" / "assembly" / "index.ts").write_text("export function _start(): void {}\n")
+    (tmp_path / "asc" / "package.json").write_text('{"type": "module", "main": "assembly/index.ts"}\n')
+    assert detect(tmp_path / "asc").recipe == "assemblyscript"
+    (tmp_path / "js" / "src").mkdir(parents=True)
+    (tmp_path / "js" / "package.json").write_text('{"main": "src/main.ts", "dependencies": {"x": "1"}}\n')
+    (tmp_path / "js" / "src" / "main.ts").write_text("export const run = { run(): void {} };\n")
+    found = detect(tmp_path / "js")
+    assert (found.recipe, found.targets) == ("javascript", ["runwasi"])
+    assert any("no package-lock.json: run `npm install`" in n for n in found.notes)
+    init(tmp_path / "js")
+    assert "node_modules" in (tmp_path / "js" / ".wasmignore").read_text()
+    wasmfile = tmp_path / "js" / "Wasmfile"
+    inputs = prepare(wasmfile).project.stages["app"].inputs  # no lockfile yet: no app packages
+    assert len([i for i in inputs if i.url]) == 150  # the toolchain's tarballs only
+    text = wasmfile.read_text()
+    wasmfile.write_text(text.replace("      source: src/main.ts", "      source: src/main.ts\n      lock: deps.lock"))
+    with pytest.raises(ConfigError, match=r"lockfile 'deps.lock' does not exist in the build context"):
+        prepare(wasmfile)  # another lockfile than the default must exist
