@@ -92,7 +92,9 @@ def test_hello_js_builds_runs_in_wasmbuild_and_jco(wb: Runner, tmp_path: Path) -
     other = tmp_path / "elsewhere" / "hello-js"
     shutil.copytree(REPO / "examples" / "hello-js", other)
     again = tmp_path / "again"
-    clean = wb("build", str(other), "--json", "--no-cache", "--target", "app", "-o", f"local:{again}", timeout=900)
+    # an unreachable registry: the tarballs come from the download cache, npm is not asked
+    clean = wb("build", str(other), "--json", "--no-cache", "--target", "app", "-o", f"local:{again}", timeout=900,
+               env={"NPM_CONFIG_REGISTRY": "http://127.0.0.1:9/"})
     assert clean.returncode == 0, clean.stderr
     first = tmp_path / "first"
     assert wb("build", str(tmp_path / "hello-js"), "--target", "app", "-o", f"local:{first}").returncode == 0
@@ -131,3 +133,27 @@ def test_init_writes_a_wasmfile_that_builds(wb: Runner, tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr
     ran = wb("run", f"oci:{tmp_path / 'oci'}", "x", timeout=300)
     assert (ran.returncode, ran.stdout) == (0, "hi 2\n"), ran.stderr
+
+
+def test_a_world_of_the_projects_own_without_bundling(wb: Runner, tmp_path: Path) -> None:
+    """`dir`, `wit`, `world` and `bundle: false`: a plain .js module in a subfolder, built against
+    the project's WIT (its world imports only wasi:cli/environment), no lockfile."""
+    require("npm")
+    web = tmp_path / "web"
+    (web / "wit" / "deps").mkdir(parents=True)
+    for dep in ("wasi-cli", "wasi-clocks", "wasi-filesystem", "wasi-io", "wasi-random", "wasi-sockets"):
+        shutil.copytree(REPO / "wasmbuild" / "wasm" / "assets" / "wit" / "0.2.12" / dep, web / "wit" / "deps" / dep)
+    (web / "wit" / "hello.wit").write_text("package local:hello;\n\nworld hello {\n"
+                                            "  import wasi:cli/environment@0.2.12;\n  export wasi:cli/run@0.2.12;\n}\n")
+    (web / "app.js").write_text('import { getArguments } from "wasi:cli/environment@0.2.12";\n'
+                                'export const run = { run() {\n'
+                                '  console.log(`own world: ${getArguments().slice(1)}`);\n} };\n')
+    (tmp_path / "Wasmfile").write_text(
+        "wasmfile: 1\nstages:\n  app:\n    recipe: javascript\n"
+        "    with: {dir: web, source: app.js, wit: wit, world: hello, bundle: false, output: own.wasm}\n"
+        "image:\n  files: [{from: app, path: own.wasm, dest: /own.wasm}]\n  entrypoint: [own.wasm]\n"
+        "  targets: [runwasi]\n")
+    built = wb("build", str(tmp_path), "-o", f"oci:{tmp_path / 'oci'}", timeout=900)
+    assert built.returncode == 0, built.stderr
+    ran = wb("run", f"oci:{tmp_path / 'oci'}", "x", "y", timeout=300)
+    assert (ran.returncode, ran.stdout) == (0, "own world: x,y\n"), ran.stderr

@@ -159,7 +159,7 @@ def cached(pin: str | Pin, memo: DigestMemo | None = None) -> Path | None:
     pin = _pin(pin)
     path = download_dir() / pin.cache_name
     if path.is_file():
-        got = (memo or plain()).file_sha256(path) if pin.algorithm == "sha256" else pin.of_file(path)
+        got = (memo or plain()).file_digest(path, pin.algorithm)
         if got == pin.hex:
             return path
         path.unlink()  # corrupt: drop it and fetch again
