@@ -144,3 +144,16 @@ def test_a_failing_batch_names_the_package_npm_failed_on(tmp_path: Path, monkeyp
     with pytest.raises(BuildError) as info:
         fetch.npm_pack_many([("ok", "1.0.0", Pin.sri(sri(b"a"))), ("gone", "2.0.0", Pin.sri(sri(b"b")))])
     assert str(info.value).startswith("npm pack gone@2.0.0 failed: npm error 404  The requested resource 'gone@2.0.0'")
+
+
+def test_a_big_files_sha512_is_remembered_by_its_signature(tmp_path: Path) -> None:
+    from wasmbuild.cache.digests import MEMO_MIN_SIZE, DigestMemo
+
+    big = tmp_path / "big.tgz"
+    big.write_bytes(b"x" * (MEMO_MIN_SIZE + 1))
+    memo = DigestMemo(tmp_path / "memo.json")
+    want = hashlib.sha512(big.read_bytes()).hexdigest()
+    assert memo.file_digest(big, "sha512") == want == memo.file_digest(big, "sha512")
+    assert memo.hashed == 1
+    assert memo.file_sha256(big) == hashlib.sha256(big.read_bytes()).hexdigest()  # its own entry
+    assert memo.hashed == 2
