@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,17 @@ def test_init_leaves_an_assemblyscript_project_to_its_recipe_and_writes_a_valid_
     wasmfile.write_text(text.replace("      source: src/main.ts", "      source: src/main.ts\n      lock: deps.lock"))
     with pytest.raises(ConfigError, match=r"lockfile 'deps.lock' does not exist in the build context"):
         prepare(wasmfile)  # another lockfile than the default must exist
+
+
+@pytest.mark.parametrize(("params", "says"), [
+    ("{source: src/main.ts, disable: [sockets]}", "`disable`: sockets is not a componentize-js feature"),
+    ("{source: ../main.ts}", "`source`, `lock` and `wit` are paths inside `dir`"),
+    ("{source: ''}", "`source` is empty"),
+])
+def test_a_wrong_parameter_is_one_line(tmp_path: Path, params: str, says: str) -> None:
+    (tmp_path / "Wasmfile").write_text(
+        f"wasmfile: 1\nstages:\n  app:\n    recipe: javascript\n    with: {params}\n"
+        "image:\n  files: [{from: app, path: app.wasm, dest: /app.wasm}]\n  entrypoint: [app.wasm]\n")
+    with pytest.raises(ConfigError, match=r"Wasmfile:\d+: .*" + re.escape(says)) as info:
+        prepare(tmp_path / "Wasmfile")
+    assert "\n" not in str(info.value)
