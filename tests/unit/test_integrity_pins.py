@@ -157,3 +157,16 @@ def test_a_big_files_sha512_is_remembered_by_its_signature(tmp_path: Path) -> No
     assert memo.hashed == 1
     assert memo.file_sha256(big) == hashlib.sha256(big.read_bytes()).hexdigest()  # its own entry
     assert memo.hashed == 2
+
+
+def test_a_seeded_npm_tarball_serves_an_integrity_pin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`wasmbuild fetch --add pkg-1.0.0.tgz` (offline builds): found by its lockfile's integrity."""
+    monkeypatch.setenv("PATH", str(tmp_path / "no-npm"))
+    tarball = tmp_path / "pkg-1.0.0.tgz"
+    tarball.write_bytes(b"seeded tarball")
+    seeded = fetch.seed(tarball)
+    assert seeded == {"sha256": hashlib.sha256(b"seeded tarball").hexdigest(), "integrity": sri(b"seeded tarball")}
+    assert fetch.fetch("npm:pkg@1.0.0", Pin.sri(seeded["integrity"])).read_bytes() == b"seeded tarball"
+    other = tmp_path / "zlib.tar.gz"
+    other.write_bytes(b"not npm")
+    assert set(fetch.seed(other)) == {"sha256"}

@@ -177,6 +177,25 @@ def add(path: Path, digest: str | None = None, pin: Pin | None = None) -> str:
     return name
 
 
+def seed(path: Path) -> dict[str, str]:
+    """``wasmbuild fetch --add``: put ``path`` into the download cache by its sha256 and, for an
+    npm tarball (``.tgz``), under its sha512 too (a hard link), which an `integrity:` pin (a
+    package-lock.json's) finds. Returns the digests: ``sha256`` and maybe ``integrity``."""
+    import os
+
+    found = {"sha256": add(path)}
+    if path.name.endswith(".tgz"):
+        pin = Pin.of(path, "sha512")
+        alias = download_dir() / pin.cache_name
+        if not alias.is_file():
+            try:
+                os.link(download_dir() / found["sha256"], alias)
+            except OSError:  # another file system (WASMBUILD_DOWNLOADS), or no hard links
+                add(path, pin=pin)
+        found["integrity"] = pin.shown
+    return found
+
+
 def prefetch(downloads: list[tuple[str, Pin]]) -> None:
     """Fetch the npm packages among ``downloads`` (url, pin) not in the cache yet, many per npm
     call (a lockfile's hundred packages would cost a minute one `npm pack` at a time)."""

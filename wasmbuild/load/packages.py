@@ -100,6 +100,11 @@ class Pin:
             return self.hex
         return f"{self.algorithm}-{base64.b64encode(bytes.fromhex(self.hex)).decode()}"
 
+    @classmethod
+    def of(cls, path: Path, algorithm: str = "sha512") -> Pin:
+        """The pin of the file at ``path`` in ``algorithm``."""
+        return cls(algorithm, cls(algorithm, "").of_file(path))
+
     def of_file(self, path: Path) -> str:
         """``path``'s digest in this pin's algorithm (hex)."""
         h = hashlib.new(self.algorithm)
