@@ -39,11 +39,13 @@ def cyclonedx_bytes(facts: Facts, subject: Descriptor) -> bytes:
     for s in facts.sources:
         parts[f"source:{s.path}"] = Component(name=s.path, type=ComponentType.FILE, bom_ref=f"source:{s.path}",
                                               hashes=sha256(s.sha256), description="from the build context")
+    algorithms = {"sha384": HashAlgorithm.SHA_384, "sha512": HashAlgorithm.SHA_512}
     for d in facts.downloads:
+        pinned = sha256(d.sha256) + ([HashType(alg=algorithms[d.other[0]], content=d.other[1])] if d.other else [])
         parts[f"download:{d.url}"] = (
-            Component(name=d.name, type=ComponentType.LIBRARY, bom_ref=f"download:{d.url}", hashes=sha256(d.sha256),
+            Component(name=d.name, type=ComponentType.LIBRARY, bom_ref=f"download:{d.url}", hashes=pinned,
                       purl=PackageURL.from_string(d.purl)) if d.purl else
-            Component(name=d.name, type=ComponentType.FILE, bom_ref=f"download:{d.url}", hashes=sha256(d.sha256),
+            Component(name=d.name, type=ComponentType.FILE, bom_ref=f"download:{d.url}", hashes=pinned,
                       external_references=[ExternalReference(type=ExternalReferenceType.DISTRIBUTION,
                                                              url=XsUri(d.url))]))
     for t in facts.tools:

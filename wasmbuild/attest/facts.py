@@ -47,9 +47,15 @@ class FileFact:
 class Download:
     name: str
     url: str  # an http(s) URL, or npm:NAME@VERSION
-    sha256: str
+    sha256: str | None  # None: pinned by another algorithm (`digests`)
     stages: tuple[str, ...]
     purl: str | None = None  # a package's (npm): the URL then is no download location
+    other: tuple[str, str] | None = None  # (algorithm, hex): an `integrity:` pin (sha512, sha384)
+
+    @property
+    def digests(self) -> dict[str, str]:
+        """Its pinned digests by algorithm (``sha256``, ``sha512``...): an in-toto DigestSet."""
+        return {**({"sha256": self.sha256} if self.sha256 else {}), **dict([self.other] if self.other else [])}
 
     @property
     def uri(self) -> str:
@@ -276,11 +282,14 @@ def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Pat
                 for f in _context_files(context, clean_relative(inp.src)):
                     sources.setdefault(f.path, f)
                     own_sources.append(f.path)
-            elif inp.url is not None and inp.sha256 is not None:
+            elif inp.url is not None:
                 prior = downloads.get(inp.url)
                 users = (*prior.stages, spec.name) if prior else (spec.name,)
-                downloads[inp.url] = Download(Path(inp.file_name).name, inp.url, inp.sha256, users,
-                                              download_purl(inp.url))
+                pin = inp.pin
+                sha256 = pin.hex if pin.algorithm == "sha256" else None
+                downloads[inp.url] = Download(Path(inp.file_name).name, inp.url, sha256, users,
+                                              download_purl(inp.url),
+                                              None if sha256 else (pin.algorithm, pin.hex))
                 own_downloads.append(inp.url)
         for tool in tools_of(result.tools, result.runner, memo):
             key = (tool.kind, tool.name, tool.identity)

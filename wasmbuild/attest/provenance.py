@@ -46,7 +46,7 @@ def statement(facts: Facts, subject: Descriptor) -> dict[str, Any]:
          "annotations": {"kind": "source"}}
         for s in facts.sources
     ]
-    deps += [{"name": d.name, "uri": d.uri, "digest": {"sha256": d.sha256},
+    deps += [{"name": d.name, "uri": d.uri, "digest": d.digests,
               "annotations": {"kind": "download", "stages": ",".join(d.stages)}}
              for d in facts.downloads]
     deps += [{"name": f"wasmbuild-recipe-{r.name}", "uri": f"urn:wasmbuild:recipe:{r.name}",

@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from wasmbuild.errors import ConfigError
-from wasmbuild.load.packages import download_name, npm_package, pypi_package
+from wasmbuild.load.packages import Pin, download_name, npm_package, pypi_package
 from wasmbuild.oci import targets as target_registry
 
 NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -82,7 +82,7 @@ class Input(_Strict):
     """A file or directory made available to a stage under ``$SRC``.
 
     Exactly one of ``src`` (a path in the build context), ``from`` (another stage's output) or
-    ``url`` (a download, pinned by ``sha256``). A plain string is short for ``{src: STRING}``.
+    ``url`` (a download, pinned by ``sha256`` or an SRI ``integrity``). A plain string is short for ``{src: STRING}``.
     """
 
     src: str | None = Field(None, description="Path in the build context (file or directory).")
@@ -91,7 +91,9 @@ class Input(_Strict):
     url: str | None = Field(None, description="http(s) URL to download, `npm:PACKAGE@VERSION` (the package's "
                             "tarball, fetched by the npm client with your npm configuration) or "
                             "`pypi:NAME==VERSION` (its pure-Python wheel, fetched by pip with your pip configuration).")
-    sha256: Sha256 | None = Field(None, description="With `url`: required hex sha256 of the file.")
+    sha256: Sha256 | None = Field(None, description="With `url`: hex sha256 of the file (or `integrity`).")
+    integrity: str | None = Field(None, description="With `url`, instead of `sha256`: an SRI digest of the file, "
+                                  "`sha512-BASE64` as npm lockfiles write it (sha256-/sha384- too; sha1 is refused).")
     dest: str | None = Field(None, description="Path under $SRC (default: `src`, `path`, or the URL's file name).")
 
     @model_validator(mode="before")
@@ -104,15 +106,32 @@ class Input(_Strict):
         kinds = [k for k in ("src", "from_", "url") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError("an input needs exactly one of `src`, `from` or `url`")
-        if self.url is not None and self.sha256 is None:
-            raise ValueError("a `url` input needs `sha256` (the hex digest of the file)")
+        if self.url is not None and (self.sha256 is None) == (self.integrity is None):
+            raise ValueError("a `url` input needs exactly one of `sha256` (the hex digest of the file) "
+                             "or `integrity` (sha512-BASE64)")
         if self.from_ is not None and self.path is None:
             raise ValueError("a `from` input needs `path` (which output of that stage)")
         if self.from_ is None and self.path is not None:
             raise ValueError("`path` is only valid with `from`")
-        if self.url is None and self.sha256 is not None:
-            raise ValueError("`sha256` is only valid with `url`")
+        if self.integrity is not None and self.url is not None and npm_package(self.url) is None:
+            raise ValueError("`integrity` pins npm packages only (`url: npm:NAME@VERSION`): "
+                             "pin other downloads by `sha256`")
+        if self.url is None and (self.sha256 is not None or self.integrity is not None):
+            raise ValueError("`sha256` and `integrity` are only valid with `url`")
         return self
+
+    @field_validator("integrity")
+    @classmethod
+    def _sri(cls, value: str | None) -> str | None:
+        if value is not None:
+            Pin.sri(value)  # its ValueError is the message
+        return value
+
+    @property
+    def pin(self) -> Pin:
+        """What a `url` input is pinned by (its `sha256` or its `integrity`)."""
+        assert self.url is not None
+        return Pin("sha256", self.sha256) if self.sha256 is not None else Pin.sri(self.integrity or "")
 
     @field_validator("url")
     @classmethod
