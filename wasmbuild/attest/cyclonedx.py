@@ -48,6 +48,12 @@ def cyclonedx_bytes(facts: Facts, subject: Descriptor) -> bytes:
             Component(name=d.name, type=ComponentType.FILE, bom_ref=f"download:{d.url}", hashes=pinned,
                       external_references=[ExternalReference(type=ExternalReferenceType.DISTRIBUTION,
                                                              url=XsUri(d.url))]))
+    for pk in facts.packages:
+        parts[f"package:{pk.purl}"] = Component(
+            name=pk.name, type=ComponentType.LIBRARY, version=pk.version or None, bom_ref=f"package:{pk.purl}",
+            purl=PackageURL.from_string(pk.purl),
+            description="resolved by the stage's package manager, pinned by its lockfile"
+                        + (f" ({pk.pin})" if pk.pin else ""))
     for t in facts.tools:
         kind = {"builder": ComponentType.CONTAINER, "library": ComponentType.LIBRARY}.get(
             t.kind, ComponentType.APPLICATION)
@@ -66,6 +72,7 @@ def cyclonedx_bytes(facts: Facts, subject: Descriptor) -> bytes:
         below: list[str] = [f"source:{f.origin}"] if f.origin else []
         for stage in facts.closure(f.stage):
             below += [f"source:{p}" for p in stage.sources] + [f"download:{u}" for u in stage.downloads]
+            below += [f"package:{p}" for p in stage.packages]
             below += [k for k, t in ((k, t) for t in facts.tools for k in [f"{t.kind}:{t.name}:{t.identity}"])
                       if stage.name in t.stages]
             below += [f"recipe:{stage.recipe}"] if stage.recipe else []

@@ -87,6 +87,23 @@ class RecipeFact:
 
 
 @dataclass(frozen=True)
+class PackageFact:
+    """A package a stage's own package manager resolved from a lockfile (``packages:``)."""
+
+    purl: str
+    pin: str | None
+    stages: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.purl.split("/", 1)[1].split("@", 1)[0].split("?", 1)[0]
+
+    @property
+    def version(self) -> str:
+        return self.purl.split("@", 1)[1].split("?", 1)[0] if "@" in self.purl else ""
+
+
+@dataclass(frozen=True)
 class StageFact:
     name: str
     key: str
@@ -95,6 +112,7 @@ class StageFact:
     closure: tuple[str, ...]  # the stage and every stage it takes outputs from, transitively
     sources: tuple[str, ...]  # context paths of its input files
     downloads: tuple[str, ...]  # urls of its downloads
+    packages: tuple[str, ...] = ()  # purls of the packages its lockfile resolved
 
 
 @dataclass(frozen=True)
@@ -110,6 +128,7 @@ class Facts:
     tools: tuple[Tool, ...]
     recipes: tuple[RecipeFact, ...]
     stages: tuple[StageFact, ...]
+    packages: tuple[PackageFact, ...] = ()
 
     def closure(self, stage: str | None) -> tuple[StageFact, ...]:
         """The facts of ``stage`` and every stage upstream of it."""
@@ -269,6 +288,7 @@ def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Pat
     downloads: dict[str, Download] = {}
     tools: dict[tuple[str, str, str], Tool] = {}
     recipes: dict[str, RecipeFact] = {}
+    packages: dict[str, PackageFact] = {}
     stages: list[StageFact] = []
     closure: dict[str, tuple[str, ...]] = {}
     for name in plan.order:
@@ -301,8 +321,13 @@ def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Pat
             prior_recipe = recipes.get(spec.recipe)
             users = (*prior_recipe.stages, spec.name) if prior_recipe else (spec.name,)
             recipes[spec.recipe] = RecipeFact(spec.recipe, spec.recipe_sha256, spec.recipe_library, users)
+        for purl, locked in spec.packages:
+            prior_package = packages.get(purl)
+            users = (*prior_package.stages, spec.name) if prior_package else (spec.name,)
+            packages[purl] = PackageFact(purl, locked or (prior_package.pin if prior_package else None), users)
         stages.append(StageFact(spec.name, result.key, result.runner, spec.recipe, closure[spec.name],
-                                tuple(sorted(set(own_sources))), tuple(sorted(set(own_downloads)))))
+                                tuple(sorted(set(own_sources))), tuple(sorted(set(own_downloads))),
+                                tuple(sorted({purl for purl, _ in spec.packages}))))
     for item in project.model.image.files:
         if item.src is not None:
             for fact in _context_files(context, clean_relative(item.src)):
@@ -323,6 +348,7 @@ def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Pat
         tools=tuple(tools[k] for k in sorted(tools)),
         recipes=tuple(recipes[k] for k in sorted(recipes)),
         stages=tuple(sorted(stages, key=lambda s: s.name)),
+        packages=tuple(packages[k] for k in sorted(packages)),
     )
 
 

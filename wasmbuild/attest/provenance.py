@@ -49,6 +49,9 @@ def statement(facts: Facts, subject: Descriptor) -> dict[str, Any]:
     deps += [{"name": d.name, "uri": d.uri, "digest": d.digests,
               "annotations": {"kind": "download", "stages": ",".join(d.stages)}}
              for d in facts.downloads]
+    deps += [{"name": p.name, "uri": p.purl,
+              "annotations": {"kind": "package", "stages": ",".join(p.stages), **({"pin": p.pin} if p.pin else {})}}
+             for p in facts.packages]
     deps += [{"name": f"wasmbuild-recipe-{r.name}", "uri": f"urn:wasmbuild:recipe:{r.name}",
               "digest": {"sha256": r.sha256},
               "annotations": {"kind": "recipe", "library": str(r.library).lower(), "stages": ",".join(r.stages)}}

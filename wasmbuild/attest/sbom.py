@@ -159,6 +159,13 @@ def spdx_document(facts: Facts, subject: Descriptor) -> dict[str, Any]:
                                  location=NOASSERTION if dl.purl else dl.url, file_name=dl.name, purl=dl.purl,
                                  other=dl.other, comment=f"downloaded, pinned by {', '.join(dl.digests)}; "
                                                          f"input of {', '.join(dl.stages)}"))
+    package_ids: dict[str, str] = {}
+    for pk in facts.packages:
+        package_ids[pk.purl] = ids.new("Package", pk.name)
+        pinned = f"pinned by its lockfile ({pk.pin})" if pk.pin else "pinned by its lockfile"
+        packages.append(_package(package_ids[pk.purl], pk.name, version=pk.version, purpose="LIBRARY", purl=pk.purl,
+                                 comment=f"resolved by the stage's package manager, {pinned}; "
+                                         f"input of {', '.join(pk.stages)}"))
     wasmfile_id = ids.new("Wasmfile", facts.wasmfile.path)
     files.append(_file(wasmfile_id, facts.wasmfile, "TEXT", "the Wasmfile the image was built from"))
     rels.append((wasmfile_id, "METAFILE_OF", image_id))
@@ -198,6 +205,7 @@ def spdx_document(facts: Facts, subject: Descriptor) -> dict[str, Any]:
         for upstream in facts.closure(f.stage):
             rels += [(ident, "GENERATED_FROM", source_ids[p]) for p in upstream.sources]
             rels += [(ident, "GENERATED_FROM", download_ids[u]) for u in upstream.downloads]
+            rels += [(ident, "GENERATED_FROM", package_ids[p]) for p in upstream.packages]
             for tool_id in tool_ids.get(upstream.name, []):
                 # wasi-libc is linked into the module; compilers and builders only made it
                 rels.append((ident, "STATIC_LINK", tool_id) if tool_id in libraries

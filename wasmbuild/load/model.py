@@ -184,6 +184,19 @@ def cache_path(value: str) -> str:
     return "/".join(parts)
 
 
+PURL_RE = r"^pkg:[a-z][a-z0-9.+-]*/[^\s/@?#][^\s]*$"
+
+
+class Package(_Strict):
+    """A package the stage's own package manager fetches and verifies against a lockfile among
+    its inputs (Go's modules by go.sum): wasmbuild does not fetch it; the SBOM names it."""
+
+    purl: str = Field(description="Its package URL, pkg:TYPE/NAME@VERSION (e.g. pkg:golang/example.com/greet@v1.0.0).",
+                      pattern=PURL_RE)
+    pin: str | None = Field(None, max_length=200,
+                            description="What the lockfile pins it by, as the lockfile says it (e.g. `h1:...`).")
+
+
 class Stage(_Strict):
     """A unit of work: a recipe with parameters, or explicit shell steps."""
 
@@ -232,6 +245,12 @@ class Stage(_Strict):
         "by --no-cache. One build writes a cache at a time (a second one waits).",
     )
 
+    packages: list[Package] = Field(
+        default_factory=list,
+        description="Packages the steps' own package manager fetches and verifies against a lockfile "
+        "among the inputs (a recipe fills it: the go recipe from go.sum): listed in the SBOM and "
+        "the provenance by purl; wasmbuild neither fetches nor checks them.",
+    )
     tools: list[Annotated[str, StringConstraints(min_length=1, pattern=r"^[^\s;=]+$")]] = Field(
         default_factory=list,
         description="Commands the steps run from outside the system directories (a venv, ~/.local, "
