@@ -77,7 +77,8 @@ def parse(text: str, shown: str) -> list[Gem]:
         digest = sums.get((name, version))
         if digest is None or not _HEX.match(digest):
             raise ConfigError(f"gem {name} {version} has no sha256 in the lockfile's CHECKSUMS",
-                              where=f"{shown}:{number}", hint="run `bundle lock --add-checksums` (Bundler 2.6+): wasmbuild pins every gem "
+                              where=f"{shown}:{number}",
+                              hint="run `bundle lock --add-checksums` (Bundler 2.6+): wasmbuild pins every gem "
                                    "by its checksum")
         gems.append(Gem(name, version, where if where.endswith("/") else where + "/", digest, number))
     return gems
