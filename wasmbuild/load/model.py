@@ -10,8 +10,6 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
@@ -20,10 +18,9 @@ from pydantic import (
 
 from wasmbuild.errors import ConfigError
 from wasmbuild.load.packages import Pin, download_name, npm_package, pypi_package
+from wasmbuild.load.parts import CacheMount, Package, StageName, _Strict
 from wasmbuild.oci import targets as target_registry
 
-NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-StageName = Annotated[str, StringConstraints(pattern=NAME_RE)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_RE)]
@@ -46,10 +43,6 @@ def parse_duration(value: int | str) -> float:
         raise ValueError(f"{value!r} is not a duration: use seconds or a number with s, m or h, "
                          "e.g. 90s, 30m, 2h")
     return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
 
 OptimizeLevel = Literal["O0", "O1", "O2", "O3", "O4", "Os", "Oz", "none"]
@@ -154,47 +147,6 @@ class Input(_Strict):
         package's wheel (``six-1.17.0-py3-none-any.whl``)."""
         assert self.url is not None
         return self.dest or download_name(self.url)
-
-
-class CacheMount(_Strict):
-    """A persistent cache directory under ``$WORK`` kept between builds (``caches:``).
-
-    Mounted read-write into the stage, it never enters the stage key: a cache may only make a
-    stage faster (cargo's target directory, a compiler cache), never change what it produces.
-    """
-
-    name: StageName = Field(description="Name of the cache, unique in the stage (e.g. `target`).")
-    path: str = Field(description="Directory under $WORK it is mounted at: `target` or `$WORK/target`.")
-
-    @field_validator("path")
-    @classmethod
-    def _under_work(cls, value: str) -> str:
-        return cache_path(value)
-
-
-def cache_path(value: str) -> str:
-    """``$WORK/x/y`` or ``x/y`` -> ``x/y``; ValueError for a path outside ``$WORK``."""
-    text = value.strip()
-    for prefix in ("$WORK/", "${WORK}/"):
-        text = text.removeprefix(prefix)
-    parts = [p for p in text.split("/") if p not in ("", ".")]
-    if text.startswith(("/", "$", "~")) or not parts or ".." in parts:
-        raise ValueError(f"cache path {value!r} is outside $WORK: use a directory under $WORK, "
-                         "e.g. `target` or `$WORK/target`")
-    return "/".join(parts)
-
-
-PURL_RE = r"^pkg:[a-z][a-z0-9.+-]*/[^\s/@?#][^\s]*$"
-
-
-class Package(_Strict):
-    """A package the stage's own package manager fetches and verifies against a lockfile among
-    its inputs (Go's modules by go.sum): wasmbuild does not fetch it; the SBOM names it."""
-
-    purl: str = Field(description="Its package URL, pkg:TYPE/NAME@VERSION (e.g. pkg:golang/example.com/greet@v1.0.0).",
-                      pattern=PURL_RE)
-    pin: str | None = Field(None, max_length=200,
-                            description="What the lockfile pins it by, as the lockfile says it (e.g. `h1:...`).")
 
 
 class Stage(_Strict):
