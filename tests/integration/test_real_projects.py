@@ -31,7 +31,7 @@ def test_cmake_cmark_renders_markdown(real: RealProjects) -> None:
     html = real.run("real-cmark", "/README.md").decode()  # cmark's own README, a file in the image
     assert html.startswith("<h1>cmark</h1>\n") and "<code>cmark</code> is the C reference implementation" in html
     piped = real.run("real-cmark", "--to", "man", stdin=b"# Title\n\n*emph* and `code`\n").decode()
-    assert '.SH\nTitle\n.PP\n\\f[I]emph\\f[] and \\f[C]code\\f[]\n' == piped
+    assert piped == '.SH\nTitle\n.PP\n\\f[I]emph\\f[] and \\f[C]code\\f[]\n'
 
 
 def test_cmarks_library_is_used_by_a_program_in_a_second_stage(real: RealProjects) -> None:
