@@ -48,9 +48,9 @@ _LLVM_TOOLS = {"AR": "llvm-ar", "RANLIB": "llvm-ranlib", "NM": "llvm-nm", "STRIP
 
 #: Headers of POSIX a C program may include that wasi-libc lacks, and what WASI lacks then.
 MISSING = {
-    "setjmp.h": "setjmp/longjmp: WASI has no setjmp/longjmp here (wasi-libc's needs the Wasm "
-                "exception-handling proposal: clang 17+ with -mllvm -wasm-enable-sjlj and a runtime "
-                "with exceptions); rework the code without setjmp/longjmp",
+    "setjmp.h": "setjmp/longjmp: this wasi-libc has none (a newer wasi-libc's needs the Wasm "
+                "exception-handling proposal: -mllvm -wasm-enable-sjlj -lsetjmp and a runtime with "
+                "exceptions); rework the code without setjmp/longjmp",
     "pthread.h": "threads: the wasm32-wasi target has no pthreads (wasi-libc's threads need the "
                  "wasm32-wasi-threads target and a runtime with wasi-threads); build without threads",
     "sys/wait.h": "processes: WASI cannot fork, exec or wait for a child process; build without it",

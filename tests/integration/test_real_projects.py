@@ -99,7 +99,7 @@ WASI_LACKS = {
                 "<pthread.h> threads: the wasm32-wasi target has no pthreads"),
     "setjmp": ("#include <setjmp.h>\nstatic jmp_buf env;\n"
                "int main(void) { if (!setjmp(env)) longjmp(env, 1); return 0; }\n",
-               "<setjmp.h> setjmp/longjmp: WASI has no setjmp/longjmp here"),
+               "<setjmp.h> setjmp/longjmp: this wasi-libc has none"),
 }
 
 
