@@ -37,7 +37,7 @@ from wasmbuild.dirs import cache_area
 from wasmbuild.fsutil import staged_dir
 
 #: Bumped when the generated files or variables change meaning (it enters the identity).
-CROSS_REVISION = 2
+CROSS_REVISION = 3
 
 #: Variables this module adds or replaces (documented in docs/c-projects.md).
 VARIABLES = ("CC", "CXX", "AR", "RANLIB", "NM", "STRIP", "CFLAGS", "CXXFLAGS", "LDFLAGS",
@@ -64,6 +64,39 @@ MISSING = {
     "sys/shm.h": "shared memory: WASI has no System V IPC (shmget)",
     "sys/ipc.h": "System V IPC: WASI has none (ftok, msgget, semget, shmget)",
 }
+
+
+#: wasi-libc's emulation libraries: (the define their header wants, the symbols they define).
+EMULATED = {
+    "wasi-emulated-signal": ("_WASI_EMULATED_SIGNAL", ("signal", "raise", "bsd_signal", "psignal",
+                                                       "strsignal", "__sysv_signal")),
+    "wasi-emulated-process-clocks": ("_WASI_EMULATED_PROCESS_CLOCKS", ("times", "clock", "getrusage")),
+    "wasi-emulated-mman": ("_WASI_EMULATED_MMAN", ("mmap", "munmap")),
+    "wasi-emulated-getpid": ("_WASI_EMULATED_GETPID", ("getpid",)),
+}
+
+
+def _telling_wrapper(argv: list[str]) -> str:
+    """:func:`_wrapper` for clang that, when a link fails on a symbol of one of wasi-libc's
+    emulation libraries, first says which library and define it needs (one ``error:`` line, the
+    one wasmbuild reports) and then shows the compiler's output as it was. stderr is held until
+    the compiler exits; stdout is passed straight through."""
+    cmd = " ".join(shlex.quote(a) for a in argv)
+    cases = "".join(
+        f'    {"|".join(symbols)}) echo "wasmbuild: error: \\`$s\\` is in wasi-libc\'s emulation library '
+        f'(WASI has no such call): compile with -D{define} and link with -l{lib}" >&2;;\n'
+        for lib, (define, symbols) in EMULATED.items())
+    return ("#!/bin/sh\n"
+            f'{{ err=$({cmd} "$@" 2>&1 1>&3 3>&-); rc=$?; }} 3>&1\n'
+            'if [ "$rc" -ne 0 ]; then\n'
+            '  for s in $(printf \'%s\\n\' "$err" | sed -n \'s/.*undefined symbol: \\([A-Za-z0-9_]*\\).*/\\1/p\' | sort -u); do\n'
+            '    case $s in\n'
+            f"{cases}"
+            "    esac\n"
+            "  done\n"
+            "fi\n"
+            '[ -z "$err" ] || printf \'%s\\n\' "$err" >&2\n'
+            'exit "$rc"\n')
 
 
 def _missing_headers(root: str, target: str) -> dict[str, tuple[str, int]]:
@@ -208,8 +241,8 @@ def plan(env: dict[str, str]) -> tuple[dict[str, str], dict[str, tuple[str, int]
             files.update(stubs)
             # after -I, before the sysroot (and glibc's /usr/include behind it)
             include = ["-isystem", "@DIR@/missing"]
-        files[f"bin/{target}-clang"] = (_wrapper([cc, *base, *include]), 0o755)
-        files[f"bin/{target}-clang++"] = (_wrapper([cxx, *base, *include, *cxx_extra]), 0o755)
+        files[f"bin/{target}-clang"] = (_telling_wrapper([cc, *base, *include]), 0o755)
+        files[f"bin/{target}-clang++"] = (_telling_wrapper([cxx, *base, *include, *cxx_extra]), 0o755)
         out.update(CC=f"@DIR@/bin/{target}-clang", CXX=f"@DIR@/bin/{target}-clang++")
         for var, tool in _LLVM_TOOLS.items():
             found = _llvm_tool(tool, cc)

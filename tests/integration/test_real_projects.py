@@ -93,27 +93,34 @@ def test_bzip2_one_line_edit_recompiles_one_file(tmp_path: Path) -> None:
     assert len(compiled(log)) == 8 and clean == edited
 
 
-WASI_LACKS = {
+WASI_LACKS = {  # name: (app.c, its extra compiler flags, what the one error line says)
     "pthread": ("#include <pthread.h>\nstatic void *f(void *a) { return a; }\n"
                 "int main(void) { pthread_t t; pthread_create(&t, 0, f, 0); return pthread_join(t, 0); }\n",
-                "<pthread.h> threads: the wasm32-wasi target has no pthreads"),
+                "", "<pthread.h> threads: the wasm32-wasi target has no pthreads"),
     "setjmp": ("#include <setjmp.h>\nstatic jmp_buf env;\n"
                "int main(void) { if (!setjmp(env)) longjmp(env, 1); return 0; }\n",
-               "<setjmp.h> setjmp/longjmp: this wasi-libc has none"),
+               "", "<setjmp.h> setjmp/longjmp: this wasi-libc has none"),
+    # the header's define given, the library forgotten: the link names the library
+    "signal": ("#include <signal.h>\nstatic void h(int s) { (void)s; }\n"
+               "int main(void) { signal(SIGINT, h); return 0; }\n",
+               "-D_WASI_EMULATED_SIGNAL", "`signal` is in wasi-libc's emulation library (WASI has no such "
+               "call): compile with -D_WASI_EMULATED_SIGNAL and link with -lwasi-emulated-signal"),
 }
 
 
-@pytest.mark.parametrize(("lacking", "recipe"), [("pthread", "make"), ("setjmp", "make"), ("setjmp", "c")])
+@pytest.mark.parametrize(("lacking", "recipe"), [("pthread", "make"), ("setjmp", "make"), ("setjmp", "c"),
+                                                 ("signal", "make"), ("signal", "c")])
 def test_what_wasi_lacks_is_one_plain_line(wb: Runner, tmp_path: Path, lacking: str, recipe: str) -> None:
     """A program needing what WASI lacks fails with one line naming it (recipes/c/cross.py's
-    headers), not with glibc's headers failing deep inside /usr/include."""
+    headers and compiler wrapper), not with glibc's headers failing deep inside /usr/include
+    or a bare `undefined symbol`."""
     require("clang-16")
-    source, says = WASI_LACKS[lacking]
+    source, flags, says = WASI_LACKS[lacking]
     (tmp_path / "proj").mkdir()
     (tmp_path / "proj" / "app.c").write_text(source)
-    (tmp_path / "proj" / "Makefile").write_text("app.wasm: app.c\n\t$(CC) -O2 -o $@ app.c\n")
+    (tmp_path / "proj" / "Makefile").write_text(f"app.wasm: app.c\n\t$(CC) -O2 {flags} -o $@ app.c\n")
     params = ("{project: proj, outputs: [app.wasm]}" if recipe == "make"
-              else "{sources: [proj/app.c], output: app.wasm}")
+              else f"{{sources: [proj/app.c], output: app.wasm, flags: [-O2{', ' + flags if flags else ''}]}}")
     (tmp_path / "Wasmfile").write_text(
         f"wasmfile: 1\nstages:\n  app:\n    recipe: {recipe}\n    with: {params}\n"
         "image:\n  files: [{from: app, path: app.wasm, dest: /app.wasm}]\n  entrypoint: [app.wasm]\n")

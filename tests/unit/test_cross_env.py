@@ -61,6 +61,24 @@ def test_headers_wasi_libc_lacks_are_errors_saying_what_wasi_lacks(tmp_path: Pat
         h for h in cross.MISSING if h != "setjmp.h")
 
 
+def test_a_link_missing_an_emulation_library_says_which(tmp_path: Path) -> None:
+    """wasm-ld's `undefined symbol: signal` gets one line first naming the define and library;
+    the compiler's own output follows unchanged, stdout is untouched, the exit code kept."""
+    clang = tmp_path / "clang-16"
+    clang.write_text('#!/bin/sh\necho out\necho "wasm-ld: error: a.o: undefined symbol: signal" >&2\n'
+                     'echo "wasm-ld: error: a.o: undefined symbol: times" >&2\nexit 1\n')
+    clang.chmod(0o755)
+    env = cross.complete({**CLANG_ENV, "CC": str(clang)}, area=tmp_path / "area")
+    proc = subprocess.run([env["CC"], "a.o"], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout) == (1, "out\n")
+    assert proc.stderr.splitlines() == [
+        "wasmbuild: error: `signal` is in wasi-libc's emulation library (WASI has no such call): "
+        "compile with -D_WASI_EMULATED_SIGNAL and link with -lwasi-emulated-signal",
+        "wasmbuild: error: `times` is in wasi-libc's emulation library (WASI has no such call): "
+        "compile with -D_WASI_EMULATED_PROCESS_CLOCKS and link with -lwasi-emulated-process-clocks",
+        "wasm-ld: error: a.o: undefined symbol: signal", "wasm-ld: error: a.o: undefined symbol: times"]
+
+
 def test_cmake_toolchain_file_names_the_cross_tools(tmp_path: Path) -> None:
     env = cross.complete(fake_llvm(tmp_path), area=tmp_path / "area")
     text = Path(env["CMAKE_TOOLCHAIN_FILE"]).read_text()
