@@ -63,6 +63,20 @@ def test_autotools_gnu_hello_greets(real: RealProjects) -> None:
     assert real.run("real-hello", "--traditional") == b"hello, world\n"
     assert real.run("real-hello", "--version").decode().splitlines()[0] == "hello (GNU Hello) 2.10"
 
+    # a one-line edit: make compiles hello.c only; the tarball's configure, aclocal.m4 and
+    # Makefile.in stay up to date (no aclocal-1.14, automake or configure run)
+    source = real.example("real-hello") / "upstream" / "src" / "hello.c"
+    text = source.read_text()
+    assert text.count('_("Hello, world!")') == 1
+    source.write_text(text.replace('_("Hello, world!")', '_("Hello from WASI!")'))
+    proc = real.wb("build", str(source.parents[2]), "--verbose", "-o", f"oci:{real.root / 'hello-edited'}")
+    log = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 0, log[-3000:]
+    assert re.findall(r" -c -o (\S+\.o)", log) == ["src/hello.o"], log[-3000:]
+    assert "aclocal" not in log and "checking for" not in log, log[-3000:]
+    run = real.wb("run", f"oci:{real.root / 'hello-edited'}")
+    assert (run.returncode, run.stdout) == (0, b"Hello from WASI!\n"), run.stderr
+
 
 def test_bzip2_one_line_edit_recompiles_one_file(tmp_path: Path) -> None:
     """A one-line edit of bzip2.c: make recompiles bzip2.c only (the build directory persisted,
