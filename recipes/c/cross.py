@@ -89,7 +89,8 @@ def _telling_wrapper(argv: list[str]) -> str:
     return ("#!/bin/sh\n"
             f'{{ err=$({cmd} "$@" 2>&1 1>&3 3>&-); rc=$?; }} 3>&1\n'
             'if [ "$rc" -ne 0 ]; then\n'
-            '  for s in $(printf \'%s\\n\' "$err" | sed -n \'s/.*undefined symbol: \\([A-Za-z0-9_]*\\).*/\\1/p\' | sort -u); do\n'
+            '  for s in $(printf \'%s\\n\' "$err" |\n'
+            '      sed -n \'s/.*undefined symbol: \\([A-Za-z0-9_]*\\).*/\\1/p\' | sort -u); do\n'
             '    case $s in\n'
             f"{cases}"
             "    esac\n"
