@@ -76,7 +76,8 @@ def one_round(wb: list[str], name: str, tcenv: dict[str, str]) -> dict[str, floa
         native = root / "native"
         shutil.copytree(ctx / "upstream", native, symlinks=True)
         params = yaml.safe_load((ctx / "Wasmfile").read_text())["stages"][stage]["with"]
-        env = {**os.environ, "WASMBUILD_CACHE": str(root / "cache"), "WASMBUILD_STORE": str(root / "store")}
+        env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},  # .pyc as installed
+               "WASMBUILD_CACHE": str(root / "cache"), "WASMBUILD_STORE": str(root / "store")}
         nenv = {**os.environ, **tcenv}
         build = [*wb, "build", str(ctx)]
         # the configure step (cmake) is not part of the native timing: it runs once, before
