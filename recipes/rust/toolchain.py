@@ -12,8 +12,10 @@ neither the other toolchain nor the fix. :func:`crate_problem` says both, at the
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import tomllib
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,7 @@ from wasmbuild.errors import ConfigError, ToolchainError
 from wasmbuild.execute.probing import Toolchain, ToolRecord, _candidates, _run, _try, _well_known, version_in
 
 if TYPE_CHECKING:
+    from wasmbuild.render.folders import ContextFiles
     from wasmbuild.render.project import StageSpec
 
 RUST_HINT = (
@@ -210,6 +213,142 @@ def report(tc: Toolchain, specs: list[StageSpec], context: Path) -> dict[str, An
 def facts(tc: Toolchain) -> list[ToolRecord]:
     fields = tc.identity.split(";")
     return [ToolRecord("toolchain", "rustc", version_in(fields[1] if len(fields) > 1 else ""), tc.env["RUSTC"])]
+
+
+# --- Cargo.lock: the registry crates a crate needs, as pinned downloads -----------------------
+
+#: The markers of a registry's download URL (``dl`` in its index's config.json, the Cargo book,
+#: "Registry index"); a ``dl`` with none of them is a prefix cargo appends ``/{crate}/{version}/download`` to.
+DL_MARKERS = ("{crate}", "{version}", "{prefix}", "{lowerprefix}", "{sha256-checksum}")
+LOCK_HINT = "regenerate it with `cargo generate-lockfile` (cargo records each registry crate's sha256)"
+
+
+@dataclass(frozen=True)
+class LockedCrate:
+    """A registry crate of a Cargo.lock: its name, exact version, the sha256 of its ``.crate``
+    and the line of its ``[[package]]``."""
+
+    name: str
+    version: str
+    checksum: str
+    line: int
+    source: str
+
+    @property
+    def purl(self) -> str:
+        return f"pkg:cargo/{self.name}@{self.version}"
+
+    @property
+    def dir(self) -> str:
+        """The folder its ``.crate`` unpacks to (and its vendor directory)."""
+        return f"{self.name}-{self.version}"
+
+
+def _toml_line(message: str) -> int | None:
+    found = re.search(r"\(at line (\d+)", message)
+    return int(found.group(1)) if found else None
+
+
+def parse_cargo_lock(text: str, shown: str) -> list[LockedCrate]:
+    """The registry crates of a Cargo.lock (``shown``: its name in errors), in the file's order.
+    Path and workspace members (no ``source``) are skipped; a git crate, a registry crate
+    without a checksum, a duplicate or a lockfile that is not one is one :class:`ConfigError` at
+    its line."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = _toml_line(str(exc))
+        raise ConfigError(f"{shown} is not valid TOML: {exc}", where=f"{shown}:{line}" if line else shown,
+                          hint=LOCK_HINT) from None
+    version = doc.get("version")
+    if version is not None and (type(version) is not int or version not in (3, 4)):
+        line = next((n for n, raw in enumerate(text.splitlines(), 1) if re.match(r"\s*version\s*=", raw)), 1)
+        raise ConfigError(f"{shown} says `version = {version!r}`: not a Cargo.lock format wasmbuild reads "
+                          "(1 to 4)", where=f"{shown}:{line}", hint=LOCK_HINT)
+    packages = doc.get("package", [])
+    metadata = doc.get("metadata", {})
+    if not isinstance(packages, list) or not isinstance(metadata, dict):
+        raise ConfigError(f"{shown} is not a Cargo.lock (`package` is not a list of [[package]] tables)",
+                          where=shown, hint=LOCK_HINT)
+    heads = [n for n, raw in enumerate(text.splitlines(), 1) if re.match(r"\s*\[\[\s*package\s*\]\]", raw)]
+    found: list[LockedCrate] = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, pkg in enumerate(packages):
+        line = heads[i] if i < len(heads) else 1
+        where = f"{shown}:{line}"
+        name, version, source = (pkg.get(k) if isinstance(pkg, dict) else None for k in ("name", "version", "source"))
+        if not isinstance(name, str) or not isinstance(version, str) or not re.fullmatch(r"[\w.+-]+", name + version):
+            raise ConfigError(f"{shown}: a [[package]] without a valid name and version", where=where, hint=LOCK_HINT)
+        if source is None:
+            continue  # the crate itself, a workspace member or a path dependency: in the context
+        what = f"crate {name} {version}"
+        if not isinstance(source, str) or source.startswith("git+"):
+            raise ConfigError(f"{what} comes from git ({source}); the rust recipe fetches registry crates only",
+                              where=where, hint="vendor the crates with `cargo vendor` (and commit vendor/ and "
+                              ".cargo/config.toml), or depend on a registry release of it")
+        if not source.startswith(("registry+", "sparse+")):
+            raise ConfigError(f"{what} has an unknown source {source!r}", where=where, hint=LOCK_HINT)
+        if found and source != found[0].source:
+            raise ConfigError(f"{what} comes from a second registry ({source}); `crates:` is one registry's",
+                              where=where, hint="vendor the crates with `cargo vendor` instead")
+        checksum = pkg.get("checksum") or metadata.get(f"checksum {name} {version} ({source})")
+        if checksum is None:
+            raise ConfigError(f"{what} has no checksum in {shown}, so its download cannot be pinned",
+                              where=where, hint=LOCK_HINT)
+        if not isinstance(checksum, str) or not re.fullmatch(r"[0-9a-f]{64}", checksum):
+            raise ConfigError(f"{what}: its checksum {checksum!r} is not a sha256", where=where, hint=LOCK_HINT)
+        if (name, version) in seen:
+            raise ConfigError(f"{what} is listed twice in {shown} (also at line {seen[name, version]})",
+                              where=where, hint=LOCK_HINT)
+        seen[name, version] = line
+        found.append(LockedCrate(name, version, checksum, line, source))
+    return found
+
+
+def crate_url(dl: str, crate: LockedCrate) -> str:
+    """Where ``crate``'s ``.crate`` is, by a registry's ``dl`` (as cargo expands it)."""
+    if not any(m in dl for m in DL_MARKERS):
+        dl = dl.rstrip("/") + "/{crate}/{version}/download"
+    n = crate.name
+    prefix = {1: "1", 2: "2", 3: f"3/{n[:1]}"}.get(len(n), f"{n[:2]}/{n[2:4]}")
+    for marker, value in (("{crate}", n), ("{version}", crate.version), ("{prefix}", prefix),
+                          ("{lowerprefix}", prefix.lower()), ("{sha256-checksum}", crate.checksum)):
+        dl = dl.replace(marker, value)
+    return dl
+
+
+def templates(files: ContextFiles) -> dict[str, Any]:
+    """``cargo_crates(crate, crates)`` for stage.yaml.j2: the registry crates of the crate's
+    Cargo.lock as pinned downloads from ``crates`` (a registry's ``dl``)."""
+
+    def cargo_crates(crate: str, crates: str) -> list[dict[str, str]]:
+        base = posixpath.normpath(crate or ".")
+        lock = "Cargo.lock" if base == "." else f"{base}/Cargo.lock"
+        if not crates:
+            # Today's offline build: the project's own `cargo vendor` (its source replacement).
+            if any(files.exists(posixpath.join(base, ".cargo", n)) for n in ("config.toml", "config")) or \
+                    not files.exists(lock):
+                return []
+            text, shown = files.read_text(lock, "Cargo.lock")
+            found = parse_cargo_lock(text, shown)
+            if found:
+                raise ConfigError(f"{shown} needs {len(found)} crates from a registry (the first: {found[0].name} "
+                                  f"{found[0].version}) and the rust recipe builds offline",
+                                  where=f"{shown}:{found[0].line}",
+                                  hint="set the rust recipe's `crates:` to your registry's download URL (`dl` "
+                                  "in its index's config.json), or vendor them with `cargo vendor`")
+            return []
+        if not re.match(r"^https?://[^\s/]+(/\S*)?$", crates):
+            raise ConfigError(f"the rust recipe's `crates` must be an http(s) URL (a registry's `dl`), not {crates!r}",
+                              hint="e.g. https://HOST/api/v1/crates, or a template with {crate} and {version}")
+        if not files.exists(lock):
+            raise ConfigError(f"`crates:` needs the crate's Cargo.lock, and {lock!r} is not in the build context",
+                              hint="run `cargo generate-lockfile` in the crate and keep Cargo.lock with it")
+        text, shown = files.read_text(lock, "Cargo.lock")
+        return [{"name": c.name, "version": c.version, "sha256": c.checksum, "url": crate_url(crates, c),
+                 "purl": c.purl, "dir": c.dir} for c in parse_cargo_lock(text, shown)]
+
+    return {"cargo_crates": cargo_crates}
 
 
 def init(folder: Path) -> Any:

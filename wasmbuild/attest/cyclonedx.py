@@ -40,12 +40,13 @@ def cyclonedx_bytes(facts: Facts, subject: Descriptor) -> bytes:
         parts[f"source:{s.path}"] = Component(name=s.path, type=ComponentType.FILE, bom_ref=f"source:{s.path}",
                                               hashes=sha256(s.sha256), description="from the build context")
     for d in facts.downloads:
+        where = [ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(d.url))] if d.url.startswith(
+            ("http://", "https://")) else []  # npm:, pypi: name no location
         parts[f"download:{d.url}"] = (
             Component(name=d.name, type=ComponentType.LIBRARY, bom_ref=f"download:{d.url}", hashes=sha256(d.sha256),
-                      purl=PackageURL.from_string(d.purl)) if d.purl else
+                      purl=PackageURL.from_string(d.purl), external_references=where) if d.purl else
             Component(name=d.name, type=ComponentType.FILE, bom_ref=f"download:{d.url}", hashes=sha256(d.sha256),
-                      external_references=[ExternalReference(type=ExternalReferenceType.DISTRIBUTION,
-                                                             url=XsUri(d.url))]))
+                      external_references=where))
     for t in facts.tools:
         kind = {"builder": ComponentType.CONTAINER, "library": ComponentType.LIBRARY}.get(
             t.kind, ComponentType.APPLICATION)

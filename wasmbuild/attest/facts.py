@@ -49,7 +49,7 @@ class Download:
     url: str  # an http(s) URL, or npm:NAME@VERSION
     sha256: str
     stages: tuple[str, ...]
-    purl: str | None = None  # a package's (npm): the URL then is no download location
+    purl: str | None = None  # a package's (npm, pypi: the URL then is no download location; an input's `purl:`)
 
     @property
     def uri(self) -> str:
@@ -280,7 +280,7 @@ def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Pat
                 prior = downloads.get(inp.url)
                 users = (*prior.stages, spec.name) if prior else (spec.name,)
                 downloads[inp.url] = Download(Path(inp.file_name).name, inp.url, inp.sha256, users,
-                                              download_purl(inp.url))
+                                              inp.purl or download_purl(inp.url))
                 own_downloads.append(inp.url)
         for tool in tools_of(result.tools, result.runner, memo):
             key = (tool.kind, tool.name, tool.identity)

@@ -152,7 +152,7 @@ def spdx_document(facts: Facts, subject: Descriptor) -> dict[str, Any]:
     for dl in facts.downloads:
         download_ids[dl.url] = ids.new("Download", dl.name)
         packages.append(_package(download_ids[dl.url], dl.name, purpose="SOURCE", sha256=dl.sha256,
-                                 location=NOASSERTION if dl.purl else dl.url, file_name=dl.name, purl=dl.purl,
+                                 location=dl.url if dl.url.startswith(("http://", "https://")) else NOASSERTION, file_name=dl.name, purl=dl.purl,
                                  comment=f"downloaded, pinned by sha256; input of {', '.join(dl.stages)}"))
     wasmfile_id = ids.new("Wasmfile", facts.wasmfile.path)
     files.append(_file(wasmfile_id, facts.wasmfile, "TEXT", "the Wasmfile the image was built from"))

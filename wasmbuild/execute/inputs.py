@@ -30,6 +30,7 @@ class InputFile:
     origin: Path | None  # where to copy from; None for a download not fetched yet
     url: str | None = None
     sha256: str | None = None
+    purl: str | None = None  # a download that is a package (its errors name it)
     #: The directory entries to take (the context's ``.wasmignore`` for a ``src`` input).
     lister: Lister | None = field(default=None, compare=False)
 
@@ -37,7 +38,7 @@ class InputFile:
         if self.origin is not None:
             return self.origin
         assert self.url is not None and self.sha256 is not None
-        return fetch.fetch(self.url, self.sha256, memo)
+        return fetch.fetch(self.url, self.sha256, memo, purl=self.purl)
 
 
 def url_digest(sha256: str) -> str:
@@ -71,7 +72,7 @@ def stage_inputs(spec: StageSpec, context: Path, outputs: Mapping[str, Path],
             assert inp.url is not None and inp.sha256 is not None
             cached = fetch.cached(inp.sha256, memo)
             found.append(InputFile(clean_relative(inp.file_name), url_digest(inp.sha256), cached,
-                                   inp.url, inp.sha256))
+                                   inp.url, inp.sha256, inp.purl))
     return found
 
 

@@ -93,6 +93,8 @@ class Input(_Strict):
                             "`pypi:NAME==VERSION` (its pure-Python wheel, fetched by pip with your pip configuration).")
     sha256: Sha256 | None = Field(None, description="With `url`: required hex sha256 of the file.")
     dest: str | None = Field(None, description="Path under $SRC (default: `src`, `path`, or the URL's file name).")
+    purl: str | None = Field(None, description="With `url`: the package URL naming what the file is (e.g. "
+                             "`pkg:cargo/serde@1.0.152`), shown in the SBOM instead of a plain download.")
 
     @model_validator(mode="before")
     @classmethod
@@ -112,7 +114,17 @@ class Input(_Strict):
             raise ValueError("`path` is only valid with `from`")
         if self.url is None and self.sha256 is not None:
             raise ValueError("`sha256` is only valid with `url`")
+        if self.url is None and self.purl is not None:
+            raise ValueError("`purl` is only valid with `url`")
         return self
+
+    @field_validator("purl")
+    @classmethod
+    def _purl(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^pkg:[a-z][a-z0-9.+-]*/[^\s/@?#][^\s]*$", value):
+            raise ValueError(f"`purl` must be a package URL, pkg:TYPE/NAME@VERSION (e.g. pkg:cargo/serde@1.0.152), "
+                             f"not {value!r}")
+        return value
 
     @field_validator("url")
     @classmethod
