@@ -9,10 +9,8 @@ so the lockfile names cargo's default registry as a real project's does."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,21 +180,20 @@ def test_without_crates_a_lockfile_with_registry_crates_says_how_to_fetch_them(
 
 def test_a_users_own_cargo_vendor_directory_still_builds_without_crates(
         wb: Runner, tmp_path: Path, registry: Registry) -> None:
-    """`cargo vendor` (run here against the local registry) writes vendor/ and the source
-    replacement the user commits to .cargo/config.toml: built as before, no downloads."""
+    """What `cargo vendor` writes (vendor/NAME-VERSION with its .cargo-checksum.json, and the
+    source replacement the user commits to .cargo/config.toml) builds as before, no downloads.
+    (`cargo vendor` itself cannot vendor from the test's directory source: it needs a registry.)"""
     ctx = project(tmp_path, registry, crates=None)
     crate = ctx / "wordstat"
-    vendored = subprocess.run(
-        [cargo(), "vendor", "--offline", "--config", 'source.crates-io.replace-with="wasmbuild-test"',
-         "--config", f'source.wasmbuild-test.directory="{registry.root / "dir"}"'],
-        cwd=crate, capture_output=True, text=True, env={**os.environ, "CARGO_HOME": str(registry.root / "cargo-home")})
-    assert vendored.returncode == 0, vendored.stderr
+    for purl in locked(ctx):
+        name, version = purl.removeprefix("pkg:cargo/").split("@")
+        shutil.copytree(registry.root / "dir" / f"{name}-{version}", crate / "vendor" / f"{name}-{version}")
     (crate / ".cargo").mkdir()
-    (crate / ".cargo" / "config.toml").write_text(vendored.stdout)
-    assert "vendored-sources" in vendored.stdout
+    (crate / ".cargo" / "config.toml").write_text(
+        '[source.crates-io]\nreplace-with = "vendored-sources"\n\n[source.vendored-sources]\ndirectory = "vendor"\n')
     build(wb, ctx, "--sbom", "spdx")
     ran = wb("run", "wordstat")
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["words"] == expected((ctx / "data" / "text.txt").read_text())["words"]
-    docs = json.loads(wb("inspect", "wordstat", "--sbom", "--json").stdout)["sbom"]
-    assert not [p for d in docs for p in d.get("packages", []) if p["name"].endswith(".crate")]
+    spdx = json.loads(wb("inspect", "wordstat", "--sbom", "--json").stdout)  # one document: itself
+    assert [p["name"] for p in spdx["packages"] if p["name"].endswith(".crate")] == []  # no downloads
