@@ -220,7 +220,7 @@ def facts(tc: Toolchain) -> list[ToolRecord]:
 #: The markers of a registry's download URL (``dl`` in its index's config.json, the Cargo book,
 #: "Registry index"); a ``dl`` with none of them is a prefix cargo appends ``/{crate}/{version}/download`` to.
 DL_MARKERS = ("{crate}", "{version}", "{prefix}", "{lowerprefix}", "{sha256-checksum}")
-LOCK_HINT = "regenerate it with `cargo generate-lockfile` (cargo records each registry crate's sha256)"
+LOCK_HINT = "regenerate it with `cargo generate-lockfile`, which records each registry crate's sha256"
 
 
 @dataclass(frozen=True)
@@ -293,12 +293,12 @@ def parse_cargo_lock(text: str, shown: str) -> list[LockedCrate]:
                               where=where, hint="vendor the crates with `cargo vendor` instead")
         checksum = pkg.get("checksum") or metadata.get(f"checksum {name} {version} ({source})")
         if checksum is None:
-            raise ConfigError(f"{what} has no checksum in {shown}, so its download cannot be pinned",
+            raise ConfigError(f"{what} has no checksum, so its download cannot be pinned",
                               where=where, hint=LOCK_HINT)
         if not isinstance(checksum, str) or not re.fullmatch(r"[0-9a-f]{64}", checksum):
             raise ConfigError(f"{what}: its checksum {checksum!r} is not a sha256", where=where, hint=LOCK_HINT)
         if (name, version) in seen:
-            raise ConfigError(f"{what} is listed twice in {shown} (also at line {seen[name, version]})",
+            raise ConfigError(f"{what} is listed twice (also at line {seen[name, version]})",
                               where=where, hint=LOCK_HINT)
         seen[name, version] = line
         found.append(LockedCrate(name, version, checksum, line, source))

@@ -151,8 +151,9 @@ def spdx_document(facts: Facts, subject: Descriptor) -> dict[str, Any]:
     download_ids: dict[str, str] = {}
     for dl in facts.downloads:
         download_ids[dl.url] = ids.new("Download", dl.name)
+        where = dl.url if dl.url.startswith(("http://", "https://")) else NOASSERTION  # npm:, pypi: are none
         packages.append(_package(download_ids[dl.url], dl.name, purpose="SOURCE", sha256=dl.sha256,
-                                 location=dl.url if dl.url.startswith(("http://", "https://")) else NOASSERTION, file_name=dl.name, purl=dl.purl,
+                                 location=where, file_name=dl.name, purl=dl.purl,
                                  comment=f"downloaded, pinned by sha256; input of {', '.join(dl.stages)}"))
     wasmfile_id = ids.new("Wasmfile", facts.wasmfile.path)
     files.append(_file(wasmfile_id, facts.wasmfile, "TEXT", "the Wasmfile the image was built from"))
