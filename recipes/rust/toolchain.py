@@ -380,15 +380,35 @@ def init(folder: Path) -> Any:
     notes = []
     if len(bins) > 1:
         notes.append(f"the crate has {len(bins)} [[bin]] targets; the recipe expects exactly one")
-    if cargo.get("dependencies") and not (folder / "vendor").is_dir():
-        notes.append("the rust recipe builds offline: run `cargo vendor` (and commit vendor/ and "
-                     ".cargo/config.toml) so the dependencies are in the build context")
+    commented = _crates_notes(folder, notes) if cargo.get("dependencies") else []
     notes += _toolchain_notes(folder)
     return Detected("rust", image_name(folder), "rust", {"crate": ".", "output": f"{program}.wasm"},
                     f"{program}.wasm", ["Cargo.toml"], notes,
                     what=("the Rust crate in this folder: cargo --offline, for wasm32-wasip1\n"
                           "# (wasm32-wasi on older Rust)"),
-                    ignore=["target"])
+                    ignore=["target"], commented=commented)
+
+
+def _crates_notes(folder: Path, notes: list[str]) -> list[str]:
+    """For a crate with dependencies and no `cargo vendor` source replacement: how its registry
+    crates get into the offline build (a commented `crates:` line to fill in)."""
+    if any((folder / ".cargo" / n).is_file() for n in ("config.toml", "config")):
+        return []  # its own vendor directory (or another source replacement): built as it is
+    lock = folder / "Cargo.lock"
+    if not lock.is_file():
+        notes.append("the rust recipe builds from Cargo.lock: run `cargo generate-lockfile` and keep Cargo.lock")
+    else:
+        try:
+            found = parse_cargo_lock(lock.read_text(encoding="utf-8"), "Cargo.lock")
+        except (OSError, UnicodeDecodeError, ConfigError) as exc:
+            notes.append(f"warning: {exc}")
+            return []
+        if not found:
+            return []
+    notes.append("the rust recipe builds offline: set `crates:` below to your registry's download URL, and "
+                 "every crate of Cargo.lock is fetched pinned by its checksum (or run `cargo vendor` and commit "
+                 "vendor/ and .cargo/config.toml)")
+    return ["crates: https://REGISTRY/api/v1/crates  # the `dl` of your registry's index (its config.json)"]
 
 
 def _toolchain_notes(folder: Path) -> list[str]:

@@ -154,14 +154,32 @@ def test_a_registry_crate_without_a_checksum_is_one_line_naming_it(
     one_line(proc, 2, f"wordstat/Cargo.lock:{line}", f"crate memchr {block.group(1)} has no checksum")
 
 
-def test_a_tampered_crate_on_the_registry_is_one_line_naming_it(wb: Runner, tmp_path: Path) -> None:
-    reg = debian_registry(tmp_path / "reg", ["itoa-1.0.1"])
-    crate = tmp_path / "ctx" / "tiny"
+def tiny(crate: Path, reg: Registry) -> Path:
+    """A crate using itoa, locked against ``reg``."""
     (crate / "src").mkdir(parents=True)
     (crate / "Cargo.toml").write_text('[package]\nname = "tiny"\nversion = "0.1.0"\nedition = "2021"\n'
                                       '[dependencies]\nitoa = "1"\n')
     (crate / "src" / "main.rs").write_text('fn main() { println!("{}", itoa::Buffer::new().format(42)); }\n')
     reg.lock(crate, cargo())
+    return crate
+
+
+def test_init_writes_a_crates_line_that_builds_once_it_names_the_registry(
+        wb: Runner, tmp_path: Path, registry: Registry) -> None:
+    crate = tiny(tmp_path / "tiny", registry)
+    assert wb("init", str(crate)).returncode == 0
+    text = (crate / "Wasmfile").read_text()
+    line = next(x for x in text.splitlines() if x.strip().startswith("# crates: "))
+    one_line(wb("build", str(crate)), 2, "Cargo.lock:", "set the rust recipe's `crates:`")  # not set yet
+    (crate / "Wasmfile").write_text(text.replace(line, f"      crates: {registry.dl}"))
+    assert wb("build", str(crate), timeout=900).returncode == 0
+    ran = wb("run", "tiny:latest")
+    assert (ran.returncode, ran.stdout) == (0, "42\n"), ran.stderr
+
+
+def test_a_tampered_crate_on_the_registry_is_one_line_naming_it(wb: Runner, tmp_path: Path) -> None:
+    reg = debian_registry(tmp_path / "reg", ["itoa-1.0.1"])
+    crate = tiny(tmp_path / "ctx" / "tiny", reg)
     data = reg.path_of("itoa", "1.0.1")
     data.write_bytes(data.read_bytes() + b"\0")  # the mirror serves other bytes than Cargo.lock pins
     with served(reg):

@@ -181,3 +181,20 @@ def test_a_purl_needs_a_url_and_a_good_one_is_kept(tmp_path: Path) -> None:
         "purl: 'pkg:cargo/serde@1.0.0'}\n    steps: ['touch $OUT/o']\n    outputs: [o]\n" + IMAGE)
     [stage] = prepare(tmp_path / "Wasmfile").stages
     assert stage.inputs[0].purl == "pkg:cargo/serde@1.0.0"
+
+
+def test_init_writes_a_commented_crates_line_for_a_lockfile_with_registry_crates(tmp_path: Path) -> None:
+    from wasmbuild.scaffold import detect, wasmfile_text
+
+    manifest = '[package]\nname = "app"\nversion = "0.1.0"\n[dependencies]\nitoa = "1"\nserde = "1"\n'
+    project(tmp_path, None)
+    (tmp_path / "app" / "Cargo.toml").write_text(manifest)
+    det = detect(tmp_path / "app")
+    assert "      # crates: https://REGISTRY/api/v1/crates  # the `dl` of your registry's index" in wasmfile_text(det)
+    assert any("set `crates:` below to your registry's download URL" in n for n in det.notes)
+    (tmp_path / "app" / "Cargo.lock").unlink()
+    assert any("cargo generate-lockfile" in n for n in detect(tmp_path / "app").notes)
+    project(tmp_path / "v", None, vendored=True)
+    (tmp_path / "v" / "app" / "Cargo.toml").write_text(manifest)
+    vendored = detect(tmp_path / "v" / "app")
+    assert vendored.commented == [] and not any("crates:" in n for n in vendored.notes)
