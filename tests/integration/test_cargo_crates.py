@@ -179,7 +179,7 @@ def test_init_writes_a_crates_line_that_builds_once_it_names_the_registry(
 
 def test_a_tampered_crate_on_the_registry_is_one_line_naming_it(wb: Runner, tmp_path: Path) -> None:
     reg = debian_registry(tmp_path / "reg", ["itoa-1.0.1"])
-    crate = tiny(tmp_path / "ctx" / "tiny", reg)
+    tiny(tmp_path / "ctx" / "tiny", reg)
     data = reg.path_of("itoa", "1.0.1")
     data.write_bytes(data.read_bytes() + b"\0")  # the mirror serves other bytes than Cargo.lock pins
     with served(reg):
