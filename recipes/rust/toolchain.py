@@ -164,7 +164,31 @@ def crate_problem(cargo_toml: Path, tc: Toolchain, shown: str | None = None) -> 
         return ToolchainError(f"rust-version {wanted} is newer than {using}, rustc {rustc}",
                               where=f"{where}:{_line(text, 'rust-version')}",
                               hint=f"{own}, or lower rust-version to {rustc}")
-    return None
+    return _lock_problem(cargo_toml.with_name("Cargo.lock"), cargo, using, own)
+
+
+#: The first cargo that reads each Cargo.lock format (`version = N`).
+LOCK_FORMATS = {4: (1, 78)}
+
+
+def _lock_problem(lock: Path, cargo: str | None, using: str, own: str) -> ToolchainError | None:
+    """A Cargo.lock in a format newer than the chosen cargo reads (cargo would say
+    "lock file version 4 requires `-Znext-lockfile-bump`")."""
+    try:
+        text = lock.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    found = re.search(r"^version\s*=\s*(\d+)\s*$", text.split("[[", 1)[0], re.M)
+    if found is None or not cargo:
+        return None
+    need = LOCK_FORMATS.get(int(found.group(1)))
+    if need is None or _tuple(cargo) >= need:
+        return None
+    line = text[:found.start()].count("\n") + 1
+    return ToolchainError(f"Cargo.lock format {found.group(1)} needs cargo {'.'.join(map(str, need))} or newer, "
+                          f"and {using}, cargo {cargo}",
+                          where=f"{lock}:{line}",
+                          hint=f"{own}, or set `version = 3` at the top of Cargo.lock (cargo {cargo} reads it)")
 
 
 def crates_problem(spec: StageSpec, context: Path, tc: Toolchain) -> ToolchainError | None:

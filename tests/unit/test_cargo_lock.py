@@ -198,3 +198,22 @@ def test_init_writes_a_commented_crates_line_for_a_lockfile_with_registry_crates
     (tmp_path / "v" / "app" / "Cargo.toml").write_text(manifest)
     vendored = detect(tmp_path / "v" / "app")
     assert vendored.commented == [] and not any("crates:" in n for n in vendored.notes)
+
+
+def test_a_lockfile_format_newer_than_the_chosen_cargo_is_one_line_before_cargo_runs(
+        rust: ModuleType, tmp_path: Path) -> None:
+    from wasmbuild.execute.probing import Toolchain
+
+    project(tmp_path, None, LOCK.replace("version = 3", "version = 4"))
+    manifest = tmp_path / "app" / "Cargo.toml"
+    old = Toolchain("rust", {"RUSTC": "/r/rustc", "CARGO": "/r/cargo"}, (), "x", info={"cargo": "1.65.0",
+                                                                                        "rustc": "1.63.0"})
+    problem = rust.crate_problem(manifest, old)
+    assert problem is not None and problem.render().startswith(
+        f"{manifest.with_name('Cargo.lock')}:2: Cargo.lock format 4 needs cargo 1.78 or newer, "
+        "and wasmbuild's Rust is /r/cargo, cargo 1.65.0")
+    assert "or set `version = 3` at the top of Cargo.lock" in problem.render()
+    new = Toolchain("rust", old.env, (), "x", info={"cargo": "1.95.0", "rustc": "1.95.0"})
+    assert rust.crate_problem(manifest, new) is None
+    (tmp_path / "app" / "Cargo.lock").write_text(LOCK)
+    assert rust.crate_problem(manifest, old) is None
