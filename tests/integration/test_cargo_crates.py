@@ -121,6 +121,9 @@ def test_a_program_of_20_crates_builds_from_cargo_lock_and_the_registry_and_runs
     assert serde["checksums"][0]["checksumValue"] == registry.checksums[serde["name"].removesuffix(".crate")]
     cdx = next(d for d in docs if d.get("bomFormat") == "CycloneDX")
     assert sorted(c["purl"] for c in cdx["components"] if c.get("purl", "").startswith("pkg:cargo/")) == purls
+    provenance = json.loads(wb("inspect", "wordstat", "--provenance", "--json").stdout)
+    deps = provenance["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert sorted(d["uri"] for d in deps if d["uri"].startswith("pkg:cargo/")) == purls
 
     # (e) nothing changed: no stage runs, same image
     again = build(wb, ctx)
