@@ -132,7 +132,9 @@ def one_round(wb: list[str], cargo: str, rustc: str, target: str, name: str) -> 
             crate = project(root / "p", cargo)
         native = root / "native"
         shutil.copytree(crate, native)
-        env = {**os.environ, "WASMBUILD_CACHE": str(root / "cache"), "WASMBUILD_STORE": str(root / "store")}
+        # as installed (`pip install` writes the .pyc files): without them every module compiles again
+        installed = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env = {**installed, "WASMBUILD_CACHE": str(root / "cache"), "WASMBUILD_STORE": str(root / "store")}
         nenv = {**os.environ, "CARGO_HOME": str(root / "cargo-home"), "RUSTC": rustc}
         build = [*wb, "build", str(root / "p" / "Wasmfile")]
         r = {"native_cold": timed(cargo_cmd, native, nenv), "wb_cold": timed(build, root, env)}
