@@ -10,7 +10,8 @@ state (private WASMBUILD_CACHE/WASMBUILD_STORE, an empty target directory):
   rustc and target wasmbuild's rust toolchain probe picks: RUSTC is set for the native run);
 * P11 one-line change to src/main.rs, then the same two commands again (cargo incremental,
   wasmbuild with the recipe's persistent target/CARGO_HOME caches);
-* P14 no-op: `wasmbuild build` once more with nothing changed.
+* P14 no-op: `wasmbuild build` twice more with nothing changed, 2.5 s later: the first does the
+  work (and records it for replay), the second is replayed.
 
 ``--project wordstat``: the 28-crate program of tests/fixtures/rust-crates instead, its crates
 fetched from Cargo.lock (the recipe's ``crates:``) from a registry of Debian's crates served on
@@ -144,6 +145,10 @@ def one_round(wb: list[str], cargo: str, rustc: str, target: str, name: str) -> 
                             main.read_text().replace("take(3)", "take(2)"))
         r["native_edit"] = timed(cargo_cmd, native, nenv)
         r["wb_edit"] = timed(build, root, env)
+        # Replay (cache/results.py) trusts no file changed in the 2 s before a run: past them, the
+        # first no-op does the work and records it, the next is replayed.
+        time.sleep(2.5)
+        r["wb_noop_first"] = timed(build, root, env)
         r["wb_noop"] = timed(build, root, env)
         out = subprocess.run([*wb, "run", name], env=env, capture_output=True, text=True)
         ok = out.stdout.strip() == "50 addresses (1)" if name == "mailscan" else (
@@ -173,7 +178,8 @@ def main() -> None:
     rows = [
         ("P11 one-line change", med["wb_edit"], med["native_edit"], "<= 1.5x"),
         ("P13 cold build", med["wb_cold"], med["native_cold"], "<= 1.05x"),
-        ("P14 no-op rebuild", med["wb_noop"], None, "<= 0.3 s"),
+        ("P14 no-op rebuild (replayed)", med["wb_noop"], None, "<= 0.3 s"),
+        ("P14 first no-op (not replayed)", med["wb_noop_first"], None, "<= 0.3 s"),
     ]
     load = os.getloadavg()
     result = {"median_seconds": med, "rounds": rounds, "load_average": load, "toolchain": tc.identity}
