@@ -129,6 +129,7 @@ def test_with_crates_each_registry_crate_is_a_pinned_input_with_its_purl(tmp_pat
     unpack, build, _ = stage.steps
     assert f'"package":"{B}"' in unpack and "serde-1.0.152/.cargo-checksum.json" in unpack
     assert "--offline" in build and "--locked" in build and "source.wasmbuild-vendor.directory" in build
+    assert ("vendor", "vendor") in stage.caches  # unpacked once, kept with target/ and cargo-home/
 
 
 def test_without_crates_a_vendored_or_dependency_free_crate_builds_as_before(tmp_path: Path) -> None:
