@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wasmbuild.errors import ConfigError, ToolchainError
-from wasmbuild.execute.probing import Toolchain, ToolRecord, _candidates, _run, _try, _well_known, version_in
 
+# The probing toolkit is imported where a probe runs: rendering loads this module for
+# `templates` (Cargo.lock), and `check`/`plan` import no execute step.
 if TYPE_CHECKING:
+    from wasmbuild.execute.probing import Toolchain, ToolRecord
     from wasmbuild.render.folders import ContextFiles
     from wasmbuild.render.project import StageSpec
 
@@ -55,6 +57,8 @@ def _rustup_name(sysroot: str) -> str | None:
 
 def _candidate(rustc: str) -> dict[str, Any]:
     """What one rustc is: its sysroot, version, rustup toolchain and WASI target (or why not)."""
+    from wasmbuild.execute.probing import _run, _try
+
     sysroot, why = _try([rustc, "--print", "sysroot"])
     if not sysroot:
         return {"rustc": rustc, "why": why or "prints no sysroot"}
@@ -81,6 +85,8 @@ def probe() -> Toolchain:
     """The first rustc (``WASMBUILD_RUSTC``, then PATH, then ``/usr/bin`` and ``~/.cargo/bin``)
     whose sysroot has the wasm32-wasip1 (preferred) or wasm32-wasi std; the others are named in
     ``info["others"]`` with their fix."""
+    from wasmbuild.execute.probing import Toolchain, _candidates, _run, _well_known
+
     tried: list[str] = []  # passed over before the chosen one (the probe's notes)
     others: list[dict[str, Any]] = []
     chosen: Toolchain | None = None
@@ -236,6 +242,8 @@ def report(tc: Toolchain, specs: list[StageSpec], context: Path) -> dict[str, An
 
 def facts(tc: Toolchain) -> list[ToolRecord]:
     fields = tc.identity.split(";")
+    from wasmbuild.execute.probing import ToolRecord, version_in
+
     return [ToolRecord("toolchain", "rustc", version_in(fields[1] if len(fields) > 1 else ""), tc.env["RUSTC"])]
 
 
