@@ -252,6 +252,9 @@ def facts(tc: Toolchain) -> list[ToolRecord]:
 #: The markers of a registry's download URL (``dl`` in its index's config.json, the Cargo book,
 #: "Registry index"); a ``dl`` with none of them is a prefix cargo appends ``/{crate}/{version}/download`` to.
 DL_MARKERS = ("{crate}", "{version}", "{prefix}", "{lowerprefix}", "{sha256-checksum}")
+#: A crate's name and version as cargo allows them (nothing that could climb out of a folder).
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+_VERSION = re.compile(r"[0-9][A-Za-z0-9.+-]*")
 LOCK_HINT = "regenerate it with `cargo generate-lockfile`, which records each registry crate's sha256"
 
 
@@ -309,7 +312,8 @@ def parse_cargo_lock(text: str, shown: str) -> list[LockedCrate]:
         line = heads[i] if i < len(heads) else 1
         where = f"{shown}:{line}"
         name, version, source = (pkg.get(k) if isinstance(pkg, dict) else None for k in ("name", "version", "source"))
-        if not isinstance(name, str) or not isinstance(version, str) or not re.fullmatch(r"[\w.+-]+", name + version):
+        if not (isinstance(name, str) and isinstance(version, str) and _NAME.fullmatch(name)
+                and _VERSION.fullmatch(version)):
             raise ConfigError(f"{shown}: a [[package]] without a valid name and version", where=where, hint=LOCK_HINT)
         if source is None:
             continue  # the crate itself, a workspace member or a path dependency: in the context

@@ -69,6 +69,8 @@ def test_the_first_format_keeps_checksums_in_metadata(rust: ModuleType) -> None:
     ("package = 3\n", r"`package` is not a list"),
     ("[[package]]\nversion = '1'\n", r"^Cargo.lock:1: .*without a valid name"),
     ('[[package]]\nname = "../x"\nversion = "1"\nsource = "registry+x"\n', r"without a valid name"),
+    ('[[package]]\nname = ".."\nversion = "1"\nsource = "registry+x"\n', r"without a valid name"),
+    ('[[package]]\nname = "x"\nversion = "../1"\nsource = "registry+x"\n', r"without a valid name"),
     (LOCK.replace(f'checksum = "{B}"\n', ""),
      r"^Cargo.lock:15: crate serde 1.0.152 has no checksum, so its download cannot be pinned"),
     (LOCK.replace(f'"{B}"', '"xyz"'), r"^Cargo.lock:15: crate serde 1.0.152: its checksum 'xyz' is not a sha256"),
