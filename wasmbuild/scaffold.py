@@ -48,6 +48,8 @@ class Detected:
     image_files: list[tuple[str, str]] = field(default_factory=list)
     #: Arguments after the module in the entrypoint (an interpreter's script).
     entrypoint_args: list[str] = field(default_factory=list)
+    #: Parameters to set by hand, written commented out under ``with:`` (``crates: URL  # why``).
+    commented: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "recipe": self.recipe, "with": self.params,
@@ -126,6 +128,7 @@ def wasmfile_text(det: Detected) -> str:
         _c(f"    recipe: {det.recipe}", "parameters: `wasmbuild recipes`"),
         "    with:",
         *[f"      {k}: {_yaml(v)}" for k, v in det.params.items()],
+        *[f"      # {line}" for line in det.commented],
         "",
         _c("image:", "FROM scratch: only these files, env and args"),
         "  files:",

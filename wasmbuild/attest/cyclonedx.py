@@ -41,13 +41,14 @@ def cyclonedx_bytes(facts: Facts, subject: Descriptor) -> bytes:
                                               hashes=sha256(s.sha256), description="from the build context")
     algorithms = {"sha384": HashAlgorithm.SHA_384, "sha512": HashAlgorithm.SHA_512}
     for d in facts.downloads:
+        where = [ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(d.url))] if d.url.startswith(
+            ("http://", "https://")) else []  # npm:, pypi: name no location
         pinned = sha256(d.sha256) + ([HashType(alg=algorithms[d.other[0]], content=d.other[1])] if d.other else [])
         parts[f"download:{d.url}"] = (
             Component(name=d.name, type=ComponentType.LIBRARY, bom_ref=f"download:{d.url}", hashes=pinned,
-                      purl=PackageURL.from_string(d.purl)) if d.purl else
+                      purl=PackageURL.from_string(d.purl), external_references=where) if d.purl else
             Component(name=d.name, type=ComponentType.FILE, bom_ref=f"download:{d.url}", hashes=pinned,
-                      external_references=[ExternalReference(type=ExternalReferenceType.DISTRIBUTION,
-                                                             url=XsUri(d.url))]))
+                      external_references=where))
     for pk in facts.packages:
         parts[f"package:{pk.purl}"] = Component(
             name=pk.name, type=ComponentType.LIBRARY, version=pk.version or None, bom_ref=f"package:{pk.purl}",

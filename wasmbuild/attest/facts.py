@@ -49,7 +49,7 @@ class Download:
     url: str  # an http(s) URL, or npm:NAME@VERSION
     sha256: str | None  # None: pinned by another algorithm (`digests`)
     stages: tuple[str, ...]
-    purl: str | None = None  # a package's (npm): the URL then is no download location
+    purl: str | None = None  # a package's (npm, pypi: the URL then is no download location; an input's `purl:`)
     other: tuple[str, str] | None = None  # (algorithm, hex): an `integrity:` pin (sha512, sha384)
 
     @property
@@ -308,7 +308,7 @@ def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Pat
                 pin = inp.pin
                 sha256 = pin.hex if pin.algorithm == "sha256" else None
                 downloads[inp.url] = Download(Path(inp.file_name).name, inp.url, sha256, users,
-                                              download_purl(inp.url),
+                                              inp.purl or download_purl(inp.url),
                                               None if sha256 else (pin.algorithm, pin.hex))
                 own_downloads.append(inp.url)
         for tool in tools_of(result.tools, result.runner, memo):

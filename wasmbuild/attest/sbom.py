@@ -155,8 +155,9 @@ def spdx_document(facts: Facts, subject: Descriptor) -> dict[str, Any]:
     download_ids: dict[str, str] = {}
     for dl in facts.downloads:
         download_ids[dl.url] = ids.new("Download", dl.name)
+        where = dl.url if dl.url.startswith(("http://", "https://")) else NOASSERTION  # npm:, pypi: are none
         packages.append(_package(download_ids[dl.url], dl.name, purpose="SOURCE", sha256=dl.sha256,
-                                 location=NOASSERTION if dl.purl else dl.url, file_name=dl.name, purl=dl.purl,
+                                 location=where, file_name=dl.name, purl=dl.purl,
                                  other=dl.other, comment=f"downloaded, pinned by {', '.join(dl.digests)}; "
                                                          f"input of {', '.join(dl.stages)}"))
     package_ids: dict[str, str] = {}

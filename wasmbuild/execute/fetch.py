@@ -205,10 +205,12 @@ def prefetch(downloads: list[tuple[str, Pin]]) -> None:
         npm_pack_many(sorted(wanted, key=lambda w: (w[0], w[1])))
 
 
-def fetch(url: str, pin: str | Pin, memo: DigestMemo | None = None, timeout: float = 60.0) -> Path:
+def fetch(url: str, pin: str | Pin, memo: DigestMemo | None = None, timeout: float = 60.0,
+          purl: str | None = None) -> Path:
     """The file at ``url`` whose content matches ``pin`` (a hex sha256 or a :class:`Pin`), from
     the cache or downloaded once (``npm:NAME@VERSION``: by the npm client, see :func:`npm_pack`;
-    ``pypi:NAME==VERSION``: by pip, see :func:`pip_download`; an http(s) URL: sha256 only)."""
+    ``pypi:NAME==VERSION``: by pip, see :func:`pip_download`; an http(s) URL: sha256 only).
+    ``purl``: the package the file is, named by its errors."""
     pin = _pin(pin)
     hit = cached(pin, memo)
     if hit is not None:
@@ -224,6 +226,7 @@ def fetch(url: str, pin: str | Pin, memo: DigestMemo | None = None, timeout: flo
     import urllib.request
 
     dest = download_dir() / sha256
+    what = f"{url} ({purl})" if purl else url
     h = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp, atomic_writer(dest) as out:
@@ -232,13 +235,13 @@ def fetch(url: str, pin: str | Pin, memo: DigestMemo | None = None, timeout: flo
                 out.write(chunk)
             if h.hexdigest() != sha256:
                 raise BuildError(
-                    f"download {url} has sha256 {h.hexdigest()}, the Wasmfile pins {sha256}",
-                    hint="check the URL, or update `sha256` if the new file is trusted",
+                    f"download {what} has sha256 {h.hexdigest()}, {'pinned' if purl else 'the Wasmfile pins'} {sha256}",
+                    hint=f"check the URL, or update {'the pin' if purl else '`sha256`'} if the new file is trusted",
                 )
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
         # HTTPException: a connection cut mid-body (IncompleteRead); ValueError: a bad URL.
         raise BuildError(
-            f"cannot download {url}: {getattr(exc, 'reason', exc)}",
+            f"cannot download {what}: {getattr(exc, 'reason', exc)}",
             hint=f"offline? put the file in the cache with `wasmbuild fetch --add FILE` "
             f"(sha256 {sha256[:12]}...)",
         ) from None

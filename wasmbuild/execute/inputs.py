@@ -31,6 +31,7 @@ class InputFile:
     origin: Path | None  # where to copy from; None for a download not fetched yet
     url: str | None = None
     pin: Pin | None = None
+    purl: str | None = None  # a download that is a package (its errors name it)
     #: The directory entries to take (the context's ``.wasmignore`` for a ``src`` input).
     lister: Lister | None = field(default=None, compare=False)
 
@@ -38,7 +39,7 @@ class InputFile:
         if self.origin is not None:
             return self.origin
         assert self.url is not None and self.pin is not None
-        return fetch.fetch(self.url, self.pin, memo)
+        return fetch.fetch(self.url, self.pin, memo, purl=self.purl)
 
 
 def url_digest(pin: str | Pin) -> str:
@@ -73,7 +74,7 @@ def stage_inputs(spec: StageSpec, context: Path, outputs: Mapping[str, Path],
             assert inp.url is not None
             cached = fetch.cached(inp.pin, memo)
             found.append(InputFile(clean_relative(inp.file_name), url_digest(inp.pin), cached,
-                                   inp.url, inp.pin))
+                                   inp.url, inp.pin, inp.purl))
     return found
 
 

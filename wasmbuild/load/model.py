@@ -18,7 +18,7 @@ from pydantic import (
 
 from wasmbuild.errors import ConfigError
 from wasmbuild.load.packages import Pin, download_name, npm_package, pypi_package
-from wasmbuild.load.parts import CacheMount, Package, StageName, _Strict
+from wasmbuild.load.parts import PURL_RE, CacheMount, Package, StageName, _Strict
 from wasmbuild.oci import targets as target_registry
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -88,6 +88,8 @@ class Input(_Strict):
     integrity: str | None = Field(None, description="With `url`, instead of `sha256`: an SRI digest of the file, "
                                   "`sha512-BASE64` as npm lockfiles write it (sha256-/sha384- too; sha1 is refused).")
     dest: str | None = Field(None, description="Path under $SRC (default: `src`, `path`, or the URL's file name).")
+    purl: str | None = Field(None, description="With `url`: the package URL naming what the file is (e.g. "
+                             "`pkg:cargo/serde@1.0.152`), shown in the SBOM instead of a plain download.")
 
     @model_validator(mode="before")
     @classmethod
@@ -111,6 +113,8 @@ class Input(_Strict):
                              "pin other downloads by `sha256`")
         if self.url is None and (self.sha256 is not None or self.integrity is not None):
             raise ValueError("`sha256` and `integrity` are only valid with `url`")
+        if self.url is None and self.purl is not None:
+            raise ValueError("`purl` is only valid with `url`")
         return self
 
     @field_validator("integrity")
@@ -118,6 +122,14 @@ class Input(_Strict):
     def _sri(cls, value: str | None) -> str | None:
         if value is not None:
             Pin.sri(value)  # its ValueError is the message
+        return value
+
+    @field_validator("purl")
+    @classmethod
+    def _purl(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(PURL_RE, value):
+            raise ValueError(f"`purl` must be a package URL, pkg:TYPE/NAME@VERSION (e.g. pkg:cargo/serde@1.0.152), "
+                             f"not {value!r}")
         return value
 
     @property
