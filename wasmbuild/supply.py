@@ -100,15 +100,21 @@ def _sha256(checksums: Sequence[dict[str, str]] | None) -> str:
     return next((c["checksumValue"] for c in checksums or [] if c.get("algorithm") == "SHA256"), "")
 
 
+def _digest(checksums: Sequence[dict[str, str]] | None) -> str:
+    """``sha256:HEX``, else another pinned digest (an npm integrity's ``sha512:HEX``), else ""."""
+    found = {c.get("algorithm", ""): c.get("checksumValue", "") for c in checksums or []}
+    algorithm = next((a for a in ("SHA256", "SHA512", "SHA384") if found.get(a)), None)
+    return f"{algorithm.lower()}:{found[algorithm]}" if algorithm else ""
+
+
 def format_spdx(doc: dict[str, Any]) -> list[str]:
     lines = [f"  {doc.get('spdxVersion')} {doc.get('name')}"]
     for p in doc.get("packages") or []:
         purpose = str(p.get("primaryPackagePurpose", "")).lower()
         version = p.get("versionInfo", "") if not str(p.get("versionInfo", "")).startswith("sha256:") else ""
         where = p.get("downloadLocation") if p.get("downloadLocation") != "NOASSERTION" else ""
-        digest = _sha256(p.get("checksums"))
-        lines.append(f"  {purpose:<12} {p.get('name')} {version} {('sha256:' + digest) if digest else ''} {where or ''}"
-                     .rstrip())
+        digest = _digest(p.get("checksums"))
+        lines.append(f"  {purpose:<12} {p.get('name')} {version} {digest} {where or ''}".rstrip())
     for f in doc.get("files") or []:
         kind = ",".join(f.get("fileTypes") or []).lower()
         lines.append(f"  file/{kind:<7} {f.get('fileName')} sha256:{_sha256(f.get('checksums'))}")

@@ -10,6 +10,11 @@ A ``c``, ``cxx`` or ``zig`` stage gets, besides ``$WASM_TARGET`` (and clang's ``
 * ``CFLAGS`` / ``CXXFLAGS`` / ``LDFLAGS`` carrying the target and sysroot (libc++'s headers and
   ``-fno-exceptions`` for C++; zig's ``-Wl,--strip-debug``) for tools that call the compiler
   themselves; ``WASI_HOST`` for ``./configure --host``;
+* with clang, ``-isystem`` of a directory of headers wasi-libc does not have (:data:`MISSING`:
+  ``setjmp.h``, ``pthread.h``, ``sys/wait.h``...), each an ``#error`` saying what WASI lacks and
+  what to do, as wasi-libc's own ``signal.h`` does: Debian's sysroot is ``/usr``, so without them
+  clang falls through to glibc's ``/usr/include`` and fails deep inside it (``bits/setjmp.h``
+  not found); generated only for the headers the sysroot lacks;
 * ``CMAKE_TOOLCHAIN_FILE`` (``CMAKE_SYSTEM_NAME`` ``WASI``, with a ``Platform/WASI.cmake`` that
   sets ``WASI``, as wasi-sdk's) and ``MESON_CROSS_FILE`` (``meson setup --cross-file``).
 
@@ -32,13 +37,75 @@ from wasmbuild.dirs import cache_area
 from wasmbuild.fsutil import staged_dir
 
 #: Bumped when the generated files or variables change meaning (it enters the identity).
-CROSS_REVISION = 1
+CROSS_REVISION = 3
 
 #: Variables this module adds or replaces (documented in docs/c-projects.md).
 VARIABLES = ("CC", "CXX", "AR", "RANLIB", "NM", "STRIP", "CFLAGS", "CXXFLAGS", "LDFLAGS",
              "WASI_HOST", "CMAKE_TOOLCHAIN_FILE", "MESON_CROSS_FILE")
 
 _LLVM_TOOLS = {"AR": "llvm-ar", "RANLIB": "llvm-ranlib", "NM": "llvm-nm", "STRIP": "llvm-strip"}
+
+
+#: Headers of POSIX a C program may include that wasi-libc lacks, and what WASI lacks then.
+MISSING = {
+    "setjmp.h": "setjmp/longjmp: this wasi-libc has none (a newer wasi-libc's needs the Wasm "
+                "exception-handling proposal: -mllvm -wasm-enable-sjlj -lsetjmp and a runtime with "
+                "exceptions); rework the code without setjmp/longjmp",
+    "pthread.h": "threads: the wasm32-wasi target has no pthreads (wasi-libc's threads need the "
+                 "wasm32-wasi-threads target and a runtime with wasi-threads); build without threads",
+    "sys/wait.h": "processes: WASI cannot fork, exec or wait for a child process; build without it",
+    "spawn.h": "processes: WASI cannot spawn a child process (posix_spawn); build without it",
+    "dlfcn.h": "dynamic loading: WASI has no dlopen/dlsym; link statically",
+    "ucontext.h": "ucontext: WASI has no getcontext/swapcontext (no stack switching)",
+    "termios.h": "terminals: WASI has no termios (tcgetattr, raw mode)",
+    "pwd.h": "users: WASI has no user database (getpwnam, getpwuid)",
+    "grp.h": "groups: WASI has no group database (getgrnam, getgrgid)",
+    "netdb.h": "name resolution: WASI preview 1 has no getaddrinfo/gethostbyname",
+    "sys/shm.h": "shared memory: WASI has no System V IPC (shmget)",
+    "sys/ipc.h": "System V IPC: WASI has none (ftok, msgget, semget, shmget)",
+}
+
+
+#: wasi-libc's emulation libraries: (the define their header wants, the symbols they define).
+EMULATED = {
+    "wasi-emulated-signal": ("_WASI_EMULATED_SIGNAL", ("signal", "raise", "bsd_signal", "psignal",
+                                                       "strsignal", "__sysv_signal")),
+    "wasi-emulated-process-clocks": ("_WASI_EMULATED_PROCESS_CLOCKS", ("times", "clock", "getrusage")),
+    "wasi-emulated-mman": ("_WASI_EMULATED_MMAN", ("mmap", "munmap")),
+    "wasi-emulated-getpid": ("_WASI_EMULATED_GETPID", ("getpid",)),
+}
+
+
+def _telling_wrapper(argv: list[str]) -> str:
+    """:func:`_wrapper` for clang that, when a link fails on a symbol of one of wasi-libc's
+    emulation libraries, first says which library and define it needs (one ``error:`` line, the
+    one wasmbuild reports) and then shows the compiler's output as it was. stderr is held until
+    the compiler exits; stdout is passed straight through."""
+    cmd = " ".join(shlex.quote(a) for a in argv)
+    cases = "".join(
+        f'    {"|".join(symbols)}) echo "wasmbuild: error: \\`$s\\` is in wasi-libc\'s emulation library '
+        f'(WASI has no such call): compile with -D{define} and link with -l{lib}" >&2;;\n'
+        for lib, (define, symbols) in EMULATED.items())
+    return ("#!/bin/sh\n"
+            f'{{ err=$({cmd} "$@" 2>&1 1>&3 3>&-); rc=$?; }} 3>&1\n'
+            'if [ "$rc" -ne 0 ]; then\n'
+            '  for s in $(printf \'%s\\n\' "$err" |\n'
+            '      sed -n \'s/.*undefined symbol: \\([A-Za-z0-9_]*\\).*/\\1/p\' | sort -u); do\n'
+            '    case $s in\n'
+            f"{cases}"
+            "    esac\n"
+            "  done\n"
+            "fi\n"
+            '[ -z "$err" ] || printf \'%s\\n\' "$err" >&2\n'
+            'exit "$rc"\n')
+
+
+def _missing_headers(root: str, target: str) -> dict[str, tuple[str, int]]:
+    """``missing/HEADER`` stubs for the :data:`MISSING` headers the sysroot lacks."""
+    have = Path(root) / "include" / target
+    return {f"missing/{h}": (f"/* wasmbuild: wasi-libc has no <{h}> (recipes/c/cross.py) */\n"
+                             f'#error "<{h}> {why}"\n', 0o644)
+            for h, why in sorted(MISSING.items()) if not (have / h).is_file()}
 
 
 def _llvm_tool(tool: str, compiler: str | None) -> str | None:
@@ -155,6 +222,7 @@ def plan(env: dict[str, str]) -> tuple[dict[str, str], dict[str, tuple[str, int]
     out: dict[str, str] = {"WASI_HOST": target}
     base = [f"--target={target}", *([f"--sysroot={root}"] if root else [])]
     cxx_extra = shlex.split(env.get("WASM_CXXFLAGS", ""))
+    include: list[str] = []  # compiling only (CC, CXX, CFLAGS, CXXFLAGS), not LDFLAGS
     if zig:
         files["bin/wasm32-wasi-zig-cc"] = (_wrapper([zig, "cc", *base], strip_debug=True), 0o755)
         files["bin/wasm32-wasi-zig-c++"] = (_wrapper([zig, "c++", *base], strip_debug=True), 0o755)
@@ -169,15 +237,21 @@ def plan(env: dict[str, str]) -> tuple[dict[str, str], dict[str, tuple[str, int]
     else:
         cc = env["CC"]
         cxx = env.get("CXX") or str(Path(cc).with_name(Path(cc).name.replace("clang", "clang++", 1)))
-        files[f"bin/{target}-clang"] = (_wrapper([cc, *base]), 0o755)
-        files[f"bin/{target}-clang++"] = (_wrapper([cxx, *base, *cxx_extra]), 0o755)
+        stubs = _missing_headers(root, target) if root else {}
+        if stubs:
+            files.update(stubs)
+            # after -I, before the sysroot (and glibc's /usr/include behind it)
+            include = ["-isystem", "@DIR@/missing"]
+        files[f"bin/{target}-clang"] = (_telling_wrapper([cc, *base, *include]), 0o755)
+        files[f"bin/{target}-clang++"] = (_telling_wrapper([cxx, *base, *include, *cxx_extra]), 0o755)
         out.update(CC=f"@DIR@/bin/{target}-clang", CXX=f"@DIR@/bin/{target}-clang++")
         for var, tool in _LLVM_TOOLS.items():
             found = _llvm_tool(tool, cc)
             if found:
                 out[var] = found
     ldflags = [*base, *(["-Wl,--strip-debug"] if zig else [])]
-    out.update(CFLAGS=" ".join(base), CXXFLAGS=" ".join([*base, *cxx_extra, "-fno-exceptions"]),
+    out.update(CFLAGS=" ".join([*base, *include]),
+               CXXFLAGS=" ".join([*base, *include, *cxx_extra, "-fno-exceptions"]),
                LDFLAGS=" ".join(ldflags),
                CMAKE_TOOLCHAIN_FILE="@DIR@/share/wasi.cmake",
                MESON_CROSS_FILE="@DIR@/share/meson-cross.ini")

@@ -69,3 +69,40 @@ def init(folder: Path) -> Any:
                     what=("the Go module: go build with GOOS=wasip1 GOARCH=wasm, offline\n"
                           "# (vendored dependencies; pip install 'wasmbuild[go]' brings Go)"),
                     ignore=["**/*.wasm"])
+
+
+_SUM_LINE = re.compile(r"^(\S+) (v\S+?)(/go\.mod)? (h1:[A-Za-z0-9+/=]+)$")
+
+
+def go_sum_modules(text: str, shown: str) -> list[dict[str, str]]:
+    """The modules whose code go.sum pins (its ``MODULE VERSION h1:HASH`` lines; the
+    ``VERSION/go.mod`` ones only pin a module's go.mod), each with its purl."""
+    from wasmbuild.errors import ConfigError
+
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        m = _SUM_LINE.match(line.strip())
+        if m is None:
+            raise ConfigError(f"not a go.sum line: {line.strip()[:80]!r}", where=f"{shown}:{number}",
+                              hint="go.sum lines are `MODULE VERSION h1:HASH`: run `go mod tidy`")
+        module, version, gomod, h1 = m.groups()
+        if not gomod:
+            found[(module, version)] = {"module": module, "version": version, "h1": h1,
+                                        "purl": f"pkg:golang/{module}@{version}"}
+    return [found[k] for k in sorted(found)]
+
+
+def templates(files: Any) -> dict[str, Any]:
+    """``read_go_sum(MODULE_DIR)``: the modules the module's go.sum pins (none without one)."""
+
+    def read_go_sum(module_dir: str) -> list[dict[str, str]]:
+        folder = module_dir.strip("/")
+        path = "go.sum" if folder in ("", ".") else f"{folder}/go.sum"
+        if not files.exists(path):
+            return []
+        text, shown = files.read_text(path, "go.sum")
+        return go_sum_modules(text, shown)
+
+    return {"read_go_sum": read_go_sum}

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import REPO, Runner
 from tests.integration.consumer_fixtures import Podman
-from tests.support import validate_spdx
+from tests.support import examples, validate_spdx
 
 pytestmark = pytest.mark.integration
 OUT = "env: GREETING=hi\nargs: {args}\nHello from Go on WASI\n"
@@ -108,6 +108,11 @@ def test_a_go_module_dependency_comes_from_a_proxy_pinned_by_go_sum(wb: Runner, 
     assert built.returncode == 0, built.stderr
     run = wb("run", f"oci:{tmp_path / 'oci'}", env=env)
     assert (run.returncode, run.stdout) == (0, "hello from a module\n"), run.stderr
+    # The module go.sum pins is in the SBOM by purl, with its go.sum hash (go fetched and checked it)
+    doc = examples.sbom(wb, f"oci:{tmp_path / 'oci'}", env=env)
+    assert "pkg:golang/example.com/greet@v1.0.0" in examples.purls(doc), doc
+    [module] = [p for p in doc["packages"] if p.get("name") == "example.com/greet"]
+    assert module["versionInfo"] == "v1.0.0" and "pinned by its lockfile (h1:" in module["comment"], module
     # A tampered module (the proxy's zip no longer matches go.sum): one line naming it.
     import zipfile
 

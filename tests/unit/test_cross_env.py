@@ -30,18 +30,53 @@ def fake_llvm(tmp_path: Path) -> dict[str, str]:
 def test_clang_variables_carry_target_and_sysroot(tmp_path: Path) -> None:
     env = cross.complete(fake_llvm(tmp_path), area=tmp_path / "area")
     llvm = tmp_path / "llvm" / "bin"
+    missing = f"-isystem {Path(env['CC']).parents[1] / 'missing'}"  # /opt/sysroot has none of them
     assert env["WASI_HOST"] == "wasm32-wasip1"
-    assert env["CFLAGS"] == env["LDFLAGS"] == "--target=wasm32-wasip1 --sysroot=/opt/sysroot"
-    assert env["CXXFLAGS"] == "--target=wasm32-wasip1 --sysroot=/opt/sysroot -fno-exceptions"
+    assert env["LDFLAGS"] == "--target=wasm32-wasip1 --sysroot=/opt/sysroot"
+    assert env["CFLAGS"] == f"--target=wasm32-wasip1 --sysroot=/opt/sysroot {missing}"
+    assert env["CXXFLAGS"] == f"--target=wasm32-wasip1 --sysroot=/opt/sysroot {missing} -fno-exceptions"
     assert {k: env[k] for k in ("AR", "RANLIB", "NM", "STRIP")} == {
         "AR": str(llvm / "llvm-ar"), "RANLIB": str(llvm / "llvm-ranlib"),
         "NM": str(llvm / "llvm-nm"), "STRIP": str(llvm / "llvm-strip")}
     # CC and CXX always target WASI, whatever flags a Makefile sets
     out = subprocess.run([env["CC"], "-c", "a.c"], capture_output=True, text=True, check=True).stdout
-    assert out.split()[1:] == ["--target=wasm32-wasip1", "--sysroot=/opt/sysroot", "-c", "a.c"]
+    assert out.split()[1:] == ["--target=wasm32-wasip1", "--sysroot=/opt/sysroot", *missing.split(), "-c", "a.c"]
     out = subprocess.run([env["CXX"], "x.cpp"], capture_output=True, text=True, check=True).stdout
     assert out.split()[0].endswith("clang++-16") and "--target=wasm32-wasip1" in out
     assert set(cross.VARIABLES) <= set(env)
+
+
+def test_headers_wasi_libc_lacks_are_errors_saying_what_wasi_lacks(tmp_path: Path) -> None:
+    """Only for the headers the sysroot lacks: a sysroot with setjmp.h gets no stub for it."""
+    sysroot = tmp_path / "sysroot"
+    (sysroot / "include" / "wasm32-wasip1").mkdir(parents=True)
+    (sysroot / "include" / "wasm32-wasip1" / "setjmp.h").write_text("/* real */\n")
+    env = cross.complete({**fake_llvm(tmp_path), "WASI_SYSROOT": str(sysroot)}, area=tmp_path / "area")
+    stubs = Path(env["CC"]).parents[1] / "missing"
+    assert f"-isystem {stubs}" in env["CFLAGS"] and not (stubs / "setjmp.h").exists()
+    assert (stubs / "pthread.h").read_text().splitlines()[1] == (
+        '#error "<pthread.h> threads: the wasm32-wasi target has no pthreads (wasi-libc\'s threads '
+        'need the wasm32-wasi-threads target and a runtime with wasi-threads); build without threads"')
+    assert sorted(p.relative_to(stubs).as_posix() for p in stubs.rglob("*.h")) == sorted(
+        h for h in cross.MISSING if h != "setjmp.h")
+
+
+def test_a_link_missing_an_emulation_library_says_which(tmp_path: Path) -> None:
+    """wasm-ld's `undefined symbol: signal` gets one line first naming the define and library;
+    the compiler's own output follows unchanged, stdout is untouched, the exit code kept."""
+    clang = tmp_path / "clang-16"
+    clang.write_text('#!/bin/sh\necho out\necho "wasm-ld: error: a.o: undefined symbol: signal" >&2\n'
+                     'echo "wasm-ld: error: a.o: undefined symbol: times" >&2\nexit 1\n')
+    clang.chmod(0o755)
+    env = cross.complete({**CLANG_ENV, "CC": str(clang)}, area=tmp_path / "area")
+    proc = subprocess.run([env["CC"], "a.o"], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout) == (1, "out\n")
+    assert proc.stderr.splitlines() == [
+        "wasmbuild: error: `signal` is in wasi-libc's emulation library (WASI has no such call): "
+        "compile with -D_WASI_EMULATED_SIGNAL and link with -lwasi-emulated-signal",
+        "wasmbuild: error: `times` is in wasi-libc's emulation library (WASI has no such call): "
+        "compile with -D_WASI_EMULATED_PROCESS_CLOCKS and link with -lwasi-emulated-process-clocks",
+        "wasm-ld: error: a.o: undefined symbol: signal", "wasm-ld: error: a.o: undefined symbol: times"]
 
 
 def test_cmake_toolchain_file_names_the_cross_tools(tmp_path: Path) -> None:

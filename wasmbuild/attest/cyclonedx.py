@@ -39,14 +39,22 @@ def cyclonedx_bytes(facts: Facts, subject: Descriptor) -> bytes:
     for s in facts.sources:
         parts[f"source:{s.path}"] = Component(name=s.path, type=ComponentType.FILE, bom_ref=f"source:{s.path}",
                                               hashes=sha256(s.sha256), description="from the build context")
+    algorithms = {"sha384": HashAlgorithm.SHA_384, "sha512": HashAlgorithm.SHA_512}
     for d in facts.downloads:
         where = [ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(d.url))] if d.url.startswith(
             ("http://", "https://")) else []  # npm:, pypi: name no location
+        pinned = sha256(d.sha256) + ([HashType(alg=algorithms[d.other[0]], content=d.other[1])] if d.other else [])
         parts[f"download:{d.url}"] = (
-            Component(name=d.name, type=ComponentType.LIBRARY, bom_ref=f"download:{d.url}", hashes=sha256(d.sha256),
+            Component(name=d.name, type=ComponentType.LIBRARY, bom_ref=f"download:{d.url}", hashes=pinned,
                       purl=PackageURL.from_string(d.purl), external_references=where) if d.purl else
-            Component(name=d.name, type=ComponentType.FILE, bom_ref=f"download:{d.url}", hashes=sha256(d.sha256),
+            Component(name=d.name, type=ComponentType.FILE, bom_ref=f"download:{d.url}", hashes=pinned,
                       external_references=where))
+    for pk in facts.packages:
+        parts[f"package:{pk.purl}"] = Component(
+            name=pk.name, type=ComponentType.LIBRARY, version=pk.version or None, bom_ref=f"package:{pk.purl}",
+            purl=PackageURL.from_string(pk.purl),
+            description="resolved by the stage's package manager, pinned by its lockfile"
+                        + (f" ({pk.pin})" if pk.pin else ""))
     for t in facts.tools:
         kind = {"builder": ComponentType.CONTAINER, "library": ComponentType.LIBRARY}.get(
             t.kind, ComponentType.APPLICATION)
@@ -65,6 +73,7 @@ def cyclonedx_bytes(facts: Facts, subject: Descriptor) -> bytes:
         below: list[str] = [f"source:{f.origin}"] if f.origin else []
         for stage in facts.closure(f.stage):
             below += [f"source:{p}" for p in stage.sources] + [f"download:{u}" for u in stage.downloads]
+            below += [f"package:{p}" for p in stage.packages]
             below += [k for k, t in ((k, t) for t in facts.tools for k in [f"{t.kind}:{t.name}:{t.identity}"])
                       if stage.name in t.stages]
             below += [f"recipe:{stage.recipe}"] if stage.recipe else []

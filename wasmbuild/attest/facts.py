@@ -47,9 +47,15 @@ class FileFact:
 class Download:
     name: str
     url: str  # an http(s) URL, or npm:NAME@VERSION
-    sha256: str
+    sha256: str | None  # None: pinned by another algorithm (`digests`)
     stages: tuple[str, ...]
     purl: str | None = None  # a package's (npm, pypi: the URL then is no download location; an input's `purl:`)
+    other: tuple[str, str] | None = None  # (algorithm, hex): an `integrity:` pin (sha512, sha384)
+
+    @property
+    def digests(self) -> dict[str, str]:
+        """Its pinned digests by algorithm (``sha256``, ``sha512``...): an in-toto DigestSet."""
+        return {**({"sha256": self.sha256} if self.sha256 else {}), **dict([self.other] if self.other else [])}
 
     @property
     def uri(self) -> str:
@@ -81,6 +87,23 @@ class RecipeFact:
 
 
 @dataclass(frozen=True)
+class PackageFact:
+    """A package a stage's own package manager resolved from a lockfile (``packages:``)."""
+
+    purl: str
+    pin: str | None
+    stages: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.purl.split("/", 1)[1].split("@", 1)[0].split("?", 1)[0]
+
+    @property
+    def version(self) -> str:
+        return self.purl.split("@", 1)[1].split("?", 1)[0] if "@" in self.purl else ""
+
+
+@dataclass(frozen=True)
 class StageFact:
     name: str
     key: str
@@ -89,6 +112,7 @@ class StageFact:
     closure: tuple[str, ...]  # the stage and every stage it takes outputs from, transitively
     sources: tuple[str, ...]  # context paths of its input files
     downloads: tuple[str, ...]  # urls of its downloads
+    packages: tuple[str, ...] = ()  # purls of the packages its lockfile resolved
 
 
 @dataclass(frozen=True)
@@ -104,6 +128,7 @@ class Facts:
     tools: tuple[Tool, ...]
     recipes: tuple[RecipeFact, ...]
     stages: tuple[StageFact, ...]
+    packages: tuple[PackageFact, ...] = ()
 
     def closure(self, stage: str | None) -> tuple[StageFact, ...]:
         """The facts of ``stage`` and every stage upstream of it."""
@@ -263,6 +288,7 @@ def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Pat
     downloads: dict[str, Download] = {}
     tools: dict[tuple[str, str, str], Tool] = {}
     recipes: dict[str, RecipeFact] = {}
+    packages: dict[str, PackageFact] = {}
     stages: list[StageFact] = []
     closure: dict[str, tuple[str, ...]] = {}
     for name in plan.order:
@@ -276,11 +302,14 @@ def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Pat
                 for f in _context_files(context, clean_relative(inp.src)):
                     sources.setdefault(f.path, f)
                     own_sources.append(f.path)
-            elif inp.url is not None and inp.sha256 is not None:
+            elif inp.url is not None:
                 prior = downloads.get(inp.url)
                 users = (*prior.stages, spec.name) if prior else (spec.name,)
-                downloads[inp.url] = Download(Path(inp.file_name).name, inp.url, inp.sha256, users,
-                                              inp.purl or download_purl(inp.url))
+                pin = inp.pin
+                sha256 = pin.hex if pin.algorithm == "sha256" else None
+                downloads[inp.url] = Download(Path(inp.file_name).name, inp.url, sha256, users,
+                                              inp.purl or download_purl(inp.url),
+                                              None if sha256 else (pin.algorithm, pin.hex))
                 own_downloads.append(inp.url)
         for tool in tools_of(result.tools, result.runner, memo):
             key = (tool.kind, tool.name, tool.identity)
@@ -292,8 +321,13 @@ def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Pat
             prior_recipe = recipes.get(spec.recipe)
             users = (*prior_recipe.stages, spec.name) if prior_recipe else (spec.name,)
             recipes[spec.recipe] = RecipeFact(spec.recipe, spec.recipe_sha256, spec.recipe_library, users)
+        for purl, locked in spec.packages:
+            prior_package = packages.get(purl)
+            users = (*prior_package.stages, spec.name) if prior_package else (spec.name,)
+            packages[purl] = PackageFact(purl, locked or (prior_package.pin if prior_package else None), users)
         stages.append(StageFact(spec.name, result.key, result.runner, spec.recipe, closure[spec.name],
-                                tuple(sorted(set(own_sources))), tuple(sorted(set(own_downloads)))))
+                                tuple(sorted(set(own_sources))), tuple(sorted(set(own_downloads))),
+                                tuple(sorted({purl for purl, _ in spec.packages}))))
     for item in project.model.image.files:
         if item.src is not None:
             for fact in _context_files(context, clean_relative(item.src)):
@@ -314,6 +348,7 @@ def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Pat
         tools=tuple(tools[k] for k in sorted(tools)),
         recipes=tuple(recipes[k] for k in sorted(recipes)),
         stages=tuple(sorted(stages, key=lambda s: s.name)),
+        packages=tuple(packages[k] for k in sorted(packages)),
     )
 
 

@@ -46,9 +46,12 @@ def statement(facts: Facts, subject: Descriptor) -> dict[str, Any]:
          "annotations": {"kind": "source"}}
         for s in facts.sources
     ]
-    deps += [{"name": d.name, "uri": d.uri, "digest": {"sha256": d.sha256},
+    deps += [{"name": d.name, "uri": d.uri, "digest": d.digests,
               "annotations": {"kind": "download", "stages": ",".join(d.stages)}}
              for d in facts.downloads]
+    deps += [{"name": p.name, "uri": p.purl,
+              "annotations": {"kind": "package", "stages": ",".join(p.stages), **({"pin": p.pin} if p.pin else {})}}
+             for p in facts.packages]
     deps += [{"name": f"wasmbuild-recipe-{r.name}", "uri": f"urn:wasmbuild:recipe:{r.name}",
               "digest": {"sha256": r.sha256},
               "annotations": {"kind": "recipe", "library": str(r.library).lower(), "stages": ",".join(r.stages)}}

@@ -65,18 +65,22 @@ def purl_deb(package: tuple[str, str, str]) -> str:
     return f"pkg:deb/debian/{name}@{quote(version, safe='.~-')}?arch={arch}"
 
 
-def _checksums(sha256: str | None, sha1: str | None = None) -> list[dict[str, str]]:
+def _checksums(sha256: str | None, sha1: str | None = None,
+               other: tuple[str, str] | None = None) -> list[dict[str, str]]:
     out = []
     if sha1:
         out.append({"algorithm": "SHA1", "checksumValue": sha1})
     if sha256:
         out.append({"algorithm": "SHA256", "checksumValue": sha256})
+    if other:  # an `integrity:` pin: SHA384 or SHA512
+        out.append({"algorithm": other[0].upper(), "checksumValue": other[1]})
     return out
 
 
 def _package(ident: str, name: str, *, version: str = "", purpose: str = "OTHER",
              sha256: str | None = None, sha1: str | None = None, location: str = NOASSERTION,
-             comment: str = "", purl: str | None = None, file_name: str | None = None) -> dict[str, Any]:
+             comment: str = "", purl: str | None = None, file_name: str | None = None,
+             other: tuple[str, str] | None = None) -> dict[str, Any]:
     pkg: dict[str, Any] = {
         "SPDXID": ident,
         "name": name,
@@ -89,8 +93,8 @@ def _package(ident: str, name: str, *, version: str = "", purpose: str = "OTHER"
     }
     if version:
         pkg["versionInfo"] = version
-    if sha256 or sha1:
-        pkg["checksums"] = _checksums(sha256, sha1)
+    if sha256 or sha1 or other:
+        pkg["checksums"] = _checksums(sha256, sha1, other)
     if comment:
         pkg["comment"] = comment
     if purl:
@@ -154,7 +158,15 @@ def spdx_document(facts: Facts, subject: Descriptor) -> dict[str, Any]:
         where = dl.url if dl.url.startswith(("http://", "https://")) else NOASSERTION  # npm:, pypi: are none
         packages.append(_package(download_ids[dl.url], dl.name, purpose="SOURCE", sha256=dl.sha256,
                                  location=where, file_name=dl.name, purl=dl.purl,
-                                 comment=f"downloaded, pinned by sha256; input of {', '.join(dl.stages)}"))
+                                 other=dl.other, comment=f"downloaded, pinned by {', '.join(dl.digests)}; "
+                                                         f"input of {', '.join(dl.stages)}"))
+    package_ids: dict[str, str] = {}
+    for pk in facts.packages:
+        package_ids[pk.purl] = ids.new("Package", pk.name)
+        pinned = f"pinned by its lockfile ({pk.pin})" if pk.pin else "pinned by its lockfile"
+        packages.append(_package(package_ids[pk.purl], pk.name, version=pk.version, purpose="LIBRARY", purl=pk.purl,
+                                 comment=f"resolved by the stage's package manager, {pinned}; "
+                                         f"input of {', '.join(pk.stages)}"))
     wasmfile_id = ids.new("Wasmfile", facts.wasmfile.path)
     files.append(_file(wasmfile_id, facts.wasmfile, "TEXT", "the Wasmfile the image was built from"))
     rels.append((wasmfile_id, "METAFILE_OF", image_id))
@@ -194,6 +206,7 @@ def spdx_document(facts: Facts, subject: Descriptor) -> dict[str, Any]:
         for upstream in facts.closure(f.stage):
             rels += [(ident, "GENERATED_FROM", source_ids[p]) for p in upstream.sources]
             rels += [(ident, "GENERATED_FROM", download_ids[u]) for u in upstream.downloads]
+            rels += [(ident, "GENERATED_FROM", package_ids[p]) for p in upstream.packages]
             for tool_id in tool_ids.get(upstream.name, []):
                 # wasi-libc is linked into the module; compilers and builders only made it
                 rels.append((ident, "STATIC_LINK", tool_id) if tool_id in libraries
@@ -229,7 +242,7 @@ def spdx_document(facts: Facts, subject: Descriptor) -> dict[str, Any]:
 
 
 _SPDX_ID = re.compile(r"SPDXRef-[A-Za-z0-9.-]+")
-_HEX = {"SHA1": 40, "SHA256": 64}
+_HEX = {"SHA1": 40, "SHA256": 64, "SHA384": 96, "SHA512": 128}
 _RELATIONSHIPS = {"DESCRIBES", "CONTAINS", "COPY_OF", "GENERATED_FROM", "STATIC_LINK", "BUILD_TOOL_OF",
                   "METAFILE_OF"}
 
@@ -262,7 +275,7 @@ def check_spdx(doc: dict[str, Any]) -> list[str]:
             ids.add(ident)
             problems += [f"{ident}: no {key}" for key in required if not element.get(key)]
             sums = {c.get("algorithm"): c.get("checksumValue", "") for c in element.get("checksums", [])}
-            problems += [f"{ident}: {alg} checksum {value!r} is not {_HEX[alg]} hex digits"
+            problems += [f"{ident}: {alg} checksum {value!r} is not {_HEX.get(alg, 'known')} hex digits"
                          for alg, value in sums.items()
                          if alg not in _HEX or not re.fullmatch(f"[0-9a-f]{{{_HEX[alg]}}}", value)]
             if kind == "files":

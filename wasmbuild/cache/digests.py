@@ -47,22 +47,33 @@ class DigestMemo:
                 self._rows = {}
         return self._rows
 
-    def _hash(self, path: Path) -> str:
+    def _hash(self, path: Path, algorithm: str = "sha256") -> str:
         self.hashed += 1
-        return file_sha256(path)
+        if algorithm == "sha256":
+            return file_sha256(path)
+        h = hashlib.new(algorithm)
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        return h.hexdigest()
 
     def file_sha256(self, path: Path) -> str:
         """``file_sha256(path)``, reusing the digest of a big file whose signature is unchanged."""
+        return self.file_digest(path)
+
+    def file_digest(self, path: Path, algorithm: str = "sha256") -> str:
+        """The hex digest of ``path`` in ``algorithm`` (sha512 for a download pinned by an npm
+        integrity), reusing that of a big file whose signature is unchanged."""
         st = os.stat(path)
         if st.st_size < MEMO_MIN_SIZE:
-            return self._hash(path)
+            return self._hash(path, algorithm)
         sig = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
-        real = os.path.realpath(path)
+        real = os.path.realpath(path) + ("" if algorithm == "sha256" else f"#{algorithm}")
         with self._lock:
             hit = self._load().get(real)
         if hit and hit[:-1] == sig:
             return str(hit[-1])
-        digest = self._hash(path)
+        digest = self._hash(path, algorithm)
         with self._lock:
             self._load()[real] = [*sig, digest]
             self._dirty = True

@@ -28,7 +28,7 @@ def fetch_cmd(
     for f in add:
         if not f.is_file():
             raise ConfigError(f"{f} is not a file", hint="give the path of the downloaded file")
-        out.append({"file": str(f), "sha256": fetch.add(f)})
+        out.append({"file": str(f), **fetch.seed(f)})
     if json_out:
         emit_json(out)
     else:

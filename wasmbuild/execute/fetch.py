@@ -1,4 +1,5 @@
-"""Downloads pinned by sha256, kept in a content-addressed cache (so builds work offline).
+"""Downloads pinned by sha256 (npm packages also by an SRI integrity), kept in a content-addressed
+cache (so builds work offline).
 
 ``wasmbuild fetch --add FILE`` seeds the cache with a file obtained another way (for example the
 CPython tarball from ``apt-get source``): a later build that names any URL with that sha256 uses
@@ -10,6 +11,7 @@ package registries are reached through their package managers.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -17,38 +19,84 @@ from wasmbuild.cache.digests import DigestMemo, file_sha256, plain
 from wasmbuild.dirs import download_dir
 from wasmbuild.errors import BuildError, ToolchainError
 from wasmbuild.fsutil import atomic_writer
-from wasmbuild.load.packages import npm_package, pypi_package
+from wasmbuild.load.packages import Pin, download_name, npm_package, pypi_package
 
 
-def npm_pack(name: str, version: str, sha256: str, timeout: float = 300.0) -> Path:
+def _pin(pin: str | Pin) -> Pin:
+    return Pin("sha256", pin) if isinstance(pin, str) else pin
+
+
+def npm_pack(name: str, version: str, sha256: str | Pin, timeout: float = 300.0) -> Path:
     """An npm package's tarball, fetched by ``npm pack`` (the package manager, with the user's npm
-    configuration: registry mirrors, proxies, credentials in ~/.npmrc), checked against ``sha256``
-    and kept in the download cache."""
+    configuration: registry mirrors, proxies, credentials in ~/.npmrc), checked against its pin
+    (a hex sha256 or an SRI integrity) and kept in the download cache."""
+    return npm_pack_many([(name, version, _pin(sha256))], timeout)[0]
+
+
+#: Specs per `npm pack` call, and calls at once: one npm process costs about a second to start,
+#: and it fetches its specs one after another.
+NPM_BATCH, NPM_JOBS = 24, 4
+
+
+def npm_pack_many(packages: list[tuple[str, str, Pin]], timeout: float = 300.0) -> list[Path]:
+    """The tarballs of ``packages`` (name, version, pin), fetched by ``npm pack`` a batch of
+    specs per call, a few calls at once; each checked against its pin and kept in the cache."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [packages[i:i + NPM_BATCH] for i in range(0, len(packages), NPM_BATCH)]
+    with ThreadPoolExecutor(max_workers=NPM_JOBS) as pool:
+        done = list(pool.map(lambda batch: _npm_pack_batch(batch, timeout), batches))
+    return [path for paths in done for path in paths]
+
+
+def _npm_pack_batch(packages: list[tuple[str, str, Pin]], timeout: float) -> list[Path]:
     import subprocess
     import tempfile
 
+    specs = [f"{name}@{version}" for name, version, _ in packages]
+    first = packages[0][2].shown[:16]
     npm = shutil.which("npm")
     if npm is None:
-        raise ToolchainError(f"npm:{name}@{version} needs the npm client, which is not on PATH",
+        raise ToolchainError(f"npm:{specs[0]} needs the npm client, which is not on PATH",
                              hint="install Node.js and npm (Debian: apt-get install npm), or seed the file "
-                                  f"with `wasmbuild fetch --add FILE` (sha256 {sha256[:12]}...)")
+                                  f"with `wasmbuild fetch --add FILE` ({first}...)")
+    shown = specs[0] if len(specs) == 1 else f"{specs[0]} (and {len(specs) - 1} more)"
     with tempfile.TemporaryDirectory(prefix="wasmbuild-npm-") as tmp:
         try:
-            proc = subprocess.run([npm, "pack", "--silent", "--pack-destination", tmp, f"{name}@{version}"],
+            # --loglevel=error, not --silent: npm's reason for a failure is on stderr
+            proc = subprocess.run([npm, "pack", "--loglevel=error", "--pack-destination", tmp, *specs],
                                   cwd=tmp, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
-            raise BuildError(f"npm pack {name}@{version} took more than {timeout:.0f} s",
+            raise BuildError(f"npm pack {shown} took more than {timeout:.0f} s",
                              hint="check the npm registry configuration (npm config get registry)") from None
-        packed = sorted(Path(tmp).glob("*.tgz"))
-        if proc.returncode != 0 or len(packed) != 1:
-            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            raise BuildError(f"npm pack {name}@{version} failed: {last}",
-                             hint=f"offline? seed the file with `wasmbuild fetch --add FILE` (sha256 {sha256[:12]}...)")
-        got = file_sha256(packed[0])
-        if got != sha256:
-            raise BuildError(f"npm package {name}@{version} has sha256 {got}, the Wasmfile pins {sha256}",
-                             hint="check the package and version, or update `sha256` if the new file is trusted")
-        return download_dir() / add(packed[0], got)
+        names = [download_name(f"npm:{spec}") for spec in specs]
+        if proc.returncode != 0 or not all((Path(tmp) / n).is_file() for n in names):
+            spec, reason = _npm_failure(proc.stderr, specs)
+            raise BuildError(f"npm pack {spec or shown} failed: {reason}",
+                             hint=f"offline? seed the file with `wasmbuild fetch --add FILE` ({first}...)")
+        kept = []
+        for (name, version, pin), file in zip(packages, names, strict=True):
+            packed = Path(tmp) / file
+            got = Pin(pin.algorithm, pin.of_file(packed))
+            if got != pin:
+                pinned = "the Wasmfile pins" if pin.algorithm == "sha256" else "the pinned integrity is"
+                raise BuildError(f"npm package {name}@{version} has {pin.algorithm} {got.shown}, {pinned} {pin.shown}",
+                                 hint="a changed or tampered package: check the name, version and pin (a lockfile's "
+                                      "`integrity`, or the Wasmfile's `sha256`); update it only if the file is trusted")
+            kept.append(download_dir() / add(packed, pin=pin))
+        return kept
+
+
+def _npm_failure(stderr: str, specs: list[str]) -> tuple[str | None, str]:
+    """The spec npm failed on (when its error names one) and its most telling error line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    telling = [line for line in lines if not re.match(r"npm (error|ERR!) (code \w+|\d+)?$", line)
+               and "complete log of this run" not in line]
+    for line in telling:
+        for spec in specs:
+            if spec in line:
+                return spec, line
+    return None, (telling or lines or ["no output"])[0 if telling else -1]
 
 
 # pip picks among a release's files the ones these tags allow: only a pure-Python wheel
@@ -105,36 +153,72 @@ def _network_trouble(stderr: str) -> bool:
                                      "Max retries exceeded", "Temporary failure in name resolution"))
 
 
-def cached(sha256: str, memo: DigestMemo | None = None) -> Path | None:
-    """The cached download with content ``sha256``, or None (a corrupt one is dropped)."""
-    path = download_dir() / sha256
+def cached(pin: str | Pin, memo: DigestMemo | None = None) -> Path | None:
+    """The cached download pinned by ``pin`` (a hex sha256 or a :class:`Pin`), or None (a
+    corrupt one is dropped)."""
+    pin = _pin(pin)
+    path = download_dir() / pin.cache_name
     if path.is_file():
-        if (memo or plain()).file_sha256(path) == sha256:
+        got = (memo or plain()).file_digest(path, pin.algorithm)
+        if got == pin.hex:
             return path
         path.unlink()  # corrupt: drop it and fetch again
     return None
 
 
-def add(path: Path, digest: str | None = None) -> str:
-    """Copy ``path`` into the download cache; returns its sha256 (``digest``: already known)."""
-    digest = digest or file_sha256(path)
-    dest = download_dir() / digest
+def add(path: Path, digest: str | None = None, pin: Pin | None = None) -> str:
+    """Copy ``path`` into the download cache; returns its name there: its sha256 (``digest``:
+    already known), or the cache name of ``pin`` (already checked)."""
+    name = pin.cache_name if pin is not None else digest or file_sha256(path)
+    dest = download_dir() / name
     if not dest.is_file():
         with open(path, "rb") as src, atomic_writer(dest) as out:
             shutil.copyfileobj(src, out, 1 << 20)
-    return digest
+    return name
 
 
-def fetch(url: str, sha256: str, memo: DigestMemo | None = None, timeout: float = 60.0,
+def seed(path: Path) -> dict[str, str]:
+    """``wasmbuild fetch --add``: put ``path`` into the download cache by its sha256 and, for an
+    npm tarball (``.tgz``), under its sha512 too (a hard link), which an `integrity:` pin (a
+    package-lock.json's) finds. Returns the digests: ``sha256`` and maybe ``integrity``."""
+    import os
+
+    found = {"sha256": add(path)}
+    if path.name.endswith(".tgz"):
+        pin = Pin.of(path, "sha512")
+        alias = download_dir() / pin.cache_name
+        if not alias.is_file():
+            try:
+                os.link(download_dir() / found["sha256"], alias)
+            except OSError:  # another file system (WASMBUILD_DOWNLOADS), or no hard links
+                add(path, pin=pin)
+        found["integrity"] = pin.shown
+    return found
+
+
+def prefetch(downloads: list[tuple[str, Pin]]) -> None:
+    """Fetch the npm packages among ``downloads`` (url, pin) not in the cache yet, many per npm
+    call (a lockfile's hundred packages would cost a minute one `npm pack` at a time)."""
+    wanted = {(p[0], p[1], pin) for url, pin in downloads
+              if (p := npm_package(url)) is not None and cached(pin) is None}
+    if len(wanted) > 1:
+        npm_pack_many(sorted(wanted, key=lambda w: (w[0], w[1])))
+
+
+def fetch(url: str, pin: str | Pin, memo: DigestMemo | None = None, timeout: float = 60.0,
           purl: str | None = None) -> Path:
-    """The file at ``url`` whose content has ``sha256``, from the cache or downloaded once
-    (``npm:NAME@VERSION``: by the npm client, see :func:`npm_pack`; ``pypi:NAME==VERSION``: by
-    pip, see :func:`pip_download`). ``purl``: the package the file is, named by its errors."""
-    hit = cached(sha256, memo)
+    """The file at ``url`` whose content matches ``pin`` (a hex sha256 or a :class:`Pin`), from
+    the cache or downloaded once (``npm:NAME@VERSION``: by the npm client, see :func:`npm_pack`;
+    ``pypi:NAME==VERSION``: by pip, see :func:`pip_download`; an http(s) URL: sha256 only).
+    ``purl``: the package the file is, named by its errors."""
+    pin = _pin(pin)
+    hit = cached(pin, memo)
     if hit is not None:
         return hit
     if (package := npm_package(url)) is not None:
-        return npm_pack(*package, sha256, timeout=max(timeout, 300.0))
+        return npm_pack(*package, pin, timeout=max(timeout, 300.0))
+    assert pin.algorithm == "sha256", "the model allows `integrity` for npm packages only"
+    sha256 = pin.hex
     if (wheel := pypi_package(url)) is not None:
         return pip_download(*wheel, sha256, timeout=max(timeout, 300.0))
     import http.client

@@ -2,8 +2,8 @@
 
 Nothing is copied to compute a cache key: a cache hit never needs the inputs, only their digests
 (remembered for big unchanged files by the build's :class:`~wasmbuild.cache.digests.DigestMemo`).
-``url`` inputs are pinned by sha256, which decides the key on its own: the download happens only
-when the stage actually runs.
+``url`` inputs are pinned by sha256 (an npm package also by its SRI integrity), which decides the
+key on its own: the download happens only when the stage actually runs.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from ..cache.digests import DigestMemo
 from ..errors import BuildError
 from ..ignore import Lister, load_ignore
+from ..load.packages import Pin
 from ..paths import clean_relative
 from ..render.project import StageSpec
 from . import fetch
@@ -29,7 +30,7 @@ class InputFile:
     digest: str  # tree digest of the content
     origin: Path | None  # where to copy from; None for a download not fetched yet
     url: str | None = None
-    sha256: str | None = None
+    pin: Pin | None = None
     purl: str | None = None  # a download that is a package (its errors name it)
     #: The directory entries to take (the context's ``.wasmignore`` for a ``src`` input).
     lister: Lister | None = field(default=None, compare=False)
@@ -37,14 +38,15 @@ class InputFile:
     def materialise(self, memo: DigestMemo) -> Path:
         if self.origin is not None:
             return self.origin
-        assert self.url is not None and self.sha256 is not None
-        return fetch.fetch(self.url, self.sha256, memo, purl=self.purl)
+        assert self.url is not None and self.pin is not None
+        return fetch.fetch(self.url, self.pin, memo, purl=self.purl)
 
 
-def url_digest(sha256: str) -> str:
-    """The tree digest of a downloaded file, from its pinned sha256 alone (as ``tree_sha256``
+def url_digest(pin: str | Pin) -> str:
+    """The tree digest of a downloaded file, from its pin alone (for a sha256, as ``tree_sha256``
     computes it for a non-executable file): no download needed to know the key."""
-    return hashlib.sha256(b"F-" + sha256.encode()).hexdigest()
+    name = pin if isinstance(pin, str) else pin.cache_name
+    return hashlib.sha256(b"F-" + name.encode()).hexdigest()
 
 
 def stage_inputs(spec: StageSpec, context: Path, outputs: Mapping[str, Path],
@@ -69,10 +71,10 @@ def stage_inputs(spec: StageSpec, context: Path, outputs: Mapping[str, Path],
             found.append(InputFile(clean_relative(inp.dest or inp.path or ""),
                                    memo.tree_sha256(origin), origin))
         else:
-            assert inp.url is not None and inp.sha256 is not None
-            cached = fetch.cached(inp.sha256, memo)
-            found.append(InputFile(clean_relative(inp.file_name), url_digest(inp.sha256), cached,
-                                   inp.url, inp.sha256, inp.purl))
+            assert inp.url is not None
+            cached = fetch.cached(inp.pin, memo)
+            found.append(InputFile(clean_relative(inp.file_name), url_digest(inp.pin), cached,
+                                   inp.url, inp.pin, inp.purl))
     return found
 
 
@@ -110,6 +112,7 @@ def copy_in(src: Path, dest: Path, top: bool = True, lister: Lister | None = Non
 
 def place(inputs: list[InputFile], src: Path, spec: StageSpec, memo: DigestMemo) -> None:
     """Copy every input into ``src``, checking that none changed since its digest was taken."""
+    fetch.prefetch([(i.url, i.pin) for i in inputs if i.origin is None and i.url and i.pin])
     for inp in inputs:
         origin = inp.materialise(memo)
         if copy_in(origin, src / inp.dest, lister=inp.lister) != inp.digest:

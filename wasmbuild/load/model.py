@@ -10,8 +10,6 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
@@ -19,11 +17,10 @@ from pydantic import (
 )
 
 from wasmbuild.errors import ConfigError
-from wasmbuild.load.packages import download_name, npm_package, pypi_package
+from wasmbuild.load.packages import Pin, download_name, npm_package, pypi_package
+from wasmbuild.load.parts import PURL_RE, CacheMount, Package, StageName, _Strict
 from wasmbuild.oci import targets as target_registry
 
-NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-StageName = Annotated[str, StringConstraints(pattern=NAME_RE)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_RE)]
@@ -46,10 +43,6 @@ def parse_duration(value: int | str) -> float:
         raise ValueError(f"{value!r} is not a duration: use seconds or a number with s, m or h, "
                          "e.g. 90s, 30m, 2h")
     return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
 
 OptimizeLevel = Literal["O0", "O1", "O2", "O3", "O4", "Os", "Oz", "none"]
@@ -82,7 +75,7 @@ class Input(_Strict):
     """A file or directory made available to a stage under ``$SRC``.
 
     Exactly one of ``src`` (a path in the build context), ``from`` (another stage's output) or
-    ``url`` (a download, pinned by ``sha256``). A plain string is short for ``{src: STRING}``.
+    ``url`` (a download, pinned by ``sha256`` or an SRI ``integrity``). A plain string is short for ``{src: STRING}``.
     """
 
     src: str | None = Field(None, description="Path in the build context (file or directory).")
@@ -91,7 +84,9 @@ class Input(_Strict):
     url: str | None = Field(None, description="http(s) URL to download, `npm:PACKAGE@VERSION` (the package's "
                             "tarball, fetched by the npm client with your npm configuration) or "
                             "`pypi:NAME==VERSION` (its pure-Python wheel, fetched by pip with your pip configuration).")
-    sha256: Sha256 | None = Field(None, description="With `url`: required hex sha256 of the file.")
+    sha256: Sha256 | None = Field(None, description="With `url`: hex sha256 of the file (or `integrity`).")
+    integrity: str | None = Field(None, description="With `url`, instead of `sha256`: an SRI digest of the file, "
+                                  "`sha512-BASE64` as npm lockfiles write it (sha256-/sha384- too; sha1 is refused).")
     dest: str | None = Field(None, description="Path under $SRC (default: `src`, `path`, or the URL's file name).")
     purl: str | None = Field(None, description="With `url`: the package URL naming what the file is (e.g. "
                              "`pkg:cargo/serde@1.0.152`), shown in the SBOM instead of a plain download.")
@@ -106,25 +101,42 @@ class Input(_Strict):
         kinds = [k for k in ("src", "from_", "url") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError("an input needs exactly one of `src`, `from` or `url`")
-        if self.url is not None and self.sha256 is None:
-            raise ValueError("a `url` input needs `sha256` (the hex digest of the file)")
+        if self.url is not None and (self.sha256 is None) == (self.integrity is None):
+            raise ValueError("a `url` input needs exactly one of `sha256` (the hex digest of the file) "
+                             "or `integrity` (sha512-BASE64)")
         if self.from_ is not None and self.path is None:
             raise ValueError("a `from` input needs `path` (which output of that stage)")
         if self.from_ is None and self.path is not None:
             raise ValueError("`path` is only valid with `from`")
-        if self.url is None and self.sha256 is not None:
-            raise ValueError("`sha256` is only valid with `url`")
+        if self.integrity is not None and self.url is not None and npm_package(self.url) is None:
+            raise ValueError("`integrity` pins npm packages only (`url: npm:NAME@VERSION`): "
+                             "pin other downloads by `sha256`")
+        if self.url is None and (self.sha256 is not None or self.integrity is not None):
+            raise ValueError("`sha256` and `integrity` are only valid with `url`")
         if self.url is None and self.purl is not None:
             raise ValueError("`purl` is only valid with `url`")
         return self
 
+    @field_validator("integrity")
+    @classmethod
+    def _sri(cls, value: str | None) -> str | None:
+        if value is not None:
+            Pin.sri(value)  # its ValueError is the message
+        return value
+
     @field_validator("purl")
     @classmethod
     def _purl(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^pkg:[a-z][a-z0-9.+-]*/[^\s/@?#][^\s]*$", value):
+        if value is not None and not re.match(PURL_RE, value):
             raise ValueError(f"`purl` must be a package URL, pkg:TYPE/NAME@VERSION (e.g. pkg:cargo/serde@1.0.152), "
                              f"not {value!r}")
         return value
+
+    @property
+    def pin(self) -> Pin:
+        """What a `url` input is pinned by (its `sha256` or its `integrity`)."""
+        assert self.url is not None
+        return Pin("sha256", self.sha256) if self.sha256 is not None else Pin.sri(self.integrity or "")
 
     @field_validator("url")
     @classmethod
@@ -147,34 +159,6 @@ class Input(_Strict):
         package's wheel (``six-1.17.0-py3-none-any.whl``)."""
         assert self.url is not None
         return self.dest or download_name(self.url)
-
-
-class CacheMount(_Strict):
-    """A persistent cache directory under ``$WORK`` kept between builds (``caches:``).
-
-    Mounted read-write into the stage, it never enters the stage key: a cache may only make a
-    stage faster (cargo's target directory, a compiler cache), never change what it produces.
-    """
-
-    name: StageName = Field(description="Name of the cache, unique in the stage (e.g. `target`).")
-    path: str = Field(description="Directory under $WORK it is mounted at: `target` or `$WORK/target`.")
-
-    @field_validator("path")
-    @classmethod
-    def _under_work(cls, value: str) -> str:
-        return cache_path(value)
-
-
-def cache_path(value: str) -> str:
-    """``$WORK/x/y`` or ``x/y`` -> ``x/y``; ValueError for a path outside ``$WORK``."""
-    text = value.strip()
-    for prefix in ("$WORK/", "${WORK}/"):
-        text = text.removeprefix(prefix)
-    parts = [p for p in text.split("/") if p not in ("", ".")]
-    if text.startswith(("/", "$", "~")) or not parts or ".." in parts:
-        raise ValueError(f"cache path {value!r} is outside $WORK: use a directory under $WORK, "
-                         "e.g. `target` or `$WORK/target`")
-    return "/".join(parts)
 
 
 class Stage(_Strict):
@@ -225,6 +209,12 @@ class Stage(_Strict):
         "by --no-cache. One build writes a cache at a time (a second one waits).",
     )
 
+    packages: list[Package] = Field(
+        default_factory=list,
+        description="Packages the steps' own package manager fetches and verifies against a lockfile "
+        "among the inputs (a recipe fills it: the go recipe from go.sum): listed in the SBOM and "
+        "the provenance by purl; wasmbuild neither fetches nor checks them.",
+    )
     tools: list[Annotated[str, StringConstraints(min_length=1, pattern=r"^[^\s;=]+$")]] = Field(
         default_factory=list,
         description="Commands the steps run from outside the system directories (a venv, ~/.local, "

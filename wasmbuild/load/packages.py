@@ -1,10 +1,16 @@
 """Downloads that are packages of a registry, named by package and exact version, never by a
 registry URL: ``npm:NAME@VERSION`` (fetched by ``npm pack``) and ``pypi:NAME==VERSION`` (a
-pure-Python wheel, fetched by pip). Their file name under ``$SRC`` and their package URL."""
+pure-Python wheel, fetched by pip). Their file name under ``$SRC`` and their package URL; and
+what a download is pinned by (:class:`Pin`)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 _NPM = re.compile(r"^npm:((?:@[a-z0-9][\w.-]*/)?[a-z0-9][\w.-]*)@(\d+\.\d+\.\d+[\w.+-]*)$")
 
@@ -49,3 +55,60 @@ def download_purl(url: str) -> str | None:
         return None
     name = npm[0].replace("@", "%40", 1)
     return f"pkg:npm/{name}@{npm[1]}"
+
+
+#: Subresource Integrity algorithms an `integrity:` pin may use, with their digest sizes (sha1,
+#: which old npm lockfiles still write, is too weak to pin anything).
+SRI_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+
+
+@dataclass(frozen=True)
+class Pin:
+    """What a download is pinned by: a hex ``sha256:``, or an SRI ``integrity:``
+    (``sha512-BASE64`` as npm lockfiles write it; sha256 and sha384 too)."""
+
+    algorithm: str  # a key of SRI_SIZES
+    hex: str
+
+    @classmethod
+    def sri(cls, text: str) -> Pin:
+        """The pin of an SRI string; ValueError says what is wrong with it."""
+        algorithm, sep, b64 = text.strip().partition("-")
+        if algorithm == "sha1":
+            raise ValueError("sha1 is too weak to pin a download: use a sha512- integrity "
+                             "(npm >= 7 writes one: delete the lockfile's entry and run npm install)")
+        if not sep or algorithm not in SRI_SIZES:
+            raise ValueError(f"`integrity` must be sha512-BASE64 (or sha256-/sha384-), not {text!r}")
+        try:
+            raw = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"`integrity` {text!r} is not valid base64") from None
+        if len(raw) != SRI_SIZES[algorithm]:
+            raise ValueError(f"`integrity` {text!r} is not a {algorithm} digest ({len(raw)} bytes)")
+        return cls(algorithm, raw.hex())
+
+    @property
+    def cache_name(self) -> str:
+        """The file's name in the download cache: the hex sha256 (so an integrity in sha256 and
+        a `sha256:` pin share the file), else ``ALGORITHM-HEX``."""
+        return self.hex if self.algorithm == "sha256" else f"{self.algorithm}-{self.hex}"
+
+    @property
+    def shown(self) -> str:
+        """The pin as a user wrote it: hex sha256, or the SRI string."""
+        if self.algorithm == "sha256":
+            return self.hex
+        return f"{self.algorithm}-{base64.b64encode(bytes.fromhex(self.hex)).decode()}"
+
+    @classmethod
+    def of(cls, path: Path, algorithm: str = "sha512") -> Pin:
+        """The pin of the file at ``path`` in ``algorithm``."""
+        return cls(algorithm, cls(algorithm, "").of_file(path))
+
+    def of_file(self, path: Path) -> str:
+        """``path``'s digest in this pin's algorithm (hex)."""
+        h = hashlib.new(self.algorithm)
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        return h.hexdigest()

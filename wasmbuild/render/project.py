@@ -31,6 +31,8 @@ class StageSpec:
     caches: tuple[tuple[str, str], ...] = ()
     #: Host commands the steps run from outside the system directories (``tools:``).
     tools: tuple[str, ...] = ()
+    #: Packages the steps' package manager resolves from a lockfile (``packages:``): (purl, pin).
+    packages: tuple[tuple[str, str | None], ...] = ()
     #: The recipe folder's tree digest (its template, its toolchain code) and whether it is the
     #: library's: what the SBOM names, carried here so attest never reads recipes again.
     recipe_sha256: str | None = None

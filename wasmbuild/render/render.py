@@ -72,6 +72,7 @@ def render(loaded: Loaded, problems: Problems | None = None) -> Project:
             timeout=parse_duration(stage.timeout) if stage.timeout is not None else None,
             caches=tuple((c.name, c.path) for c in stage.caches),
             tools=tuple(dict.fromkeys(stage.tools)),
+            packages=tuple(dict.fromkeys((p.purl, p.pin) for p in stage.packages)),
             **_recipe_identity(raw.recipe),
         )
     _check_image_sources(loaded, specs, problems)
