@@ -72,7 +72,8 @@ def test_gems_the_recipe_cannot_pin_or_install_are_one_line(wb: Runner, tmp_path
         ctx = app(tmp_path, url, {("greeter", "1.2.0"): None}, url)
         bad = wb("build", str(ctx), timeout=900)
         assert bad.returncode == 2, bad.stderr
-        assert "Gemfile.lock:4: gem greeter 1.2.0 has no sha256 in the lockfile's CHECKSUMS" in bad.stderr, bad.stderr
+        want = "Gemfile.lock:4: stage 'app': gem greeter 1.2.0 has no sha256 in the lockfile's CHECKSUMS"
+        assert want in bad.stderr, bad.stderr
         ctx = app(tmp_path, url, {("greeter", "2.0.0"): native}, url)
         bad = wb("build", str(ctx), timeout=900)
         assert bad.returncode != 0
@@ -87,4 +88,4 @@ def test_init_sets_gems_from_a_lockfile(wb: Runner, tmp_path: Path) -> None:
     (ctx / "Gemfile.lock").write_text(lockfile("https://gems.example/", {("greeter", "1.2.0"): "ab" * 32}))
     init = wb("init", str(ctx), "--json")
     assert init.returncode == 0, init.stderr
-    assert json.loads(init.stdout)["detected"]["params"]["gems"] == "Gemfile.lock"
+    assert json.loads(init.stdout)["detected"]["with"]["gems"] == "Gemfile.lock"

@@ -77,6 +77,10 @@ def _checksums(sha256: str | None, sha1: str | None = None,
     return out
 
 
+#: SPDX 2.3's download location form for a URL (its spec's pattern): a domain name, no address.
+_SPDX_URL = re.compile(r"^(https?://)([\w\-.!~*'()%;:&=+$,]+@)?[a-z0-9]+([\-.][a-z0-9]+)*\.[a-z]{2,5}(:[0-9]{1,5})?(/.*)?$")
+
+
 def _package(ident: str, name: str, *, version: str = "", purpose: str = "OTHER",
              sha256: str | None = None, sha1: str | None = None, location: str = NOASSERTION,
              comment: str = "", purl: str | None = None, file_name: str | None = None,
@@ -155,10 +159,13 @@ def spdx_document(facts: Facts, subject: Descriptor) -> dict[str, Any]:
     download_ids: dict[str, str] = {}
     for dl in facts.downloads:
         download_ids[dl.url] = ids.new("Download", dl.name)
-        where = dl.url if dl.url.startswith(("http://", "https://")) else NOASSERTION  # npm:, pypi: are none
+        # npm:, pypi: are no location; nor, for SPDX 2.3, a URL whose host is no domain name
+        # (an address: a mirror at 127.0.0.1:8080): the comment then says where it came from.
+        where = dl.url if _SPDX_URL.match(dl.url) else NOASSERTION
+        came = f" from {dl.url}" if where == NOASSERTION and dl.url.startswith(("http://", "https://")) else ""
         packages.append(_package(download_ids[dl.url], dl.name, purpose="SOURCE", sha256=dl.sha256,
                                  location=where, file_name=dl.name, purl=dl.purl,
-                                 other=dl.other, comment=f"downloaded, pinned by {', '.join(dl.digests)}; "
+                                 other=dl.other, comment=f"downloaded{came}, pinned by {', '.join(dl.digests)}; "
                                                          f"input of {', '.join(dl.stages)}"))
     package_ids: dict[str, str] = {}
     for pk in facts.packages:
