@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from wasmbuild.errors import ConfigError, ToolchainError, WasmbuildError
-from wasmbuild.render.folders import folder_bug, load_module
+from wasmbuild.render.folders import guarded, load_module
 
 from .probing import BASE_PATH, PROBE_DROP, Toolchain, ToolRecord, version_in
 
@@ -75,16 +75,7 @@ def _hook(name: str, hook: str) -> Any:
     fn = getattr(module(name), hook, None)
     if fn is None or not callable(fn):
         return None
-    path = _folder(name).module_path
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except WasmbuildError:
-            raise
-        except Exception as exc:
-            raise folder_bug(exc, path, f"`{hook}` fails") from None
-    return call
+    return guarded(fn, _folder(name).module_path, hook)
 
 
 def probe(name: str) -> Toolchain:

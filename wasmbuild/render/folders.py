@@ -117,24 +117,22 @@ def template_functions(module_path: Path, context: Path | None) -> dict[str, Any
     hook = getattr(load_module(module_path), "templates", None)
     if hook is None:
         return {}
-    try:
-        found = hook(ContextFiles(context))
-    except WasmbuildError:
-        raise
-    except Exception as exc:
-        raise folder_bug(exc, module_path, "`templates` fails") from None
+    found = guarded(hook, module_path, "templates")(ContextFiles(context))
     if not isinstance(found, dict) or not all(isinstance(k, str) and callable(v) for k, v in found.items()):
         raise ConfigError("the toolchain's `templates` must return a dict of name -> function",
                           where=str(module_path))
+    return {name: guarded(fn, module_path, name) for name, fn in found.items()}
 
-    def guarded(name: str, fn: Any) -> Any:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except WasmbuildError:
-                raise
-            except Exception as exc:
-                raise folder_bug(exc, module_path, f"`{name}` fails") from None
-        return call
 
-    return {name: guarded(name, fn) for name, fn in found.items()}
+def guarded(fn: Any, path: Path, name: str) -> Any:
+    """``fn`` (a folder's function) with what it raises that is not a ``WasmbuildError`` made one
+    line at the folder's file:line (the code is not ours)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except WasmbuildError:
+            raise
+        except Exception as exc:
+            raise folder_bug(exc, path, f"`{name}` fails") from None
+    return call
