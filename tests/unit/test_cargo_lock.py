@@ -177,7 +177,7 @@ def test_a_purl_needs_a_url_and_a_good_one_is_kept(tmp_path: Path) -> None:
     (tmp_path / "Wasmfile").write_text(
         "wasmfile: 1\nstages:\n  a:\n    inputs:\n      - {src: x, purl: 'pkg:cargo/serde@1.0.0'}\n"
         "    steps: ['touch $OUT/o']\n    outputs: [o]\n" + IMAGE)
-    with pytest.raises(ConfigError, match=r"`purl` is only valid with `url`"):
+    with pytest.raises(ConfigError, match=r"`purl` and `toolchain` are only valid with `url`"):
         prepare(tmp_path / "Wasmfile")
     (tmp_path / "Wasmfile").write_text(
         f"wasmfile: 1\nstages:\n  a:\n    inputs:\n      - {{url: 'https://r.example/s', sha256: {A}, "

@@ -60,6 +60,9 @@ def toolchains_cmd(
             needed.setdefault("sandbox", []).append(spec.name)
         for tool in () if spec.builder else spec.tools:  # declared host tools (`tools:`)
             needed.setdefault(f"tool:{tool}", []).append(spec.name)
+        for inp in spec.inputs:  # toolchains pinned as packages (`toolchain: true` downloads)
+            if inp.url is not None and inp.toolchain:
+                needed.setdefault(f"package:{inp.url}", []).append(spec.name)
     rows: list[dict[str, Any]] = []
     for name, stages in needed.items():
         row: dict[str, Any] = {"name": name, "stages": stages, "ok": True}
@@ -72,6 +75,8 @@ def toolchains_cmd(
                 user = next(s for s in the_plan.stages if s.name == stages[0])
                 [found_tool] = resolve(replace(user, tools=(name[5:],)))  # each tool on its own
                 row["found"] = found_tool.path + (f" ({found_tool.version})" if found_tool.version else "")
+            elif name.startswith("package:"):
+                row["found"] = _pinned_package(the_plan, stages[0], name[8:])
             elif name == "engine":
                 _check_engine()
                 row["found"] = "a Docker-API engine"
@@ -104,6 +109,15 @@ def toolchains_cmd(
             print("no stage needs a toolchain")
     if not ok:
         raise typer.Exit(4)
+
+
+def _pinned_package(the_plan: Any, stage: str, url: str) -> str:
+    """What a toolchain pinned as a package is: its pin, and whether the download cache has it."""
+    from ..execute.fetch import cached
+
+    inp = next(i for s in the_plan.stages if s.name == stage for i in s.inputs if i.url == url)
+    here = "in the download cache" if cached(inp.pin) is not None else "fetched by the build"
+    return f"pinned by {inp.pin.shown}, {here}"
 
 
 def sandbox_on() -> bool:

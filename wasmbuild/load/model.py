@@ -90,6 +90,8 @@ class Input(_Strict):
     dest: str | None = Field(None, description="Path under $SRC (default: `src`, `path`, or the URL's file name).")
     purl: str | None = Field(None, description="With `url`: the package URL naming what the file is (e.g. "
                              "`pkg:cargo/serde@1.0.152`), shown in the SBOM instead of a plain download.")
+    toolchain: bool = Field(False, description="With `url`: the download is the stage's toolchain (a compiler or "
+                            "interpreter pinned as a package): `wasmbuild toolchains` lists it.")
 
     @model_validator(mode="before")
     @classmethod
@@ -113,8 +115,8 @@ class Input(_Strict):
                              "pin other downloads by `sha256`")
         if self.url is None and (self.sha256 is not None or self.integrity is not None):
             raise ValueError("`sha256` and `integrity` are only valid with `url`")
-        if self.url is None and self.purl is not None:
-            raise ValueError("`purl` is only valid with `url`")
+        if self.url is None and (self.purl is not None or self.toolchain):
+            raise ValueError("`purl` and `toolchain` are only valid with `url`")
         return self
 
     @field_validator("integrity")
