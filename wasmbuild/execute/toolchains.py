@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from wasmbuild.render.project import StageSpec
     from wasmbuild.render.recipes import Recipe
 
-__all__ = ["BASE_PATH", "PROBE_DROP", "ToolRecord", "Toolchain", "check", "facts", "get", "module",
+__all__ = ["BASE_PATH", "PROBE_DROP", "ToolRecord", "Toolchain", "check", "facts", "get", "load_module", "module",
            "names", "probe", "report", "setup", "version_in"]
 
 #: Environment variables every probe depends on (a folder's ``probe_env`` adds its own).
