@@ -30,8 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         if parsed is not None:
             from wasmbuild.errors import guarded
 
-            debug = "--debug" in args or os.environ.get("WASMBUILD_DEBUG", "") not in ("", "0")  # as run_cli
-            return guarded(lambda: run_image(parsed), debug)
+            return guarded(lambda: run_image(parsed), "--debug" in args or _debug())  # as run_cli
     replay = os.environ.get("WASMBUILD_REPLAY", "1") != "0"
     if args[:1] == ["check"] and os.environ.get("WASMBUILD_FAST_RUN", "1") != "0" and _plain_check(args[1:]):
         if not replay:
@@ -62,8 +61,7 @@ def _build(args: list[str]) -> int:
         if parsed is not None:
             from wasmbuild.errors import guarded
 
-            debug = os.environ.get("WASMBUILD_DEBUG", "") not in ("", "0")
-            return guarded(lambda: _ran(run_build, parsed), debug)
+            return guarded(lambda: _ran(run_build, parsed), _debug())
     return _full_cli(args)
 
 
@@ -99,11 +97,12 @@ def _check(args: list[str]) -> int:
 
     wanted = parse_check_argv(args)
     if wanted is None:
-        from wasmbuild.cli import run_cli
+        return _full_cli(["check", *args])
+    return guarded(lambda: check_command(*wanted), _debug())
 
-        return run_cli(["check", *args])
-    debug = os.environ.get("WASMBUILD_DEBUG", "") not in ("", "0")
-    return guarded(lambda: check_command(*wanted), debug)
+
+def _debug() -> bool:
+    return os.environ.get("WASMBUILD_DEBUG", "") not in ("", "0")
 
 
 if __name__ == "__main__":

@@ -179,9 +179,14 @@ def fsync_tree(path: Path) -> None:
 
 def file_sha256(path: Path) -> str:
     """The hex sha256 of the file at ``path`` (read in 1 MiB chunks)."""
+    return file_digest(path, "sha256")
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    """The hex digest of the file at ``path`` in ``algorithm`` (a hashlib name; 1 MiB chunks)."""
     import hashlib
 
-    h = hashlib.sha256()
+    h = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 20):
             h.update(chunk)

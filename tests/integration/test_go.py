@@ -104,15 +104,25 @@ def go_app(tmp_path: Path) -> tuple[Path, dict[str, str]]:
 def test_a_go_module_dependency_comes_from_a_proxy_pinned_by_go_sum(wb: Runner, go_app: tuple[Path, dict[str, str]],
                                                                     tmp_path: Path) -> None:
     app, env = go_app
-    built = wb("build", str(app), "--json", "-o", f"oci:{tmp_path / 'oci'}", env=env, timeout=900)
+    built = wb("build", str(app), "--json", "-o", f"oci:{tmp_path / 'oci'}", "--sbom", "spdx", "--sbom", "cyclonedx",
+               env=env, timeout=900)
     assert built.returncode == 0, built.stderr
     run = wb("run", f"oci:{tmp_path / 'oci'}", env=env)
     assert (run.returncode, run.stdout) == (0, "hello from a module\n"), run.stderr
-    # The module go.sum pins is in the SBOM by purl, with its go.sum hash (go fetched and checked it)
-    doc = examples.sbom(wb, f"oci:{tmp_path / 'oci'}", env=env)
+    # The module go.sum pins is in the SBOM by purl, with its go.sum hash (go fetched and checked it),
+    # each document checked by its format's own validator (spdx-tools, CycloneDX's 1.5 schema)
+    docs = json.loads(wb("inspect", f"oci:{tmp_path / 'oci'}", "--sbom", "--json", env=env).stdout)["sbom"]
+    doc = next(d for d in docs if "spdxVersion" in d)
+    assert validate_spdx(doc) == []
     assert "pkg:golang/example.com/greet@v1.0.0" in examples.purls(doc), doc
     [module] = [p for p in doc["packages"] if p.get("name") == "example.com/greet"]
     assert module["versionInfo"] == "v1.0.0" and "pinned by its lockfile (h1:" in module["comment"], module
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    cdx = next(d for d in docs if d.get("bomFormat") == "CycloneDX")
+    assert JsonStrictValidator(SchemaVersion.V1_5).validate_str(json.dumps(cdx)) is None
+    assert "pkg:golang/example.com/greet@v1.0.0" in {c.get("purl") for c in cdx["components"]}, cdx
     # A tampered module (the proxy's zip no longer matches go.sum): one line naming it.
     import zipfile
 

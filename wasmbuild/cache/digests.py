@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ..fsutil import atomic_write_bytes
+from ..fsutil import atomic_write_bytes, file_digest
 from ..fsutil import file_sha256 as file_sha256  # re-exported: the cache hashes files with it
 
 #: Smaller files are cheaper to hash than to look up.
@@ -49,13 +49,7 @@ class DigestMemo:
 
     def _hash(self, path: Path, algorithm: str = "sha256") -> str:
         self.hashed += 1
-        if algorithm == "sha256":
-            return file_sha256(path)
-        h = hashlib.new(algorithm)
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        return h.hexdigest()
+        return file_digest(path, algorithm)
 
     def file_sha256(self, path: Path) -> str:
         """``file_sha256(path)``, reusing the digest of a big file whose signature is unchanged."""

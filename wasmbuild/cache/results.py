@@ -117,7 +117,7 @@ class _Recorder:
         self.touched: set[str] = set()
         self.tainted: str | None = None
         self.cache_root = cache_root.rstrip("/") + "/"
-        self.own = self.cache_root + "results"  # this module's own entries are no witness
+        self.own = self.cache_root + "results/"  # this module's own entries are no witness
         self.writable = tuple(w.rstrip("/") + "/" for w in (cache_root, *writable))
         self.cwd = os.getcwd()
 
@@ -131,7 +131,7 @@ class _Recorder:
 
     def _add(self, path: Any, listed: bool = False) -> None:
         full = self._full(path)
-        if full is None or full.startswith(_SKIP) or full.startswith(self.own):
+        if full is None or full.startswith(_SKIP) or (full + "/").startswith(self.own):
             return
         if (full + "/").startswith(self.cache_root):
             self.paths[full] = DERIVED
@@ -157,7 +157,7 @@ class _Recorder:
             for path in args[:2] if event in ("os.rename", "os.replace", "os.link", "shutil.move") else args[:1]:
                 self._wrote(path)
         elif event == "os.utime":
-            if len(args) > 3 and args[3] not in (None, -1):
+            if len(args) > _DIR_FD[event] and args[_DIR_FD[event]] not in (None, -1):
                 return
             full = self._full(args[0] if args else None)
             if full is not None and (full + "/").startswith(self.cache_root) and args[1] is None:
@@ -188,7 +188,10 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 def _key(argv: list[str]) -> str:
     ttys = [f.isatty() for f in (sys.stdout, sys.stderr)]
-    size = tuple(os.get_terminal_size(2)) if ttys[1] else ()
+    try:
+        size = tuple(os.get_terminal_size(2)) if ttys[1] else ()
+    except OSError:
+        size = ()
     material = json.dumps([MEMO_VERSION, sys.executable, sys.version, argv, os.getcwd(),
                            sorted(os.environ.items()), ttys, size])
     return hashlib.sha256(material.encode()).hexdigest()

@@ -83,16 +83,10 @@ def build_cmd(
         help="Run host stages in a bubblewrap sandbox (default on; off runs them unconfined).")] = "on",
 ) -> None:
     """Build the image a Wasmfile describes (into the local store by default)."""
+    given = dict(locals())  # the parameters, named as BuildArgs' fields (tests/unit/test_build_fastpath.py)
     from ..buildcmd import BuildArgs, run_build
 
-    run_build(BuildArgs(
-        wasmfile=wasmfile, file=file, context=context, tag=tag, output=output, push=push, sign=sign,
-        sign_gpg=sign_gpg, lookaside=lookaside, passphrase_file=passphrase_file, no_cache=no_cache,
-        no_cache_stage=no_cache_stage, jobs=jobs, cache_from=cache_from, cache_to=cache_to, fmt=fmt,
-        platform=platform, include=include, plain_http=plain_http, tls_verify=tls_verify, ca_file=ca_file,
-        verbose=verbose, compression=compression, target=target, progress=progress, metadata_file=metadata_file,
-        sbom=sbom, no_sbom=no_sbom, precompile=precompile, precompile_target=precompile_target, json_out=json_out,
-        sandbox=sandbox))
+    run_build(BuildArgs(**given))
 
 
 @app.command("plan")

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from wasmbuild.fsutil import file_digest
 
 _NPM = re.compile(r"^npm:((?:@[a-z0-9][\w.-]*/)?[a-z0-9][\w.-]*)@(\d+\.\d+\.\d+[\w.+-]*)$")
 
@@ -103,12 +104,8 @@ class Pin:
     @classmethod
     def of(cls, path: Path, algorithm: str = "sha512") -> Pin:
         """The pin of the file at ``path`` in ``algorithm``."""
-        return cls(algorithm, cls(algorithm, "").of_file(path))
+        return cls(algorithm, file_digest(path, algorithm))
 
     def of_file(self, path: Path) -> str:
         """``path``'s digest in this pin's algorithm (hex)."""
-        h = hashlib.new(self.algorithm)
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        return h.hexdigest()
+        return file_digest(path, self.algorithm)
