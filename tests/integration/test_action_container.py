@@ -5,8 +5,11 @@ One container run installs wasmbuild from this checkout with pip (like action.ym
 action script several times, each like one CI job step: a project with a shell stage (outputs,
 summary, and the stage cache reused by the second run), a Rust project (no Rust there: one clear
 error, exit 4), the C example, which builds with the zig that pip brought (the `c` recipe's
-fallback when clang is missing), the Zig example (the same zig), and the Go example, whose Go
-the action installs first (the `go` folder's `setup`: wasmbuild's `go` extra).
+fallback when clang is missing), the Zig example (the same zig), the Go example, whose Go
+the action installs first (the `go` folder's `setup`: wasmbuild's `go` extra), and the
+JavaScript, AssemblyScript and Ruby examples, whose Node.js (none in the container) the action
+installs from PyPI (the `node` toolchain's `setup`: wasmbuild's `node` extra), its npm fetching
+their pinned packages.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ DRIVER = r"""
 set -u
 export RUNNER_TEMP=/work/tmp GITHUB_PATH=/work/github_path ACTION_PATH=/action PIP_CERT=/host-ca.crt
 mkdir -p "$RUNNER_TEMP"
-for tool in clang clang-16 cc gcc c++ rustc cargo rustup wasm-ld zig go; do
+for tool in clang clang-16 cc gcc c++ rustc cargo rustup wasm-ld zig go node npm; do
   if command -v "$tool" >/dev/null; then echo "not python-only: $tool is installed" >&2; exit 90; fi
 done
 for dir in /usr/lib/wasm32-wasi /usr/include/wasm32-wasi /opt/wasi-sdk; do
@@ -80,7 +83,7 @@ if [ -n "${WITH_C:-}" ]; then
   : >/work/c.out
   step c c
   wasmbuild run c:1 >/work/c-run.out 2>&1; echo $? >/work/c-run.rc
-  for lang in zig go; do
+  for lang in zig go js assemblyscript ruby; do
     : >"/work/$lang.out"
     step "$lang" "$lang"
     wasmbuild run "$lang:1" a >"/work/$lang-run.out" 2>&1; echo $? >"/work/$lang-run.rc"
@@ -123,7 +126,7 @@ def projects(work: Path) -> None:
     shutil.copy(GOLDEN, work / "staged" / "app.wasm")
     shutil.copy(ROOT / "examples" / "hello-rust" / "hello.rs", work / "rust" / "hello.rs")
     shutil.copy(ROOT / "examples" / "hello-c" / "hello.c", work / "c" / "hello.c")
-    for lang in ("zig", "go"):  # the examples as they are, tags from the step
+    for lang in ("zig", "go", "js", "assemblyscript", "ruby"):  # the examples as they are, tags from the step
         shutil.copytree(ROOT / "examples" / f"hello-{lang}", work / lang)
 
 
@@ -142,7 +145,7 @@ def ran(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     (work / "driver.sh").write_text(DRIVER)
     ca = os.environ.get("PIP_CERT", "/etc/ssl/certs/ca-certificates.crt")
     proc = _engine_run(["run", "--rm", "--network", "host", "-v", f"{action}:/action:ro", "-v", f"{work}:/work",
-                        "-v", f"{ca}:/host-ca.crt:ro", "-e", "WITH_C=1",
+                        "-v", f"{ca}:/host-ca.crt:ro", "-e", "WITH_C=1", "-e", "NODE_EXTRA_CA_CERTS=/host-ca.crt",
                         image, "bash", "/work/driver.sh"])
     install = (work / "install.log").read_text() if (work / "install.log").exists() else ""
     assert proc.returncode == 0, f"{proc.stdout}{proc.stderr}\n{install}"
@@ -194,3 +197,21 @@ def test_the_zig_and_go_examples_build_on_a_stock_runner(ran: Path, lang: str) -
     assert (ran / f"{lang}-run.rc").read_text().strip() == "0", run
     title = {"zig": "Zig", "go": "Go"}[lang]
     assert run == f"env: GREETING=hi\nargs: a\nHello from {title} on WASI\n", run
+
+
+@pytest.mark.parametrize(("lang", "title"), [("js", "JavaScript"), ("assemblyscript", "AssemblyScript"),
+                                             ("ruby", "Ruby")])
+def test_the_node_examples_build_on_a_runner_without_node(ran: Path, lang: str, title: str) -> None:
+    """No Node.js in the container: the `node` toolchain's set-up brings PyPI's; npm fetches the
+    packages the recipes and the lockfiles pin; the stages run that node."""
+    log = (ran / f"{lang}.log").read_text()
+    assert (ran / f"{lang}.rc").read_text().strip() == "0", log
+    assert outputs(ran, lang)["digest"].startswith("sha256:")
+    assert "node: node -e" in log and "[node]" in log, log  # the folder's set-up ran
+    assert "node (stages app): ok (node v24." in log, log
+    run = (ran / f"{lang}-run.out").read_text()
+    assert (ran / f"{lang}-run.rc").read_text().strip() == "0", run
+    expected = f"env: GREETING=hi\nargs: a\nHello from {title} on WASI\n"
+    if lang == "ruby":
+        expected += "root: app etc ruby.wasm\n"
+    assert run == expected, run

@@ -11,8 +11,10 @@ package registries are reached through their package managers.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from wasmbuild.cache.digests import DigestMemo, file_sha256, plain
@@ -55,10 +57,12 @@ def _npm_pack_batch(packages: list[tuple[str, str, Pin]], timeout: float) -> lis
 
     specs = [f"{name}@{version}" for name, version, _ in packages]
     first = packages[0][2].shown[:16]
-    npm = shutil.which("npm")
+    # the user's PATH, then the environment wasmbuild runs from (`pip install 'wasmbuild[node]'`)
+    npm = shutil.which("npm") or shutil.which("npm", path=os.path.dirname(sys.executable))
     if npm is None:
         raise ToolchainError(f"npm:{specs[0]} needs the npm client, which is not on PATH",
-                             hint="install Node.js and npm (Debian: apt-get install npm), or seed the file "
+                             hint="install Node.js and npm (Debian: apt-get install npm; or pip install "
+                                  "'wasmbuild[node]'), or seed the file "
                                   f"with `wasmbuild fetch --add FILE` ({first}...)")
     shown = specs[0] if len(specs) == 1 else f"{specs[0]} (and {len(specs) - 1} more)"
     with tempfile.TemporaryDirectory(prefix="wasmbuild-npm-") as tmp:
