@@ -177,10 +177,11 @@ def _pushed(reporter: Reporter, label: str, done: int, total: int) -> None:
 def _show_pushes(publishers: MultiPublisher, reporter: Reporter) -> None:
     """Each registry push's bytes and rate on the live display (``Reporter.transfer``)."""
     from .publish import RegistryPublisher
-    from .registry.ops import PushStats
 
     for p in publishers.publishers:
         if isinstance(p, RegistryPublisher) and p.stats is None:
+            from .registry.ops import PushStats  # only for a push: it brings the HTTP client
+
             p.stats = PushStats(progress=functools.partial(_pushed, reporter, f"pushing {p.ref}"))
 
 

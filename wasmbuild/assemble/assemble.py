@@ -8,12 +8,14 @@ naming it is a publisher's job.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import dataclasses
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ..dirs import cache_area, source_date_epoch
 from ..errors import BuildError
@@ -28,12 +30,13 @@ from . import validate
 from .compress import Compression
 from .image import ImageSpec
 from .include import resolve as resolve_includes
-from .layer import LayerMemo, TooManyEntries, collect
+from .layer import Entry, LayerMemo, TooManyEntries, collect, content_digests
 from .optimize import optimize_entries, rules_for
 from .targets import Inputs, write_index, write_targets
 
 if TYPE_CHECKING:
     from ..registry.transport import RegistryOptions
+    from ..wasm.binary import Kind
 
 #: The WIT world a component entrypoint targets, e.g. ``wasi:cli/command`` (manifest annotation).
 WORLD_ANNOTATION = "dev.wasmbuild.component.world"
@@ -140,23 +143,20 @@ def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
                      labels=dict(image.labels), annotations=annotations,
                      variant=image.variant)
     names = tuple(dict.fromkeys(targets or image.targets))
+    digests = content_digests(entries)  # once: the layers' memo keys and the validation memo
     inputs = Inputs(spec, entries, module, epoch, project.positions.where(("image", "targets")),
-                    options.compression, options.transfer, module_kind)
-    written, layers = write_targets(layout, inputs, names, memo)
-    module_digest = layers.digests.get(module.path)
-    if module_digest is None and options.valid_memo is not None:
-        from ..cache.digests import file_sha256
-
-        module_digest = file_sha256(module.source) if module.source else None
-    validate.check_module(module, module_digest, entry, where, options.valid_memo, kind=module_kind)
-    from ..oci.preflight import for_component, for_module
-
-    if module_kind == "component":
-        for finding in for_component(names):  # a runtime that runs core modules only
-            note(finding.render())
-    else:  # a core module's own facts: a reactor, a proposal the runtime lacks
-        for finding in for_module(module.source.read_bytes(), entry, names):
-            note(f"warning: {where}: {finding.message}")
+                    options.compression, options.transfer, module_kind, digests)
+    # The layers are written in a thread (zlib-ng deflates off the GIL, on every core) while
+    # this one checks the entrypoint (importing wasmtime and the checks are mostly Python).
+    job = _in_background(write_targets, layout, inputs, names, memo)
+    try:
+        validate.check_module(module, digests.get(module.path), entry, where, options.valid_memo,
+                              kind=module_kind)
+        _preflight(module, module_kind, entry, where, names, note)
+    except Exception:
+        job.result()  # a layer's or a target's error first, as when they were written before the checks
+        raise
+    written, layers = job.result()
     extra = list(image.include) + list(include)
     done = tuple((w.target, w.desc) for w in written)
     if len(written) == 1 and not extra:
@@ -174,3 +174,36 @@ def assemble(plan: Plan, outputs: Mapping[str, Path], layout: Layout,
         done += tuple(("include", Descriptor.from_json(e)) for e in included)
     size = sum(d.size for d in walk(top, layout.read_json))
     return Assembled(top, size, all(layers.reused), done)
+
+
+def _preflight(module: Entry, kind: Kind, entry: str, where: str, names: Sequence[str],
+               note: Callable[[str], None]) -> None:
+    """The pre-flight notes on the entrypoint: what the targets' runtimes cannot run."""
+    from ..oci.preflight import for_component, for_module
+
+    assert module.source is not None
+    if kind == "component":
+        for finding in for_component(names):  # a runtime that runs core modules only
+            note(finding.render())
+    else:  # a core module's own facts: a reactor, a proposal the runtime lacks
+        for finding in for_module(module.source.read_bytes(), entry, names):
+            note(f"warning: {where}: {finding.message}")
+
+
+_T = TypeVar("_T")
+
+
+def _in_background(fn: Callable[..., _T], *args: object) -> cf.Future[_T]:
+    """``fn(*args)`` in a daemon thread: an interrupted build exits without waiting for it
+    (what it leaves is a dead writer's temp file, which ``sweep`` removes)."""
+    future: cf.Future[_T] = cf.Future()
+
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # re-raised by result() in the caller's thread
+                future.set_exception(exc)
+
+    threading.Thread(target=run, name="wasmbuild-layers", daemon=True).start()
+    return future

@@ -19,13 +19,13 @@ import hashlib
 import json
 import os
 import tarfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from wasmbuild.assemble.compress import Compression, LayerWriter, ZstdWriter
-from wasmbuild.assemble.gzchunks import ChunkedGzipWriter, ChunkMemo, cut_before
+from wasmbuild.assemble.gzchunks import CHUNK, ChunkedGzipWriter, ChunkMemo, cut_before
 from wasmbuild.cache.digests import file_sha256
 from wasmbuild.errors import BuildError
 from wasmbuild.failpoints import pause
@@ -164,8 +164,10 @@ def write_layer(entries: list[Entry], epoch: int, layout: Layout,
             try:
                 # mode "w" (not "w|"): tarfile then writes straight through, so gz sees entry
                 # boundaries; the bytes are the same as a stream-mode tar's.
+                # copybufsize: a file goes to gz in segment-sized writes, not tarfile's 16 KiB ones
+                # (fewer trips through Python holding the GIL; the bytes are the same).
                 with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
-                                  encoding="utf-8") as tar:
+                                  encoding="utf-8", copybufsize=CHUNK) as tar:
                     previous = 0
                     for i, entry in enumerate(entries):
                         info = _tarinfo(entry, epoch)
@@ -195,15 +197,22 @@ def write_layer(entries: list[Entry], epoch: int, layout: Layout,
     return Descriptor(compression.media_type, gz.digest, gz.size), gz.diff_id
 
 
-def layer_key(entries: list[Entry], epoch: int,
-              compression: Compression | None = None) -> tuple[str, dict[str, str]]:
-    """The memo key of a layer, and each file entry's content sha256 (each file read once)."""
+def content_digests(entries: Sequence[Entry]) -> dict[str, str]:
+    """Each file entry's content sha256, by its path (each file read once)."""
+    return {e.path: file_sha256(e.source) for e in entries if e.kind == "file" and e.source is not None}
+
+
+def layer_key(entries: list[Entry], epoch: int, compression: Compression | None = None,
+              known: Mapping[str, str] | None = None) -> tuple[str, dict[str, str]]:
+    """The memo key of a layer, and each file entry's content sha256 (each file read once;
+    ``known``: digests the caller has already, by entry path, not read again)."""
+    known = known or {}
     digests: dict[str, str] = {}
     rows: list[list[object]] = []
     for e in entries:
         if e.kind == "file":
             assert e.source is not None
-            digests[e.path] = file_sha256(e.source)
+            digests[e.path] = known.get(e.path) or file_sha256(e.source)
         rows.append([e.path, e.kind, e.mode, e.linkname, digests.get(e.path, "")])
     material = {"v": LAYER_FORMAT, "epoch": epoch, "compression": (compression or Compression()).key,
                 "entries": rows}
@@ -243,12 +252,14 @@ class LayerMemo:
 
 def cached_layer(entries: list[Entry], epoch: int, layout: Layout, memo: LayerMemo | None,
                  compression: Compression | None = None,
-                 progress: Progress | None = None) -> tuple[Descriptor, str, bool, dict[str, str]]:
-    """:func:`write_layer` unless the memo has this layer in ``layout`` already.
+                 progress: Progress | None = None,
+                 known: Mapping[str, str] | None = None) -> tuple[Descriptor, str, bool, dict[str, str]]:
+    """:func:`write_layer` unless the memo has this layer in ``layout`` already (``known``: as
+    for :func:`layer_key`).
 
     Returns (descriptor, diff_id, reused, content sha256 per file path).
     """
-    key, digests = layer_key(entries, epoch, compression)
+    key, digests = layer_key(entries, epoch, compression, known)
     if memo is not None and (hit := memo.get(key, layout)) is not None:
         return hit[0], hit[1], True, digests
     desc, diff_id = write_layer(entries, epoch, layout, compression,

@@ -11,7 +11,7 @@ Several targets (or included images) make one OCI image index, entries in the or
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -66,6 +66,8 @@ class Inputs:
     transfer: Callable[[str, int, int, bool], None] | None = None
     #: The entrypoint's kind, decided once from its header (None: read it here).
     module_kind: Kind | None = field(default=None)
+    #: Content sha256 of the file entries, by path, if the caller has them (not read again).
+    digests: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.module_kind is None:
@@ -93,7 +95,7 @@ class Layers:
             label = f"compressing layer ({name})"
             progress = None if say is None else (lambda done, total: say(label, done, total, False))
             desc, diff_id, reused, digests = cached_layer(entries, self.inputs.epoch, self.layout, self.memo,
-                                                          self.inputs.compression, progress)
+                                                          self.inputs.compression, progress, self.inputs.digests)
             if say is not None and not reused:
                 size = sum(e.source.stat().st_size for e in entries if e.kind == "file" and e.source)
                 say(label, size, size, True)

@@ -24,15 +24,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
-
-from filelock import FileLock, Timeout
+from typing import IO, TYPE_CHECKING, Any
 
 from wasmbuild import tarsafe
 from wasmbuild.cache.digests import file_sha256
 from wasmbuild.dirs import cache_dir
 from wasmbuild.failpoints import pause
 from wasmbuild.fsutil import fsync_tree, remove, staged_dir, sweep
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 
 class _HashingReader:
@@ -71,6 +72,8 @@ class StageCache:
         return self.root / key
 
     def _lock(self, key: str) -> FileLock:
+        from filelock import FileLock  # imported here: a build without stages never locks an entry
+
         locks = self.root / ".locks"
         locks.mkdir(parents=True, exist_ok=True)
         return FileLock(str(locks / f"{key}.lock"))
@@ -78,6 +81,8 @@ class StageCache:
     @contextmanager
     def locked(self, key: str, waiting: Callable[[], None] | None = None) -> Iterator[None]:
         """Hold ``key``'s lock (blocking; ``waiting`` is called first if another build has it)."""
+        from filelock import Timeout
+
         lock = self._lock(key)
         try:
             lock.acquire(timeout=0)
@@ -193,6 +198,8 @@ class StageCache:
 
     def remove(self, entry: Entry) -> bool:
         """Delete ``entry`` unless a build holds its lock right now; True if it was removed."""
+        from filelock import Timeout
+
         lock = self._lock(entry.key)
         try:
             lock.acquire(timeout=0)

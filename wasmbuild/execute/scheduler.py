@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..cache import mounts
 from ..cache.digests import DigestMemo
 from ..cache.stages import StageCache
 from ..dirs import source_date_epoch
@@ -26,13 +26,21 @@ from ..errors import BuildError
 from ..plan import Plan
 from ..render.project import StageSpec
 from ..ui import Reporter
-from . import inputs as stage_inputs
-from . import limits, toolchains
-from .executors import Executor, ExecutorFactory, StageJob, executor_for, run_job
+from . import limits
 from .keys import stage_key
 from .probing import ToolRecord
-from .tools import HostTool, identity_of
-from .tools import resolve as resolve_tools
+
+if TYPE_CHECKING:  # what runs a stage is imported when one runs (a build of context files runs none)
+    from .executors import Executor, ExecutorFactory
+    from .inputs import InputFile
+    from .tools import HostTool
+
+
+def executor_for(spec: StageSpec, *, sandbox: bool = True) -> Executor:
+    """:func:`.executors.executor_for` (the default ``ExecuteOptions.executor_factory``)."""
+    from .executors import executor_for as pick
+
+    return pick(spec, sandbox=sandbox)
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ class StageResult:
     #: What ran the stage (``Executor.identity``: toolchain path and version, or builder image id)
     #: and its inputs with their digests: what the SBOM and the provenance record.
     runner: str = ""
-    inputs: tuple[stage_inputs.InputFile, ...] = ()
+    inputs: tuple[InputFile, ...] = ()
     #: What ran it, as the SBOM names it: the toolchain folder's ``facts``, the declared tools,
     #: the builder image (typed: attest never parses ``runner``).
     tools: tuple[ToolRecord, ...] = ()
@@ -98,6 +106,10 @@ class Scheduler:
             d.mkdir(parents=True)
         with self.lock:
             ready = dict(self.outputs)
+        from . import inputs as stage_inputs
+        from .tools import identity_of
+        from .tools import resolve as resolve_tools
+
         found = stage_inputs.stage_inputs(spec, self.project.context, ready, self.memo)
         executor = self.options.executor_factory(spec, sandbox=self.options.sandbox)
         # declared host tools (`tools:`), found and hashed once: in the key and given to the job
@@ -139,6 +151,8 @@ class Scheduler:
             self._run(spec, key, executor, src, out, work, empty, tools)
             return
         # The caches of one project's stage run by one toolchain or builder (see cache/mounts.py).
+        from ..cache import mounts
+
         scope = f"{self.project.context.resolve()}\0{runner}"
 
         def waiting() -> None:
@@ -150,6 +164,9 @@ class Scheduler:
 
     def _run(self, spec: StageSpec, key: str, executor: Executor, src: Path, out: Path,
              work: Path, caches: tuple[tuple[str, Path], ...], tools: tuple[HostTool, ...] = ()) -> None:
+        from . import toolchains
+        from .executors import StageJob, run_job
+
         name = spec.name
         toolchain = None if spec.builder else toolchains.get(spec.toolchain)
         if toolchain is not None:

@@ -79,12 +79,18 @@ class Layout:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Serialise index updates between processes sharing this layout."""
-        from filelock import FileLock
+        """Serialise index updates between processes (and threads) sharing this layout: a flock
+        of ``.wasmbuild.lock``, as :meth:`writing`'s (what ``filelock``, used here before, takes
+        on Unix too, so an older wasmbuild on the same store still excludes this one)."""
+        import fcntl
 
         self.path.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.path / ".wasmbuild.lock")):
+        fd = os.open(self.path / ".wasmbuild.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
+        finally:
+            os.close(fd)  # drops the lock
 
     @contextmanager
     def writing(self, exclusive: bool = False, on_wait: Callable[[], None] | None = None) -> Iterator[None]:

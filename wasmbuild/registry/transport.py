@@ -19,7 +19,6 @@ The operations on top (push, pull, inspect) are in :mod:`wasmbuild.registry.ops`
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
 import re
 import threading
@@ -125,6 +124,8 @@ class _FileBody:
 
 def cause(exc: BaseException) -> str:
     """The innermost readable reason of a requests/urllib3 exception, on one line."""
+    import http.client  # here, not at the top: a build that talks to no registry never needs it
+
     import requests
 
     if isinstance(exc, requests.exceptions.SSLError):
