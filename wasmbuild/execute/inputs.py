@@ -44,8 +44,9 @@ class InputFile:
 
 def url_digest(pin: str | Pin) -> str:
     """The tree digest of a downloaded file, from its pin alone (for a sha256, as ``tree_sha256``
-    computes it for a non-executable file): no download needed to know the key."""
-    name = pin if isinstance(pin, str) else pin.cache_name
+    computes it for a non-executable file): no download needed to know the key. A pin of several
+    accepted digests gives a key of its own, from all of them."""
+    name = pin if isinstance(pin, str) else pin.identity
     return hashlib.sha256(b"F-" + name.encode()).hexdigest()
 
 
