@@ -138,3 +138,21 @@ def test_a_pip_compile_line_with_every_files_hash_builds_and_the_sbom_has_the_wh
                                          "WASMBUILD_CACHE": str(tmp_path / "fresh-cache")}, timeout=900)
     pinned = ", ".join(sorted([sha, sdist]))
     one_line(refused, 3, "PyPI package six==1.17.0 has sha256 ", f"not any of the 2 pinned ({pinned})")
+
+
+def test_a_dependency_missing_from_the_requirements_is_one_line_naming_who_needs_it(
+        wb: Runner, tmp_path: Path) -> None:
+    links = tmp_path / "links"
+    sha = pure_wheel(links, "six", "1.17.0", SIX_CODE, requires=("helper>=1.0", 'pywin32; sys_platform == "win32"'))
+    helper = pure_wheel(links, "helper", "1.2", "")
+    env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(links)}
+    ctx = app(tmp_path, f"six==1.17.0 --hash=sha256:{sha}\n")
+    refused = wb("build", str(ctx), env=env, timeout=900)
+    line = one_line(refused, 3, "stage 'app': six==1.17.0 needs helper>=1.0, which the requirements do not pin")
+    assert "add `helper==VERSION --hash=sha256:...` to the requirements file" in line
+
+    # pinned too (pywin32 is for Windows only): it builds, and runs
+    (ctx / "requirements.txt").write_text(f"six==1.17.0 --hash=sha256:{sha}\nhelper==1.2 --hash=sha256:{helper}\n")
+    built = wb("build", str(ctx), env=env, timeout=900)
+    assert built.returncode == 0, built.stderr
+    assert wb("run", "python-deps:latest").stdout == "six 1.17.0: hello from a wheel\n"

@@ -111,6 +111,7 @@ def test_python_component_fetches_each_requirement_and_hashes_the_file(tmp_path:
     assert [(i.url, i.sha256, i.dest) for i in spec.inputs if i.url] == [
         ("pypi:six==1.17.0", SIX, "wheels/six-1.17.0-py3-none-any.whl"),
         ("pypi:idna==3.10", IDNA, "wheels/idna-3.10-py3-none-any.whl")]
+    assert spec.env == {"PY_VERSION": "3.14"}  # componentize-py's CPython: the wheels' markers are for it
     [step] = spec.steps
     assert '--wheel "$SRC"/wheels/six-1.17.0-py3-none-any.whl --wheel "$SRC"/wheels/idna-3.10-py3-none-any.whl' in step
 
@@ -125,7 +126,7 @@ def test_a_line_with_several_hashes_is_one_input_accepting_any(tmp_path: Path) -
 
 def test_without_requirements_python_component_takes_no_wheel(tmp_path: Path) -> None:
     spec = stage(tmp_path, "python-component", "app: app, module: main", "app.wasm", "")
-    assert [i.src for i in spec.inputs] == ["app"] and "--wheel" not in spec.steps[0]
+    assert [i.src for i in spec.inputs] == ["app"] and "--wheel" not in spec.steps[0] and spec.env == {}
 
 
 def test_a_bad_requirement_is_reported_at_the_requirements_files_line(tmp_path: Path,
