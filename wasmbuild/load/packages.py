@@ -15,7 +15,12 @@ from pathlib import Path
 
 from wasmbuild.fsutil import file_digest
 
-_NPM = re.compile(r"^npm:((?:@[a-z0-9][\w.-]*/)?[a-z0-9][\w.-]*)@(\d+\.\d+\.\d+[\w.+-]*)$")
+#: An npm package name: an optional lowercase ``@scope/``, then letters, digits and ``._-``, not
+#: starting with ``.``, ``_`` or ``-``. Uppercase letters are allowed, as validate-npm-package-name's
+#: "old" rules allow them for legacy packages (``JSONStream``, ``Base64``) that real lockfiles hold;
+#: no ``/`` outside the scope form, no space: the name is a path under node_modules and a file name.
+NPM_NAME = r"(?:@[a-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*"
+_NPM = re.compile(rf"^npm:({NPM_NAME})@(\d+\.\d+\.\d+[\w.+-]*)$")
 
 
 def npm_package(url: str) -> tuple[str, str] | None:
