@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from wasmbuild.errors import ConfigError
-from wasmbuild.load.packages import SRI_SIZES, Pin, download_name
+from wasmbuild.load.packages import NPM_NAME, SRI_SIZES, Pin, download_name
 
 #: The machine the stage runs on, for a lockfile's platform packages (os, cpu, libc).
 PLATFORM = {"os": "linux", "cpu": "x64", "libc": "glibc"}
 HERE = Path(__file__).resolve().parent
-_NPM_NAME = re.compile(r"^(?:@[a-z0-9][\w.-]*/)?[a-z0-9][\w.-]*$")
+_NPM_NAME = re.compile(rf"^{NPM_NAME}$")  # legacy uppercase names too (wasmbuild.load.packages)
 _VERSION = re.compile(r"^\d+\.\d+\.\d+[\w.+-]*$")
 _INSTALL_PATH = re.compile(r"^node_modules/(?:@[\w.-]+/)?[\w.-]+(?:/node_modules/(?:@[\w.-]+/)?[\w.-]+)*$")
 WIT_VERSION = "0.2.12"

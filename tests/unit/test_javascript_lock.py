@@ -179,3 +179,12 @@ def test_a_wrong_parameter_is_one_line(tmp_path: Path, params: str, says: str) -
     with pytest.raises(ConfigError, match=r"Wasmfile:\d+: .*" + re.escape(says)) as info:
         prepare(tmp_path / "Wasmfile")
     assert "\n" not in str(info.value)
+
+
+def test_a_lockfile_with_a_legacy_uppercase_name_is_read_and_a_path_unsafe_one_refused() -> None:
+    text = lock({"node_modules/JSONStream": {"version": "1.3.5"}}, {"dependencies": {"JSONStream": "^1"}})
+    [found] = CODE.npm_lock(text, "package-lock.json")
+    assert (found["url"], found["file"]) == ("npm:JSONStream@1.3.5", "JSONStream-1.3.5.tgz")
+    unsafe = lock({"node_modules/x": {"name": "../x", "version": "1.0.0"}}, {"dependencies": {"x": "1"}})
+    with pytest.raises(ConfigError, match=r"is not an npm package's install path, name and exact version"):
+        CODE.npm_lock(unsafe, "package-lock.json")

@@ -21,8 +21,19 @@ def test_the_npm_form_names_a_package_and_an_exact_version() -> None:
     assert download_name("https://example.test/a/zlib-1.2.13.tar.gz") == "zlib-1.2.13.tar.gz"
     assert download_purl("npm:@scope/pkg@1.2.3") == "pkg:npm/%40scope/pkg@1.2.3"
     assert download_purl("https://example.test/x.tgz") is None
-    for loose in ("npm:@scope/pkg", "npm:pkg@^1.2.0", "npm:pkg@latest", "npm:Pkg@1.0.0"):
+    for loose in ("npm:@scope/pkg", "npm:pkg@^1.2.0", "npm:pkg@latest"):
         assert npm_package(loose) is None, loose
+
+
+def test_legacy_uppercase_npm_names_are_accepted_and_path_unsafe_ones_refused() -> None:
+    # validate-npm-package-name's "old" rules: uppercase for packages published before the rule
+    assert npm_package("npm:JSONStream@1.3.5") == ("JSONStream", "1.3.5")
+    assert npm_package("npm:Base64@1.1.0") == ("Base64", "1.1.0")
+    assert download_name("npm:JSONStream@1.3.5") == "JSONStream-1.3.5.tgz"  # as `npm pack` names it
+    for unsafe in ("npm:..@1.0.0", "npm:.hidden@1.0.0", "npm:_private@1.0.0", "npm:-flag@1.0.0",
+                   "npm:a/b@1.0.0", "npm:@Scope/pkg@1.0.0", "npm:@scope/a/b@1.0.0", "npm:a b@1.0.0",
+                   "npm:@scope/../x@1.0.0"):
+        assert npm_package(unsafe) is None, unsafe
 
 
 def test_a_loose_npm_version_is_refused_at_its_line(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from .. import __version__
 from ..assemble.assemble import image_files
 from ..cache.digests import DigestMemo, file_sha256
+from ..execute.fetch import resolved
 from ..execute.probing import ToolRecord
 from ..execute.scheduler import StageResult
 from ..load.packages import download_purl
@@ -305,7 +306,7 @@ def gather(plan: Plan, results: Sequence[StageResult], outputs: Mapping[str, Pat
             elif inp.url is not None:
                 prior = downloads.get(inp.url)
                 users = (*prior.stages, spec.name) if prior else (spec.name,)
-                pin = inp.pin
+                pin = resolved(inp.url, inp.pin, memo)  # several accepted digests: the file's
                 sha256 = pin.hex if pin.algorithm == "sha256" else None
                 downloads[inp.url] = Download(Path(inp.file_name).name, inp.url, sha256, users,
                                               inp.purl or download_purl(inp.url),

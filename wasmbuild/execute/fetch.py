@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import sys
+import zipfile
 from pathlib import Path
 
 from wasmbuild.cache.digests import DigestMemo, file_sha256, plain
@@ -110,14 +111,17 @@ PURE_WHEEL = ("--only-binary=:all:", "--platform", "any", "--implementation", "p
               "--python-version", "3.12")
 
 
-def pip_download(name: str, version: str, sha256: str, timeout: float = 300.0) -> Path:
+def pip_download(name: str, version: str, sha256: str | Pin, timeout: float = 300.0) -> Path:
     """A PyPI package's pure-Python wheel, fetched by pip (the package manager, with the user's
-    pip configuration: index, mirrors, proxies, credentials), checked against ``sha256`` and
-    kept in the download cache."""
+    pip configuration: index, mirrors, proxies, credentials), checked against ``sha256`` (a hex
+    digest, or a :class:`Pin` accepting any of several) and kept in the download cache under
+    its own sha256."""
     import subprocess
     import sys
     import tempfile
 
+    pin = _pin(sha256)
+    sha256 = pin.hex
     spec = f"{name}=={version}"
     with tempfile.TemporaryDirectory(prefix="wasmbuild-pip-") as tmp:
         argv = [sys.executable, "-m", "pip", "download", spec, "--no-deps", *PURE_WHEEL,
@@ -144,8 +148,10 @@ def pip_download(name: str, version: str, sha256: str, timeout: float = 300.0) -
             raise BuildError(f"pip download {spec} failed: {last}",
                              hint=f"offline? seed the wheel: `wasmbuild fetch --add FILE` (sha256 {sha256[:12]}...)")
         got = file_sha256(wheels[0])
-        if got != sha256:
-            raise BuildError(f"PyPI package {spec} has sha256 {got}, not the pinned {sha256}",
+        if not pin.accepts(got):
+            pinned = f"the pinned {sha256}" if not pin.others else \
+                f"any of the {len(pin.candidates)} pinned ({', '.join(pin.candidates)})"
+            raise BuildError(f"PyPI package {spec} has sha256 {got}, not {pinned}",
                              hint="check the package and version, or update the hash (in the Wasmfile or the "
                                   "requirements file) if the new wheel is trusted")
         return download_dir() / add(wheels[0], got)
@@ -161,13 +167,28 @@ def cached(pin: str | Pin, memo: DigestMemo | None = None) -> Path | None:
     """The cached download pinned by ``pin`` (a hex sha256 or a :class:`Pin`), or None (a
     corrupt one is dropped)."""
     pin = _pin(pin)
-    path = download_dir() / pin.cache_name
-    if path.is_file():
-        got = (memo or plain()).file_digest(path, pin.algorithm)
-        if got == pin.hex:
+    for digest in pin.candidates:
+        path = download_dir() / (Pin(pin.algorithm, digest).cache_name)
+        if not path.is_file():
+            continue
+        # Several digests are a PyPI release's files: only a wheel (a zip) is what the stage
+        # takes, not its source archive seeded by `fetch --add`.
+        if pin.others and not zipfile.is_zipfile(path):
+            continue
+        if (memo or plain()).file_digest(path, pin.algorithm) == digest:
             return path
         path.unlink()  # corrupt: drop it and fetch again
     return None
+
+
+def resolved(url: str, pin: Pin, memo: DigestMemo | None = None) -> Pin:
+    """The exact pin of the file a download input stands for: ``pin`` itself, or of several
+    accepted digests the one of the file pip chose (from the cache, else fetched once), which the
+    SBOM records."""
+    if not pin.others:
+        return pin
+    path = cached(pin, memo) or fetch(url, pin, memo)
+    return Pin(pin.algorithm, path.name)
 
 
 def add(path: Path, digest: str | None = None, pin: Pin | None = None) -> str:
@@ -222,9 +243,10 @@ def fetch(url: str, pin: str | Pin, memo: DigestMemo | None = None, timeout: flo
     if (package := npm_package(url)) is not None:
         return npm_pack(*package, pin, timeout=max(timeout, 300.0))
     assert pin.algorithm == "sha256", "the model allows `integrity` for npm packages only"
-    sha256 = pin.hex
     if (wheel := pypi_package(url)) is not None:
-        return pip_download(*wheel, sha256, timeout=max(timeout, 300.0))
+        return pip_download(*wheel, pin, timeout=max(timeout, 300.0))
+    assert not pin.others, "the model allows several sha256 for pypi: inputs only"
+    sha256 = pin.hex
     import http.client
     import urllib.error
     import urllib.request

@@ -18,10 +18,11 @@ from pathlib import Path
 from ..cache.digests import DigestMemo
 from ..errors import BuildError
 from ..ignore import Lister, load_ignore
-from ..load.packages import Pin
+from ..load.packages import Pin, pypi_package
 from ..paths import clean_relative
 from ..render.project import StageSpec
 from . import fetch
+from .wheels import check as check_wheels
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ class InputFile:
 
 def url_digest(pin: str | Pin) -> str:
     """The tree digest of a downloaded file, from its pin alone (for a sha256, as ``tree_sha256``
-    computes it for a non-executable file): no download needed to know the key."""
-    name = pin if isinstance(pin, str) else pin.cache_name
+    computes it for a non-executable file): no download needed to know the key. A pin of several
+    accepted digests gives a key of its own, from all of them."""
+    name = pin if isinstance(pin, str) else pin.identity
     return hashlib.sha256(b"F-" + name.encode()).hexdigest()
 
 
@@ -111,13 +113,20 @@ def copy_in(src: Path, dest: Path, top: bool = True, lister: Lister | None = Non
 
 
 def place(inputs: list[InputFile], src: Path, spec: StageSpec, memo: DigestMemo) -> None:
-    """Copy every input into ``src``, checking that none changed since its digest was taken."""
+    """Copy every input into ``src``, checking that none changed since its digest was taken, and
+    that the stage's PyPI wheels have every dependency they declare pinned too (:mod:`.wheels`)."""
     fetch.prefetch([(i.url, i.pin) for i in inputs if i.origin is None and i.url and i.pin])
+    tools = {i.url for i in spec.inputs if i.toolchain}
+    wheels: list[tuple[str, Path]] = []
     for inp in inputs:
         origin = inp.materialise(memo)
+        if inp.url is not None and inp.url not in tools and pypi_package(inp.url) is not None:
+            wheels.append((inp.url, origin))
         if copy_in(origin, src / inp.dest, lister=inp.lister) != inp.digest:
             if inp.url is not None:
                 # A download lands with mode 0644; compare content only.
                 continue
             raise BuildError(f"stage {spec.name!r}: input {inp.dest!r} changed while building",
                              where=spec.where, hint="build again")
+    if wheels:
+        check_wheels(spec, wheels)  # pip's --require-hashes rule: every dependency pinned too

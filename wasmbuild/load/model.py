@@ -84,7 +84,9 @@ class Input(_Strict):
     url: str | None = Field(None, description="http(s) URL to download, `npm:PACKAGE@VERSION` (the package's "
                             "tarball, fetched by the npm client with your npm configuration) or "
                             "`pypi:NAME==VERSION` (its pure-Python wheel, fetched by pip with your pip configuration).")
-    sha256: Sha256 | None = Field(None, description="With `url`: hex sha256 of the file (or `integrity`).")
+    sha256: Sha256 | list[Sha256] | None = Field(
+        None, description="With `url`: hex sha256 of the file (or `integrity`). For a `pypi:` input, a list accepts "
+        "a file with any of them (a requirements line's hashes, one per file of the release: pip picks the wheel).")
     integrity: str | None = Field(None, description="With `url`, instead of `sha256`: an SRI digest of the file, "
                                   "`sha512-BASE64` as npm lockfiles write it (sha256-/sha384- too; sha1 is refused).")
     dest: str | None = Field(None, description="Path under $SRC (default: `src`, `path`, or the URL's file name).")
@@ -113,6 +115,11 @@ class Input(_Strict):
         if self.integrity is not None and self.url is not None and npm_package(self.url) is None:
             raise ValueError("`integrity` pins npm packages only (`url: npm:NAME@VERSION`): "
                              "pin other downloads by `sha256`")
+        if isinstance(self.sha256, list) and self.url is not None and pypi_package(self.url) is None:
+            raise ValueError("a list of `sha256` pins `pypi:` inputs only (pip picks one of the release's files): "
+                             "pin other downloads by the one file's `sha256`")
+        if isinstance(self.sha256, list) and not self.sha256:
+            raise ValueError("`sha256` is an empty list: give the file's hex sha256")
         if self.url is None and (self.sha256 is not None or self.integrity is not None):
             raise ValueError("`sha256` and `integrity` are only valid with `url`")
         if self.url is None and (self.purl is not None or self.toolchain):
@@ -136,8 +143,10 @@ class Input(_Strict):
 
     @property
     def pin(self) -> Pin:
-        """What a `url` input is pinned by (its `sha256` or its `integrity`)."""
+        """What a `url` input is pinned by (its `sha256`, any of a list of them, or its `integrity`)."""
         assert self.url is not None
+        if isinstance(self.sha256, list):
+            return Pin.any_of("sha256", self.sha256)
         return Pin("sha256", self.sha256) if self.sha256 is not None else Pin.sri(self.integrity or "")
 
     @field_validator("url")

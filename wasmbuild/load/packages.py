@@ -1,19 +1,26 @@
 """Downloads that are packages of a registry, named by package and exact version, never by a
 registry URL: ``npm:NAME@VERSION`` (fetched by ``npm pack``) and ``pypi:NAME==VERSION`` (a
 pure-Python wheel, fetched by pip). Their file name under ``$SRC`` and their package URL; and
-what a download is pinned by (:class:`Pin`)."""
+what a download is pinned by (:class:`Pin`): one digest, or for a PyPI package several (any of
+a release's files, as a requirements line lists them)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from wasmbuild.fsutil import file_digest
 
-_NPM = re.compile(r"^npm:((?:@[a-z0-9][\w.-]*/)?[a-z0-9][\w.-]*)@(\d+\.\d+\.\d+[\w.+-]*)$")
+#: An npm package name: an optional lowercase ``@scope/``, then letters, digits and ``._-``, not
+#: starting with ``.``, ``_`` or ``-``. Uppercase letters are allowed, as validate-npm-package-name's
+#: "old" rules allow them for legacy packages (``JSONStream``, ``Base64``) that real lockfiles hold;
+#: no ``/`` outside the scope form, no space: the name is a path under node_modules and a file name.
+NPM_NAME = r"(?:@[a-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*"
+_NPM = re.compile(rf"^npm:({NPM_NAME})@(\d+\.\d+\.\d+[\w.+-]*)$")
 
 
 def npm_package(url: str) -> tuple[str, str] | None:
@@ -70,6 +77,32 @@ class Pin:
 
     algorithm: str  # a key of SRI_SIZES
     hex: str
+    #: Further digests the file may have instead (sorted, all above ``hex``): a requirements
+    #: line's several ``--hash``es, one per file of the release, of which pip downloads one (as
+    #: pip's ``--require-hashes`` does, any listed one is accepted). Empty: one exact file.
+    others: tuple[str, ...] = ()
+
+    @classmethod
+    def any_of(cls, algorithm: str, digests: Iterable[str]) -> Pin:
+        """A pin accepting a file with any of ``digests`` (one digest: the plain pin). The same
+        set in any order or with repeats is the same pin, so the stage key depends on the set only."""
+        first, *rest = sorted(set(digests))
+        return cls(algorithm, first, tuple(rest))
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """Every digest the file may have (``hex`` first)."""
+        return (self.hex, *self.others)
+
+    def accepts(self, digest: str) -> bool:
+        """Whether a file with ``digest`` (hex, in this pin's algorithm) satisfies the pin."""
+        return digest in self.candidates
+
+    @property
+    def identity(self) -> str:
+        """What a stage key takes of the pin, known before anything is downloaded: its cache
+        name, or for several digests all of them (sorted)."""
+        return self.cache_name if not self.others else "any-" + "-".join(self.candidates)
 
     @classmethod
     def sri(cls, text: str) -> Pin:
@@ -91,14 +124,15 @@ class Pin:
     @property
     def cache_name(self) -> str:
         """The file's name in the download cache: the hex sha256 (so an integrity in sha256 and
-        a `sha256:` pin share the file), else ``ALGORITHM-HEX``."""
+        a `sha256:` pin share the file), else ``ALGORITHM-HEX``. For several digests, the
+        first's: :func:`wasmbuild.execute.fetch.cached` looks for each."""
         return self.hex if self.algorithm == "sha256" else f"{self.algorithm}-{self.hex}"
 
     @property
     def shown(self) -> str:
-        """The pin as a user wrote it: hex sha256, or the SRI string."""
+        """The pin as a user wrote it: hex sha256 (several: ``A or B``), or the SRI string."""
         if self.algorithm == "sha256":
-            return self.hex
+            return " or ".join(self.candidates)
         return f"{self.algorithm}-{base64.b64encode(bytes.fromhex(self.hex)).decode()}"
 
     @classmethod

@@ -1,12 +1,16 @@
 """A pinned requirements file (pip's ``--require-hashes`` form) as ``pypi:`` inputs.
 
 Recipes call ``requirements(PATH)`` while rendering: it reads that one file of the build context
-and returns its packages, each pinned to an exact version and to the sha256 of its pure-Python
-wheel::
+and returns its packages, each pinned to an exact version and to the sha256 of its files::
 
     six==1.17.0 --hash=sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274
     idna==3.10 \\
-        --hash=sha256:946d195a0d259cbba61165e88e65941f16e9b36ea6ddb97f00452bae8b1287d3
+        --hash=sha256:946d195a0d259cbba61165e88e65941f16e9b36ea6ddb97f00452bae8b1287d3 \\
+        --hash=sha256:12f65c9b470abda6dc35cf8e63cc574b1c52b11df2c86030af0ac09b01b13ea9
+
+Several hashes on a line (``pip-compile --generate-hashes`` and ``uv pip compile
+--generate-hashes`` write every wheel's and the sdist's) are accepted as pip accepts them: the
+file pip downloads (the pure-Python wheel) must have one of them.
 
 Comments (``#`` at a line's start or after a space), blank lines and ``\\`` continuations are
 allowed, as pip allows them. Anything else (a range, no hash, an option such as ``-r`` or
@@ -33,11 +37,12 @@ HINT = "write each line as NAME==VERSION --hash=sha256:HEX (pip download NAME==V
 
 @dataclass(frozen=True)
 class Requirement:
-    """One pinned package: its PEP 503 name, exact version, wheel sha256 and where it was written."""
+    """One pinned package: its PEP 503 name, exact version, the sha256 hashes its file may have
+    (sorted, no repeats: the stage key depends on the set only) and where it was written."""
 
     name: str
     version: str
-    sha256: str
+    hashes: tuple[str, ...]
     line: int
 
     @property
@@ -97,15 +102,11 @@ def parse(text: str, show_as: str) -> list[Requirement]:
             raise ConfigError(f"{spec}: {unknown[0]} is not a sha256 hash option", where=where, hint=HINT)
         if not hashes:
             raise ConfigError(f"{spec} has no --hash=sha256:...", where=where, hint=HINT)
-        if len(set(hashes)) > 1:
-            raise ConfigError(f"{spec} has {len(set(hashes))} hashes; wasmbuild takes one file per package: "
-                              "its pure-Python wheel", where=where,
-                              hint="keep only the py3-none-any wheel's --hash (sha256sum of the .whl)")
         if package[0] in seen:
             raise ConfigError(f"{package[0]} is listed twice (also at line {seen[package[0]]})", where=where,
                               hint="keep one line per package")
         seen[package[0]] = number
-        found.append(Requirement(package[0], package[1], hashes[0], number))
+        found.append(Requirement(package[0], package[1], tuple(sorted(set(hashes))), number))
     return found
 
 
@@ -126,8 +127,9 @@ def read(context: Path, path: str) -> list[Requirement]:
     return parse(text, shown if not shown.startswith("..") else str(full))
 
 
-def as_inputs(found: list[Requirement]) -> list[dict[str, str]]:
-    """What a template needs of each requirement: ``name``, ``version``, ``sha256``, the input's
-    ``url`` and the wheel's ``file`` name (the input's default place under ``$SRC``)."""
-    return [{"name": r.name, "version": r.version, "sha256": r.sha256, "url": r.url, "file": download_name(r.url)}
-            for r in found]
+def as_inputs(found: list[Requirement]) -> list[dict[str, str | list[str]]]:
+    """What a template needs of each requirement: ``name``, ``version``, ``sha256`` (the one hash,
+    or the list of them: the input accepts any), the input's ``url`` and the wheel's ``file`` name
+    (the input's default place under ``$SRC``)."""
+    return [{"name": r.name, "version": r.version, "sha256": r.hashes[0] if len(r.hashes) == 1 else list(r.hashes),
+             "url": r.url, "file": download_name(r.url)} for r in found]
