@@ -372,3 +372,30 @@ def test_a_many_file_image_gets_a_valid_sbom_without_spdx_tools_in_the_build(tmp
     sbom = json.loads(document_bytes(layout.read_blob, layout.read_json(spdx.digest)))
     assert len(sbom["files"]) >= 300
     assert validate_spdx(sbom) == []
+
+
+def test_sbom_lists_the_files_the_layer_has_not_what_wasmignore_leaves_out(tmp_path: Path) -> None:
+    """A `src:` folder is taken less its `.wasmignore`d files: the SBOM must not list those."""
+    import tarfile
+
+    ctx = tmp_path / "p"
+    (ctx / "web" / "drafts").mkdir(parents=True)
+    shutil.copy(GOLDEN, ctx / "hello.wasm")
+    (ctx / "web" / "index.html").write_text("<p>hi</p>\n")
+    (ctx / "web" / "notes.md").write_text("not shipped\n")
+    (ctx / "web" / "drafts" / "a.html").write_text("draft\n")
+    (ctx / ".wasmignore").write_text("**/*.md\nweb/drafts\n")
+    (ctx / "Wasmfile").write_text("wasmfile: 1\nimage:\n  files:\n    - {src: hello.wasm, dest: /hello.wasm}\n"
+                                  "    - {src: web, dest: /www}\n  entrypoint: [hello.wasm]\n")
+    store = Layout(tmp_path / "store").init()
+    options = BuildOptions(store=store, execute=ExecuteOptions(executor_factory=FakeExecutor().factory))
+    built = build(prepare(ctx), options)
+    manifest = store.read_json(built.digest)
+    with tarfile.open(store.blob_path(manifest["layers"][0]["digest"])) as layer:
+        in_layer = sorted("./" + m.name for m in layer.getmembers() if m.isfile())
+    assert in_layer == ["./hello.wasm", "./www/index.html"], in_layer
+    sbom = _documents(built)[ARTIFACT_SPDX]
+    listed = sorted(f["fileName"] for f in sbom["files"] if "notes.md" in f["fileName"] or "drafts" in f["fileName"]
+                    or f["fileName"] in in_layer)
+    assert not [n for n in listed if "notes.md" in n or "drafts" in n], listed
+    assert set(in_layer) <= set(listed), (in_layer, listed)

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..assemble.assemble import image_files
+from ..assemble.assemble import image_files, image_listers
 from ..cache.digests import DigestMemo, file_sha256
 from ..execute.fetch import resolved
 from ..execute.probing import ToolRecord
 from ..execute.scheduler import StageResult
+from ..ignore import Lister, load_ignore
 from ..load.packages import download_purl
 from ..paths import clean_image_path, clean_relative
 from ..plan import Plan
@@ -160,15 +161,20 @@ def _read_hashes(path: str, _ino: int, _size: int, _mtime: int) -> tuple[str, st
     return h256.hexdigest(), h1.hexdigest(), size, head
 
 
-def _files_under(root: Path) -> list[tuple[str, Path]]:
+def _files_under(root: Path, lister: Lister | None = None) -> list[tuple[str, Path]]:
     """(relative POSIX path, path) of every regular file at or under ``root``, sorted; symlinks
-    are not followed (the layer keeps them as links)."""
+    are not followed (the layer keeps them as links). ``lister`` lists a folder's entries to
+    take (the context's ``.wasmignore``, as the layer and a stage's inputs take them)."""
     if root.is_symlink() or not root.exists():
         return []
     if root.is_file():
         return [("", root)]
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
+        if lister is not None:
+            kept = {p.name for p in lister(Path(dirpath))}
+            dirnames[:] = [d for d in dirnames if d in kept]
+            filenames = [f for f in filenames if f in kept]
         dirnames.sort()
         for name in filenames:
             p = Path(dirpath) / name
@@ -188,9 +194,13 @@ def _kind(head: bytes) -> str:
 
 
 def _image_files(plan: Plan, outputs: Mapping[str, Path]) -> list[FileFact]:
+    """The image's regular files as the layer has them: a ``src:`` folder less what the
+    context's ``.wasmignore`` (and wasmbuild's own store or cache inside it) leaves out."""
     found: dict[str, FileFact] = {}
-    for (dest, source, _mode), spec in zip(image_files(plan, outputs), plan.project.model.image.files, strict=True):
-        for rel, path in _files_under(source):
+    specs = plan.project.model.image.files
+    for (dest, source, _mode), spec, lister in zip(image_files(plan, outputs), specs, image_listers(plan),
+                                                   strict=True):
+        for rel, path in _files_under(source, lister):
             sha256, sha1, size, head = _hashes(path)
             image_path = clean_image_path(_join(dest, rel))
             origin = _join(clean_relative(spec.src), rel) if spec.src is not None else None
@@ -199,8 +209,9 @@ def _image_files(plan: Plan, outputs: Mapping[str, Path]) -> list[FileFact]:
 
 
 def _context_files(context: Path, rel: str) -> list[FileFact]:
+    ignore = load_ignore(context)
     out = []
-    for sub, path in _files_under(context / rel):
+    for sub, path in _files_under(context / rel, ignore.lister if ignore is not None else None):
         sha256, sha1, size, _ = _hashes(path)
         out.append(FileFact(_join(rel, sub), sha256, sha1, size, "source"))
     return out
