@@ -81,6 +81,26 @@ def test_gems_the_recipe_cannot_pin_or_install_are_one_line(wb: Runner, tmp_path
             bad.stderr
 
 
+def test_a_gems_require_paths_are_its_load_path(wb: Runner, tmp_path: Path) -> None:
+    """A gem whose code is not under lib/ (its gemspec's require_paths says where) is required as
+    Bundler would; a require path that leaves the gem is refused in one line."""
+    require("npm")
+    served = tmp_path / "source"
+    moved = {f"src/{k.removeprefix('lib/')}": v for k, v in GREETER.items()}
+    digest = make_gem(served, "greeter", "1.2.0", moved, require_paths=("src",))
+    escaping = make_gem(served, "greeter", "3.0.0", moved, require_paths=("../../etc",))
+    with gem_source(served) as url:
+        ctx = app(tmp_path, url, {("greeter", "1.2.0"): digest}, url)
+        built = wb("build", str(ctx), "-o", f"oci:{tmp_path / 'oci'}", timeout=900)
+        assert built.returncode == 0, built.stderr
+        ctx = app(tmp_path, url, {("greeter", "3.0.0"): escaping}, url)
+        bad = wb("build", str(ctx), timeout=900)
+    ran = wb("run", f"oci:{tmp_path / 'oci'}", "src")
+    assert (ran.returncode, ran.stdout) == (0, "Hello, src! (greeter 1.2.0)\n"), ran.stderr
+    assert bad.returncode != 0
+    assert "gem greeter-3.0.0: its require path '../../etc' is not a folder inside the gem" in bad.stderr, bad.stderr
+
+
 def test_init_sets_gems_from_a_lockfile(wb: Runner, tmp_path: Path) -> None:
     ctx = tmp_path / "p"
     shutil.copytree(REPO / "examples" / "hello-ruby", ctx)

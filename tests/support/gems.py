@@ -25,12 +25,14 @@ def _tar(files: dict[str, bytes], compress: bool) -> bytes:
     return raw.getvalue()
 
 
-def make_gem(folder: Path, name: str, version: str, files: dict[str, str], extensions: tuple[str, ...] = ()) -> str:
+def make_gem(folder: Path, name: str, version: str, files: dict[str, str], extensions: tuple[str, ...] = (),
+             require_paths: tuple[str, ...] = ("lib",)) -> str:
     """``folder/gems/NAME-VERSION.gem`` with ``files`` (paths in the gem) and the gemspec YAML;
     returns its sha256."""
     ext = "extensions:\n" + "".join(f"- {e}\n" for e in extensions) if extensions else "extensions: []\n"
     spec = (f"--- !ruby/object:Gem::Specification\nname: {name}\nversion: !ruby/object:Gem::Version\n"
-            f"  version: {version}\nplatform: ruby\n{ext}require_paths:\n- lib\n")
+            f"  version: {version}\nplatform: ruby\n{ext}require_paths:\n"
+            + "".join(f"- {p}\n" for p in require_paths) + "rubygems_version: 3.6.2\n")
     data = _tar({k: v.encode() for k, v in files.items()}, compress=True)
     metadata = gzip.compress(spec.encode(), mtime=0)
     sums = gzip.compress(b"---\nSHA256:\n", mtime=0)
