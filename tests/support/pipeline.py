@@ -7,6 +7,7 @@ import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from wasmbuild.execute.executors import Log, StageJob
 from wasmbuild.render.project import StageSpec
@@ -68,3 +69,27 @@ class FakeExecutor:
 
         def copy_out(self, out: Path) -> None:
             pass
+
+
+def attested_documents(root: Path, extra_input: str, formats: list[str]) -> dict[str, Any]:
+    """Build the golden project in ``root/p`` with one more input of its first stage
+    (``extra_input``, YAML flow) and the attestations ``formats``; the documents attached, by
+    artifact type (SPDX, CycloneDX, in-toto)."""
+    import json
+
+    from wasmbuild.assemble.assemble import AssembleOptions
+    from wasmbuild.attest import AttestOptions
+    from wasmbuild.oci.layout import Layout
+    from wasmbuild.oci.referrers import document_bytes, referrers
+    from wasmbuild.pipeline import BuildOptions, ExecuteOptions, build, prepare
+
+    (root / "p").mkdir()
+    shutil.copy(GOLDEN, root / "p" / "hello.wasm")
+    (root / "p" / "Wasmfile").write_text(WASMFILE.replace("    inputs: [hello.wasm]",
+                                                          f"    inputs: [hello.wasm, {extra_input}]"))
+    options = BuildOptions(store=Layout(root / "store").init(),
+                           execute=ExecuteOptions(executor_factory=FakeExecutor().factory),
+                           assemble=AssembleOptions(), attest=AttestOptions.parse(formats))
+    built = build(prepare(root / "p" / "Wasmfile"), options)
+    return {d.artifact_type: json.loads(document_bytes(built.layout.read_blob, built.layout.read_json(d.digest)))
+            for d in referrers(built.layout, built.digest)}

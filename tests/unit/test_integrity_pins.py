@@ -100,31 +100,15 @@ def test_many_npm_packages_are_fetched_per_npm_call(tmp_path: Path, monkeypatch:
 def test_the_sbom_and_provenance_carry_an_integrity_pin(tmp_path: Path) -> None:
     """A download pinned by sha512 only: its SPDX package has the SHA512 checksum (valid SPDX),
     its CycloneDX component the SHA-512 hash, its provenance dependency a sha512 digest."""
-    import json
-    import shutil
-
     from tests.support import validate_spdx
-    from tests.support.pipeline import GOLDEN, WASMFILE, FakeExecutor
-    from wasmbuild.assemble.assemble import AssembleOptions
-    from wasmbuild.attest import AttestOptions
-    from wasmbuild.oci.layout import Layout
-    from wasmbuild.oci.referrers import ARTIFACT_CYCLONEDX, ARTIFACT_INTOTO, ARTIFACT_SPDX, document_bytes, referrers
-    from wasmbuild.pipeline import BuildOptions, ExecuteOptions, build
+    from tests.support.pipeline import attested_documents
+    from wasmbuild.oci.referrers import ARTIFACT_CYCLONEDX, ARTIFACT_INTOTO, ARTIFACT_SPDX
 
     tarball = tmp_path / "pkg-1.0.0.tgz"
     tarball.write_bytes(b"tarball")
     pin = Pin.sri(sri(b"tarball"))
     fetch.add(tarball, pin=pin)  # in the download cache: no npm needed
-    (tmp_path / "p").mkdir()
-    shutil.copy(GOLDEN, tmp_path / "p" / "hello.wasm")
-    (tmp_path / "p" / "Wasmfile").write_text(WASMFILE.replace(
-        "    inputs: [hello.wasm]", f'    inputs: [hello.wasm, {{url: "npm:pkg@1.0.0", integrity: "{pin.shown}"}}]'))
-    options = BuildOptions(store=Layout(tmp_path / "store").init(),
-                           execute=ExecuteOptions(executor_factory=FakeExecutor().factory),
-                           assemble=AssembleOptions(), attest=AttestOptions.parse(["spdx", "cyclonedx"]))
-    built = build(prepare(tmp_path / "p" / "Wasmfile"), options)
-    docs = {d.artifact_type: json.loads(document_bytes(built.layout.read_blob, built.layout.read_json(d.digest)))
-            for d in referrers(built.layout, built.digest)}
+    docs = attested_documents(tmp_path, f'{{url: "npm:pkg@1.0.0", integrity: "{pin.shown}"}}', ["spdx", "cyclonedx"])
     spdx = docs[ARTIFACT_SPDX]
     assert validate_spdx(spdx) == []
     [package] = [p for p in spdx["packages"] if p["name"] == "pkg-1.0.0.tgz"]

@@ -97,30 +97,14 @@ def test_a_wheel_matching_none_is_one_line_naming_the_package_and_every_hash(ind
 
 
 def test_the_sbom_records_the_sha256_of_the_file_pip_chose(tmp_path: Path) -> None:
-    import json
-    import shutil
-
     from tests.support import validate_spdx
-    from tests.support.pipeline import GOLDEN, WASMFILE, FakeExecutor
-    from wasmbuild.assemble.assemble import AssembleOptions
-    from wasmbuild.attest import AttestOptions
-    from wasmbuild.oci.layout import Layout
-    from wasmbuild.oci.referrers import ARTIFACT_INTOTO, ARTIFACT_SPDX, document_bytes, referrers
-    from wasmbuild.pipeline import BuildOptions, ExecuteOptions, build, prepare
+    from tests.support.pipeline import attested_documents
+    from wasmbuild.oci.referrers import ARTIFACT_INTOTO, ARTIFACT_SPDX
 
     real = hashlib.sha256(wheel(tmp_path / "w").read_bytes()).hexdigest()
     # ZERO sorts first: the SBOM shows the file's own hash, not the first of the list
     fetch.add(tmp_path / "w" / "demo-1.0-py3-none-any.whl")  # in the download cache: no pip needed
-    (tmp_path / "p").mkdir()
-    shutil.copy(GOLDEN, tmp_path / "p" / "hello.wasm")
-    (tmp_path / "p" / "Wasmfile").write_text(WASMFILE.replace(
-        "    inputs: [hello.wasm]", f'    inputs: [hello.wasm, {{url: "pypi:demo==1.0", sha256: ["{ZERO}", {real}]}}]'))
-    options = BuildOptions(store=Layout(tmp_path / "store").init(),
-                           execute=ExecuteOptions(executor_factory=FakeExecutor().factory),
-                           assemble=AssembleOptions(), attest=AttestOptions.parse(["spdx"]))
-    built = build(prepare(tmp_path / "p" / "Wasmfile"), options)
-    docs = {d.artifact_type: json.loads(document_bytes(built.layout.read_blob, built.layout.read_json(d.digest)))
-            for d in referrers(built.layout, built.digest)}
+    docs = attested_documents(tmp_path, f'{{url: "pypi:demo==1.0", sha256: ["{ZERO}", {real}]}}', ["spdx"])
     assert validate_spdx(docs[ARTIFACT_SPDX]) == []
     [package] = [p for p in docs[ARTIFACT_SPDX]["packages"] if p["name"] == "demo-1.0-py3-none-any.whl"]
     assert package["checksums"] == [{"algorithm": "SHA256", "checksumValue": real}]
