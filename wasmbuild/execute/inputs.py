@@ -22,7 +22,6 @@ from ..load.packages import Pin, pypi_package
 from ..paths import clean_relative
 from ..render.project import StageSpec
 from . import fetch
-from .wheels import check as check_wheels
 
 
 @dataclass(frozen=True)
@@ -128,5 +127,7 @@ def place(inputs: list[InputFile], src: Path, spec: StageSpec, memo: DigestMemo)
                 continue
             raise BuildError(f"stage {spec.name!r}: input {inp.dest!r} changed while building",
                              where=spec.where, hint="build again")
-    if wheels:
-        check_wheels(spec, wheels)  # pip's --require-hashes rule: every dependency pinned too
+    if wheels:  # pip's --require-hashes rule: every dependency pinned too (packaging: only then)
+        from .wheels import check as check_wheels
+
+        check_wheels(spec, wheels)
